@@ -1,0 +1,154 @@
+package process_test
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/arsenal-go/arsenal/process"
+)
+
+// counter counts info messages and signals when it has seen `want`.
+type counter struct {
+	process.Server
+	n    int
+	want int
+	done chan struct{}
+}
+
+func (c *counter) HandleInfo(_ *process.Proc, _ any) error {
+	c.n++
+	if c.n == c.want {
+		close(c.done)
+	}
+	return nil
+}
+
+// BenchmarkSend1to1 measures end-to-end async throughput from one sender
+// process to one receiver: the clock stops when the receiver has handled
+// every message, not when the sender has enqueued them.
+func BenchmarkSend1to1(b *testing.B) {
+	rt := newRT(b)
+	c := &counter{want: b.N, done: make(chan struct{})}
+	to, _ := rt.Spawn(c)
+	b.ReportAllocs()
+	b.ResetTimer()
+	_, _ = rt.SpawnFunc(func(p *process.Proc) error {
+		for i := 0; i < b.N; i++ {
+			p.Send(to, i)
+		}
+		return nil
+	})
+	<-c.done
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+}
+
+// BenchmarkSendNtoN: N = GOMAXPROCS independent sender→receiver pairs.
+func BenchmarkSendNtoN(b *testing.B) {
+	rt := newRT(b)
+	pairs := runtime.GOMAXPROCS(0)
+	per := b.N/pairs + 1
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < pairs; i++ {
+		c := &counter{want: per, done: make(chan struct{})}
+		to, _ := rt.Spawn(c)
+		wg.Add(1)
+		go func() { defer wg.Done(); <-c.done }()
+		_, _ = rt.SpawnFunc(func(p *process.Proc) error {
+			for j := 0; j < per; j++ {
+				p.Send(to, j)
+			}
+			return nil
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(per*pairs)/b.Elapsed().Seconds(), "msg/s")
+}
+
+// BenchmarkCallRoundTrip: one caller, one callee, sequential calls.
+func BenchmarkCallRoundTrip(b *testing.B) {
+	rt := newRT(b)
+	pid, _ := rt.Spawn(&echo{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := rt.Call(ctx, pid, i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCallRoundTripFromProcess: the caller is itself a process.
+func BenchmarkCallRoundTripFromProcess(b *testing.B) {
+	rt := newRT(b)
+	pid, _ := rt.Spawn(&echo{})
+	done := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	_, _ = rt.SpawnFunc(func(p *process.Proc) error {
+		ctx := context.Background()
+		for i := 0; i < b.N; i++ {
+			if _, err := p.Call(ctx, pid, i); err != nil {
+				done <- err
+				return err
+			}
+		}
+		done <- nil
+		return nil
+	})
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+type idle struct{ process.Server }
+
+// BenchmarkSpawn: spawn rate from a single spawner (Init included).
+func BenchmarkSpawn(b *testing.B) {
+	rt := newRT(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := rt.Spawn(&idle{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "spawns/s")
+}
+
+var sinkPID atomic.Value
+
+// BenchmarkIdleProcessMemory reports the heap bytes held per idle process
+// after spawning 100,000 of them (goroutine stacks included: an idle
+// behaviour process has none).
+func BenchmarkIdleProcessMemory(b *testing.B) {
+	const n = 100_000
+	for i := 0; i < b.N; i++ {
+		rt, _ := process.NewRuntime(process.Config{Node: "mem@localhost"})
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for j := 0; j < n; j++ {
+			pid, err := rt.Spawn(&idle{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if j == 0 {
+				sinkPID.Store(pid)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		used := (after.HeapInuse + after.StackInuse) - (before.HeapInuse + before.StackInuse)
+		b.ReportMetric(float64(used)/n, "bytes/process")
+		_ = rt.Shutdown(context.Background())
+	}
+}

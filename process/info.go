@@ -1,0 +1,152 @@
+package process
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Status is what a process is doing.
+type Status string
+
+const (
+	StatusRunning Status = "running" // handling a message
+	StatusWaiting Status = "waiting" // idle, waiting for a message
+	StatusExiting Status = "exiting" // ordered to exit, finishing
+)
+
+// Info describes one process at one moment.
+type Info struct {
+	PID           PID        `json:"pid"`
+	Name          string     `json:"name,omitempty"`
+	Behaviour     string     `json:"behaviour"`
+	Status        Status     `json:"status"`
+	System        bool       `json:"system"`
+	TrapExits     bool       `json:"trap_exits"`
+	MailboxLen    int        `json:"mailbox_len"`
+	MessagesIn    uint64     `json:"messages_in"`
+	MessagesOut   uint64     `json:"messages_out"`
+	Parent        PID        `json:"parent,omitzero"`
+	Links         []PID      `json:"links"`
+	Monitors      []PID      `json:"monitors"`     // processes this one monitors
+	MonitoredBy   []PID      `json:"monitored_by"` // processes that monitor this one
+	Restarts      int        `json:"restarts"`
+	StartedAt     time.Time  `json:"started_at"`
+	CurrentCall   *CallState `json:"current_call,omitempty"`
+	Supervisor    bool       `json:"supervisor"`
+	IsFuncProcess bool       `json:"-"`
+}
+
+// CallState is the call a process is handling.
+type CallState struct {
+	Request string    `json:"request"` // the request's Go type
+	Since   time.Time `json:"since"`
+}
+
+// SupervisorMarker is implemented by supervisor behaviours so that
+// introspection can tell supervisors from workers.
+type SupervisorMarker interface{ IsSupervisor() bool }
+
+func (p *process) info() Info {
+	in := Info{
+		PID:           p.pid,
+		Behaviour:     p.behName,
+		System:        p.system,
+		TrapExits:     p.trap.Load(),
+		MessagesOut:   p.out.Load(),
+		Parent:        p.parent,
+		Restarts:      int(p.restarts),
+		StartedAt:     time.Unix(0, p.started),
+		IsFuncProcess: p.fn != nil,
+	}
+	if m, ok := p.beh.(SupervisorMarker); ok && m.IsSupervisor() {
+		in.Supervisor = true
+	}
+	switch p.status.Load() {
+	case statusRunning:
+		in.Status = StatusRunning
+	case statusExiting:
+		in.Status = StatusExiting
+	default:
+		in.Status = StatusWaiting
+	}
+	p.mu.Lock()
+	if p.state.Load() != stateAlive {
+		in.Status = StatusExiting
+	}
+	in.Name = p.name
+	in.MailboxLen = len(p.queue)
+	in.MessagesIn = p.in
+	in.Links = make([]PID, 0, len(p.links))
+	for l := range p.links {
+		in.Links = append(in.Links, l)
+	}
+	in.Monitors = make([]PID, 0, len(p.watching))
+	for _, t := range p.watching {
+		in.Monitors = append(in.Monitors, t)
+	}
+	in.MonitoredBy = make([]PID, 0, len(p.monitors))
+	for _, w := range p.monitors {
+		if w.fn == nil {
+			in.MonitoredBy = append(in.MonitoredBy, w.pid)
+		}
+	}
+	if p.curCall != nil {
+		in.CurrentCall = &CallState{Request: fmt.Sprintf("%T", p.curCall), Since: time.Unix(0, p.curSince)}
+	}
+	p.mu.Unlock()
+	sortPIDs(in.Links)
+	sortPIDs(in.Monitors)
+	sortPIDs(in.MonitoredBy)
+	return in
+}
+
+func sortPIDs(s []PID) {
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].Node != s[j].Node {
+			return s[i].Node < s[j].Node
+		}
+		return s[i].ID < s[j].ID
+	})
+}
+
+// Info returns a live local process's description, or an error wrapping
+// NoProc.
+func (rt *Runtime) Info(pid PID) (Info, error) {
+	p := rt.lookup(pid)
+	if p == nil || p.state.Load() == stateDead {
+		return Info{}, &CallError{PID: pid, Err: NoProc}
+	}
+	return p.info(), nil
+}
+
+// Processes describes every live local process, ordered by id.
+func (rt *Runtime) Processes() []Info {
+	out := make([]Info, 0, rt.Count())
+	rt.table.Range(func(_, v any) bool {
+		p := v.(*process)
+		if p.state.Load() != stateDead {
+			out = append(out, p.info())
+		}
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].PID.ID < out[j].PID.ID })
+	return out
+}
+
+// PIDs returns the PIDs of every live local process, ordered by id.
+func (rt *Runtime) PIDs() []PID {
+	out := make([]PID, 0, rt.Count())
+	rt.table.Range(func(_, v any) bool {
+		out = append(out, v.(*process).pid)
+		return true
+	})
+	sortPIDs(out)
+	return out
+}
+
+// IsSystem reports whether pid is a live system process.
+func (rt *Runtime) IsSystem(pid PID) bool {
+	p := rt.lookup(pid)
+	return p != nil && p.system
+}

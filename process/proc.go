@@ -1,0 +1,600 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	kindInfo uint8 = iota
+	kindCast
+	kindCall
+)
+
+const (
+	stateAlive int32 = iota
+	stateExiting
+	stateDead
+)
+
+type envelope struct {
+	kind   uint8
+	from   PID
+	body   any
+	reply  *waiter // local call
+	remote *From   // call from another node
+}
+
+func (e *envelope) caller() From {
+	if e.remote != nil {
+		return *e.remote
+	}
+	return From{pid: e.from, w: e.reply}
+}
+
+// From identifies the caller of a Call; pass it to Proc.Reply.
+type From struct {
+	pid  PID
+	w    *waiter
+	node string // caller's node for remote calls
+	ref  uint64 // caller node's id of the call
+}
+
+// PID returns the caller's PID (the zero PID for code outside processes).
+func (f From) PID() PID { return f.pid }
+
+// Ref returns the caller node's id for a remote call (0 for local calls).
+func (f From) Ref() uint64 { return f.ref }
+
+// Node returns the caller's node for a remote call ("" for local calls).
+func (f From) Node() string { return f.node }
+
+type callResult struct {
+	val any
+	err error
+}
+
+func (r callResult) unpack(to PID) (any, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if e, ok := r.val.(error); ok {
+		return nil, e
+	}
+	return r.val, nil
+}
+
+// waiter is the reply slot of one local Call. state: 0 waiting, 1 replied,
+// 2 abandoned by a caller that timed out. Only a waiter that received its
+// reply goes back to the pool, so a late reply can never reach a later call.
+type waiter struct {
+	ch    chan callResult
+	state atomic.Uint32
+	timer *time.Timer
+}
+
+var waiterPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &waiter{ch: make(chan callResult, 1), timer: t}
+}}
+
+func getWaiter() *waiter { return waiterPool.Get().(*waiter) }
+
+func putWaiter(w *waiter) {
+	w.state.Store(0)
+	waiterPool.Put(w)
+}
+
+func (w *waiter) deliver(r callResult) bool {
+	if w.state.CompareAndSwap(0, 1) {
+		w.ch <- r
+		return true
+	}
+	return false
+}
+
+type watcher struct {
+	pid PID           // a process (local or remote) that gets a DownMsg
+	fn  func(DownMsg) // or a Go callback (WaitExit, supervisors, tests)
+}
+
+type process struct {
+	rt      *Runtime
+	pid     PID
+	self    Proc
+	beh     Behaviour
+	fn      func(*Proc) error
+	wake    chan struct{} // function processes only
+	parent  PID
+	system  bool
+	behName string
+	started int64
+
+	state    atomic.Int32
+	trap     atomic.Bool
+	status   atomic.Int32 // statusWaiting / statusRunning / statusExiting
+	out      atomic.Uint64
+	restarts int32
+	tracers  atomic.Pointer[[]*Trace]
+
+	mu         sync.Mutex
+	queue      []envelope
+	spare      []envelope
+	scheduled  bool // a goroutine owns the loop (or Init is running)
+	in         uint64
+	exitReason Reason
+	name       string
+	links      map[PID]struct{}
+	monitors   map[Ref]watcher // who watches this process
+	watching   map[Ref]PID     // whom this process watches
+	deferred   map[*waiter]struct{}
+	ctx        context.Context
+	cancel     context.CancelFunc
+	curCall    any
+	curSince   int64
+	curFrom    From
+}
+
+const (
+	statusWaiting int32 = iota
+	statusRunning
+	statusExiting
+)
+
+// enqueue appends to the mailbox and schedules the process. It returns
+// false if the process is dead (calls are then answered by the caller).
+func (p *process) enqueue(e envelope) bool {
+	p.mu.Lock()
+	if p.state.Load() == stateDead {
+		p.mu.Unlock()
+		return false
+	}
+	p.queue = append(p.queue, e)
+	p.in++
+	start := false
+	if p.fn != nil {
+		p.mu.Unlock()
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	if !p.scheduled {
+		p.scheduled = true
+		start = true
+	}
+	p.mu.Unlock()
+	if start {
+		p.rt.wg.Add(1)
+		go p.run()
+	}
+	return true
+}
+
+// run is the loop of a behaviour process. It exists only while there is
+// work: an idle process costs no goroutine.
+func (p *process) run() {
+	defer p.rt.wg.Done()
+	for {
+		p.mu.Lock()
+		switch p.state.Load() {
+		case stateDead:
+			p.scheduled = false
+			p.mu.Unlock()
+			return
+		case stateExiting:
+			reason := p.exitReason
+			p.mu.Unlock()
+			p.terminate(reason)
+			return
+		}
+		if len(p.queue) == 0 {
+			p.scheduled = false
+			p.mu.Unlock()
+			return
+		}
+		batch := p.queue
+		p.queue = p.spare[:0]
+		p.spare = nil
+		p.mu.Unlock()
+		p.status.Store(statusRunning)
+		for i := range batch {
+			if p.state.Load() != stateAlive {
+				p.requeue(batch[i:])
+				break
+			}
+			if err := p.handle(&batch[i]); err != nil {
+				p.requeue(batch[i+1:])
+				p.beginExit(err)
+				break
+			}
+			batch[i] = envelope{}
+		}
+		clear(batch)
+		p.status.Store(statusWaiting)
+		p.mu.Lock()
+		if p.spare == nil && cap(batch) <= 1024 {
+			p.spare = batch[:0]
+		}
+		p.mu.Unlock()
+	}
+}
+
+// requeue puts unhandled envelopes back at the head of the mailbox, so a
+// terminating process can answer the calls among them.
+func (p *process) requeue(rest []envelope) {
+	if len(rest) == 0 {
+		return
+	}
+	p.mu.Lock()
+	q := make([]envelope, 0, len(rest)+len(p.queue))
+	q = append(q, rest...)
+	q = append(q, p.queue...)
+	p.queue = q
+	p.mu.Unlock()
+	clear(rest)
+}
+
+// beginExit marks the process as exiting with reason (first reason wins).
+func (p *process) beginExit(reason Reason) {
+	p.mu.Lock()
+	if p.state.Load() == stateAlive {
+		p.state.Store(stateExiting)
+		p.exitReason = reason
+	}
+	p.mu.Unlock()
+}
+
+func (p *process) handle(e *envelope) (err error) {
+	if t := p.tracers.Load(); t != nil {
+		traceIn(*t, p.pid, e)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	switch e.kind {
+	case kindInfo:
+		return p.beh.HandleInfo(&p.self, e.body)
+	case kindCast:
+		return p.beh.HandleCast(&p.self, e.body)
+	}
+	from := e.caller()
+	p.mu.Lock()
+	p.curCall, p.curSince, p.curFrom = e.body, time.Now().UnixNano(), from
+	p.mu.Unlock()
+	reply, herr := p.callHandler(from, e.body)
+	p.mu.Lock()
+	p.curCall, p.curSince, p.curFrom = nil, 0, From{}
+	p.mu.Unlock()
+	if herr != nil {
+		// The caller learns why the process stopped.
+		p.replyTo(from, nil, &ExitError{PID: p.pid, Reason: herr})
+		return herr
+	}
+	if reply == NoReply {
+		if from.w != nil {
+			p.mu.Lock()
+			if p.deferred == nil {
+				p.deferred = make(map[*waiter]struct{})
+			}
+			p.deferred[from.w] = struct{}{}
+			p.mu.Unlock()
+		}
+		return nil
+	}
+	p.replyTo(from, reply, nil)
+	return nil
+}
+
+func (p *process) callHandler(from From, req any) (reply any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return p.beh.HandleCall(&p.self, from, req)
+}
+
+func (p *process) replyTo(from From, val any, err error) {
+	if from.w != nil {
+		from.w.deliver(callResult{val: val, err: err})
+		return
+	}
+	if from.node != "" {
+		if r := p.rt.getRemote(); r != nil {
+			r.Reply(from, val, err)
+		}
+	}
+}
+
+func (p *process) callInit() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return p.beh.Init(&p.self)
+}
+
+// terminate runs Terminate (for behaviours) and then finalizes.
+func (p *process) terminate(reason Reason) {
+	p.status.Store(statusExiting)
+	if p.beh != nil && p.state.Load() != stateDead {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					p.rt.log.Warn("terminate panicked", "pid", p.pid, "panic", r)
+				}
+			}()
+			p.beh.Terminate(&p.self, reason)
+		}()
+	}
+	p.finalize(reason, false)
+}
+
+func (p *process) runFunc() {
+	defer p.rt.wg.Done()
+	p.status.Store(statusRunning)
+	var reason Reason
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				reason = &PanicError{Value: r, Stack: debug.Stack()}
+			}
+		}()
+		reason = p.fn(&p.self)
+	}()
+	if reason == nil {
+		reason = Normal
+	}
+	p.mu.Lock()
+	if p.state.Load() == stateExiting {
+		reason = p.exitReason
+	}
+	p.mu.Unlock()
+	p.finalize(reason, false)
+}
+
+// exitSignal applies an exit signal from `from` (zero for the runtime).
+func (p *process) exitSignal(from PID, reason Reason, link bool) {
+	p.mu.Lock()
+	if p.state.Load() == stateDead {
+		p.mu.Unlock()
+		return
+	}
+	if link {
+		if _, ok := p.links[from]; !ok {
+			// The link was removed meanwhile (Unlink): no signal.
+			p.mu.Unlock()
+			return
+		}
+		delete(p.links, from)
+	}
+	if reason == Kill && !link {
+		p.mu.Unlock()
+		p.finalize(Killed, true)
+		return
+	}
+	// A behaviour treats an exit from its parent as an order to stop even
+	// when trapping exits, as OTP's gen_server does.
+	parentOrder := p.beh != nil && !p.parent.IsZero() && from == p.parent
+	if p.trap.Load() && !parentOrder && from != p.pid {
+		p.mu.Unlock()
+		p.enqueue(envelope{kind: kindInfo, from: from, body: ExitMsg{From: from, Reason: reason}})
+		return
+	}
+	if IsNormal(reason) && from != p.pid {
+		p.mu.Unlock()
+		return
+	}
+	if p.state.Load() == stateExiting {
+		p.mu.Unlock()
+		return
+	}
+	p.state.Store(stateExiting)
+	p.exitReason = reason
+	start := false
+	if p.fn == nil && !p.scheduled {
+		p.scheduled = true
+		start = true
+	}
+	cancel := p.cancel
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if p.fn != nil {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	if start {
+		p.rt.wg.Add(1)
+		go p.run()
+	}
+}
+
+// finalize makes the process dead: it leaves the table and the names,
+// answers pending calls, and fires links and monitors. It runs once.
+func (p *process) finalize(reason Reason, killed bool) {
+	p.mu.Lock()
+	if p.state.Load() == stateDead {
+		p.mu.Unlock()
+		return
+	}
+	p.state.Store(stateDead)
+	p.status.Store(statusExiting)
+	queue := p.queue
+	p.queue, p.spare = nil, nil
+	links, monitors, watching, deferred := p.links, p.monitors, p.watching, p.deferred
+	p.links, p.monitors, p.watching, p.deferred = nil, nil, nil, nil
+	name := p.name
+	p.name = ""
+	cancel := p.cancel
+	cur := p.curFrom
+	p.curCall, p.curFrom = nil, From{}
+	p.mu.Unlock()
+
+	if cancel != nil {
+		cancel()
+	}
+	if p.fn != nil {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	rt := p.rt
+	rt.table.Delete(p.pid.ID)
+	rt.count.Add(-1)
+	rt.exited.Add(1)
+	if !isShutdown(reason) && !errors.Is(reason, Killed) {
+		rt.crashed.Add(1)
+		rt.log.Warn("process crashed", "pid", p.pid, "behaviour", p.behName, "reason", reason)
+	}
+	if name != "" {
+		rt.unregisterProcess(name, p)
+	}
+	if t := p.tracers.Load(); t != nil {
+		for _, tr := range *t {
+			tr.record(TraceEvent{Time: time.Now(), PID: p.pid, Dir: "exit", Kind: "exit", Message: fmt.Sprint(reason)})
+		}
+	}
+	callErr := &ExitError{PID: p.pid, Reason: reason}
+	for i := range queue {
+		e := &queue[i]
+		if e.kind == kindCall {
+			p.replyTo(e.caller(), nil, callErr)
+		}
+	}
+	if cur.w != nil || cur.node != "" {
+		// Killed while handling a call: the caller learns it now, and the
+		// handler's late reply finds the slot already answered.
+		p.replyTo(cur, nil, callErr)
+	}
+	for w := range deferred {
+		w.deliver(callResult{err: callErr})
+	}
+	for ref, target := range watching {
+		rt.demonitorFrom(p.pid, ref, target)
+	}
+	for l := range links {
+		rt.exit(p.pid, l, reason, true)
+	}
+	for ref, w := range monitors {
+		rt.fireDown(w, DownMsg{Ref: ref, PID: p.pid, Reason: reason})
+	}
+}
+
+// ---- links and monitors ----
+
+func (p *process) addLink(other PID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state.Load() == stateDead {
+		return false
+	}
+	if p.links == nil {
+		p.links = make(map[PID]struct{})
+	}
+	p.links[other] = struct{}{}
+	return true
+}
+
+func (p *process) removeLink(other PID) {
+	p.mu.Lock()
+	delete(p.links, other)
+	p.mu.Unlock()
+}
+
+func (rt *Runtime) fireDown(w watcher, d DownMsg) {
+	if w.fn != nil {
+		w.fn(d)
+		return
+	}
+	if w.pid.Node != rt.node {
+		if r := rt.getRemote(); r != nil {
+			r.Down(w.pid, d.Ref, d.PID, d.Reason)
+		}
+		return
+	}
+	if wp := rt.lookup(w.pid); wp != nil {
+		wp.mu.Lock()
+		_, ok := wp.watching[d.Ref]
+		delete(wp.watching, d.Ref)
+		wp.mu.Unlock()
+		if ok {
+			wp.enqueue(envelope{kind: kindInfo, from: d.PID, body: d})
+		}
+	}
+}
+
+func (rt *Runtime) monitor(w watcher, target PID) Ref {
+	ref := rt.newRef()
+	rt.monitorWithRef(w, target, ref)
+	return ref
+}
+
+func (rt *Runtime) monitorWithRef(w watcher, target PID, ref Ref) {
+	if target.Node != rt.node {
+		r := rt.getRemote()
+		if r == nil || w.fn != nil {
+			// Go-side watches of remote processes are not supported;
+			// the node layer offers its own.
+			rt.fireDown(w, DownMsg{Ref: ref, PID: target, Reason: NoConnection})
+			return
+		}
+		r.Monitor(w.pid, ref, target)
+		return
+	}
+	p := rt.lookup(target)
+	if p != nil {
+		p.mu.Lock()
+		if p.state.Load() != stateDead {
+			if p.monitors == nil {
+				p.monitors = make(map[Ref]watcher)
+			}
+			p.monitors[ref] = w
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
+	rt.fireDown(w, DownMsg{Ref: ref, PID: target, Reason: NoProc})
+}
+
+func (rt *Runtime) demonitor(ref Ref, target PID) { rt.demonitorFrom(PID{}, ref, target) }
+
+func (rt *Runtime) demonitorFrom(w PID, ref Ref, target PID) {
+	if target.Node != rt.node {
+		if r := rt.getRemote(); r != nil && !w.IsZero() {
+			r.Demonitor(w, ref, target)
+		}
+		return
+	}
+	if p := rt.lookup(target); p != nil {
+		p.mu.Lock()
+		delete(p.monitors, ref)
+		p.mu.Unlock()
+	}
+}
+
+func isNilPointer(b any) bool {
+	v := reflect.ValueOf(b)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
+}
