@@ -40,7 +40,7 @@ func (Server) HandleCall(_ *Proc, _ From, req any) (any, error) {
 }
 func (Server) HandleCast(*Proc, any) error { return nil }
 func (Server) HandleInfo(*Proc, any) error { return nil }
-func (Server) Terminate(*Proc, Reason)    {}
+func (Server) Terminate(*Proc, Reason)     {}
 
 // NoReply, returned as the reply of HandleCall, means the behaviour will
 // answer later with Proc.Reply.

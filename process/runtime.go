@@ -24,6 +24,9 @@ type Config struct {
 	// CallTimeout applies to Call when the context has no deadline.
 	// Default 5 s, as in OTP.
 	CallTimeout time.Duration
+	// ShutdownGrace bounds how long Shutdown waits for the root processes
+	// to stop before it kills what is left. Default 10 s.
+	ShutdownGrace time.Duration
 	// Logger receives process crashes (at warn) and lifecycle (at debug).
 	Logger *slog.Logger
 }
@@ -66,10 +69,11 @@ type Remote interface {
 
 // Runtime hosts the processes of one node.
 type Runtime struct {
-	node        string
-	incarnation uint64
-	callTimeout time.Duration
-	log         *slog.Logger
+	node          string
+	incarnation   uint64
+	callTimeout   time.Duration
+	shutdownGrace time.Duration
+	log           *slog.Logger
 
 	nextID  atomic.Uint64
 	nextRef atomic.Uint64
@@ -112,14 +116,18 @@ func NewRuntime(cfg Config) (*Runtime, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
 	return &Runtime{
-		node:        cfg.Node,
-		incarnation: cfg.Incarnation,
-		callTimeout: cfg.CallTimeout,
-		log:         cfg.Logger,
-		names:       make(map[string]*process),
-		traces:      make(map[string]*Trace),
-		startedAt:   time.Now(),
+		node:          cfg.Node,
+		incarnation:   cfg.Incarnation,
+		callTimeout:   cfg.CallTimeout,
+		shutdownGrace: cfg.ShutdownGrace,
+		log:           cfg.Logger,
+		names:         make(map[string]*process),
+		traces:        make(map[string]*Trace),
+		startedAt:     time.Now(),
 	}, nil
 }
 
@@ -613,8 +621,8 @@ func (rt *Runtime) SendAfter(to PID, msg any, d time.Duration) *Timer {
 
 // Shutdown stops every process: first the roots (processes without a live
 // parent, such as top supervisors, which stop their trees in order) with
-// reason Shutdown, then whatever is left with Kill. It waits for the
-// processes' goroutines until ctx ends.
+// reason Shutdown, for up to Config.ShutdownGrace, then whatever is left
+// with Kill. It waits for the processes' goroutines until ctx ends.
 func (rt *Runtime) Shutdown(ctx context.Context) error {
 	rt.closed.Store(true)
 	var roots []*process
@@ -628,12 +636,15 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	for _, p := range roots {
 		p.exitSignal(PID{}, Shutdown, false)
 	}
+	grace := time.NewTimer(rt.shutdownGrace)
+	defer grace.Stop()
 	for _, p := range roots {
 		ch := make(chan struct{})
 		rt.monitor(watcher{fn: func(DownMsg) { close(ch) }}, p.pid)
 		select {
 		case <-ch:
 		case <-ctx.Done():
+		case <-grace.C:
 		}
 	}
 	rt.table.Range(func(_, v any) bool {
