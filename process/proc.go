@@ -28,6 +28,7 @@ type envelope struct {
 	from   PID
 	body   any
 	reply  *waiter // local call
+	gen    uint64  // the reply slot's generation for this call
 	remote *From   // call from another node
 }
 
@@ -35,13 +36,14 @@ func (e *envelope) caller() From {
 	if e.remote != nil {
 		return *e.remote
 	}
-	return From{pid: e.from, w: e.reply}
+	return From{pid: e.from, w: e.reply, gen: e.gen}
 }
 
 // From identifies the caller of a Call; pass it to Proc.Reply.
 type From struct {
 	pid  PID
 	w    *waiter
+	gen  uint64
 	node string // caller's node for remote calls
 	ref  uint64 // caller node's id of the call
 }
@@ -70,14 +72,19 @@ func (r callResult) unpack(to PID) (any, error) {
 	return r.val, nil
 }
 
-// waiter is the reply slot of one local Call. state: 0 waiting, 1 replied,
-// 2 abandoned by a caller that timed out. Only a waiter that received its
-// reply goes back to the pool, so a late reply can never reach a later call.
+// waiter is the reply slot of one local Call. Its state holds a
+// generation (high bits) and a status (low 2 bits: 0 waiting, 1 replied,
+// 2 abandoned by a caller that timed out). A reply must name the current
+// generation, and a waiter goes back to the pool only with a new one, so a
+// late reply (say, from the handler of a killed process) can never reach a
+// later call that reuses the slot.
 type waiter struct {
 	ch    chan callResult
-	state atomic.Uint32
+	state atomic.Uint64
 	timer *time.Timer
 }
+
+func (w *waiter) gen() uint64 { return w.state.Load() >> 2 }
 
 var waiterPool = sync.Pool{New: func() any {
 	t := time.NewTimer(time.Hour)
@@ -88,12 +95,12 @@ var waiterPool = sync.Pool{New: func() any {
 func getWaiter() *waiter { return waiterPool.Get().(*waiter) }
 
 func putWaiter(w *waiter) {
-	w.state.Store(0)
+	w.state.Store((w.gen() + 1) << 2)
 	waiterPool.Put(w)
 }
 
-func (w *waiter) deliver(r callResult) bool {
-	if w.state.CompareAndSwap(0, 1) {
+func (w *waiter) deliver(gen uint64, r callResult) bool {
+	if w.state.CompareAndSwap(gen<<2, gen<<2|1) {
 		w.ch <- r
 		return true
 	}
@@ -134,7 +141,7 @@ type process struct {
 	links      map[PID]struct{}
 	monitors   map[Ref]watcher // who watches this process
 	watching   map[Ref]PID     // whom this process watches
-	deferred   map[*waiter]struct{}
+	deferred   map[*waiter]uint64
 	ctx        context.Context
 	cancel     context.CancelFunc
 	curCall    any
@@ -285,9 +292,9 @@ func (p *process) handle(e *envelope) (err error) {
 		if from.w != nil {
 			p.mu.Lock()
 			if p.deferred == nil {
-				p.deferred = make(map[*waiter]struct{})
+				p.deferred = make(map[*waiter]uint64)
 			}
-			p.deferred[from.w] = struct{}{}
+			p.deferred[from.w] = from.gen
 			p.mu.Unlock()
 		}
 		return nil
@@ -307,7 +314,7 @@ func (p *process) callHandler(from From, req any) (reply any, err error) {
 
 func (p *process) replyTo(from From, val any, err error) {
 	if from.w != nil {
-		from.w.deliver(callResult{val: val, err: err})
+		from.w.deliver(from.gen, callResult{val: val, err: err})
 		return
 	}
 	if from.node != "" {
@@ -446,6 +453,14 @@ func (p *process) finalize(reason Reason, killed bool) {
 	p.curCall, p.curFrom = nil, From{}
 	p.mu.Unlock()
 
+	rt := p.rt
+	callErr := &ExitError{PID: p.pid, Reason: reason}
+	if cur.w != nil || cur.node != "" {
+		// Killed while handling a call: the caller learns it now, before
+		// the context is cancelled, and the handler's late reply finds the
+		// slot already answered.
+		p.replyTo(cur, nil, callErr)
+	}
 	if cancel != nil {
 		cancel()
 	}
@@ -455,7 +470,6 @@ func (p *process) finalize(reason Reason, killed bool) {
 		default:
 		}
 	}
-	rt := p.rt
 	rt.table.Delete(p.pid.ID)
 	rt.count.Add(-1)
 	rt.exited.Add(1)
@@ -471,20 +485,14 @@ func (p *process) finalize(reason Reason, killed bool) {
 			tr.record(TraceEvent{Time: time.Now(), PID: p.pid, Dir: "exit", Kind: "exit", Message: fmt.Sprint(reason)})
 		}
 	}
-	callErr := &ExitError{PID: p.pid, Reason: reason}
 	for i := range queue {
 		e := &queue[i]
 		if e.kind == kindCall {
 			p.replyTo(e.caller(), nil, callErr)
 		}
 	}
-	if cur.w != nil || cur.node != "" {
-		// Killed while handling a call: the caller learns it now, and the
-		// handler's late reply finds the slot already answered.
-		p.replyTo(cur, nil, callErr)
-	}
-	for w := range deferred {
-		w.deliver(callResult{err: callErr})
+	for w, gen := range deferred {
+		w.deliver(gen, callResult{err: callErr})
 	}
 	for ref, target := range watching {
 		rt.demonitorFrom(p.pid, ref, target)

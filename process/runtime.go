@@ -518,7 +518,8 @@ func (rt *Runtime) call(ctx context.Context, from, to PID, req any) (any, error)
 		return nil, &CallError{PID: to, Err: NoProc}
 	}
 	w := getWaiter()
-	if !p.enqueue(envelope{kind: kindCall, from: from, body: req, reply: w}) {
+	gen := w.gen()
+	if !p.enqueue(envelope{kind: kindCall, from: from, body: req, reply: w, gen: gen}) {
 		putWaiter(w)
 		return nil, &CallError{PID: to, Err: NoProc}
 	}
@@ -536,7 +537,7 @@ func (rt *Runtime) call(ctx context.Context, from, to PID, req any) (any, error)
 	case <-ctx.Done():
 	}
 	w.timer.Stop()
-	if !w.state.CompareAndSwap(0, 2) {
+	if !w.state.CompareAndSwap(gen<<2, gen<<2|2) {
 		// The reply won the race; take it.
 		r := <-w.ch
 		putWaiter(w)
