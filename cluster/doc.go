@@ -1,0 +1,160 @@
+// Package cluster is a node's membership in an Arsenal cluster: who the
+// other nodes are, whether they are up, and what changed. It is libcluster
+// (discovery, healing) plus a cluster state manager (topology, partition
+// status, mode, an event feed) on top of hashicorp/memberlist, the SWIM
+// gossip engine under Consul and Nomad.
+//
+// The node layer starts a Cluster with Start, reads Members and Topology,
+// and subscribes to events to open and fail node links; the ops layer shows
+// Topology and streams the feed over SSE. memberlist stays behind this
+// package: nothing in the API exposes it except Config.Transport, which the
+// transport package fills with its shared-port, fault-injecting transport
+// (nil means memberlist's own UDP+TCP NetTransport on BindAddr).
+//
+// # Joining
+//
+// Start creates the memberlist and joins every address discovery returns,
+// in parallel, not just one seed. memberlist.Join does a full push-pull
+// state exchange with each address it contacts (memberlist.go: Join calls
+// pushPullNode(addr, join=true) per address), in both directions, so
+// joining all discovered peers is also the "push-pull right after joining"
+// that keeps convergence off the 15–30 s anti-entropy tail. Providers:
+// StaticSeeds, DNS (A/AAAA, one port), DNSSRV (a Kubernetes headless
+// service; ports from the records); both DNS providers take a Resolver so
+// tests can fake DNS.
+//
+// # Member status
+//
+// Each member is alive, suspect, dead or left, as this node sees it.
+// memberlist v0.7.0 reports little of this directly, so:
+//
+//   - alive: EventDelegate NotifyJoin (new, or back from dead/left).
+//   - dead or left: NotifyLeave reports both, and the Node it passes cannot
+//     tell them apart (Node.State is shadowed by the internal nodeState.State
+//     and never set). So Leave first sends a "leave intent" (name and
+//     incarnation) to every member directly over memberlist's reliable
+//     channel; NotifyLeave then means left if the intent arrived, dead
+//     otherwise. An intent that arrives after the NotifyLeave turns dead
+//     into left (one extra NodeLeft event). A peer that the intent never
+//     reaches sees dead: that is the price of an unreachable peer.
+//   - suspect: memberlist has no callback for suspicion, and Members() lists
+//     alive and suspect members alike. This package learns of suspicions
+//     that its own probes raise, from the one log line memberlist writes
+//     for them ("Suspect X has failed, no acks received"), and clears them
+//     on the next successful direct probe (PingDelegate), on an alive
+//     message with new metadata, or by a sweep every ProbeInterval that
+//     finds the member still listed after the longest suspicion timeout
+//     (it was refuted). Suspicions raised by other nodes and gossiped here
+//     are invisible until they turn into a death. A suspect still counts as
+//     up for partition status and mode, so one lost probe flips neither.
+//
+// The log line is the fragile part: it is pinned by the crash test (some
+// survivor must report node_suspect before node_down). If a memberlist
+// upgrade changes the wording, that test fails.
+//
+// Node metadata (at most 512 bytes; Config.Validate checks) carries the
+// cluster name, the node's incarnation, its node-traffic and HTTP addresses
+// and small tags. An AliveDelegate and a MergeDelegate refuse any peer whose
+// metadata names another cluster (memberlist's Label, set to the cluster
+// name, already keeps other clusters' packets out), and a ConflictDelegate
+// logs two nodes claiming one name.
+//
+// # Events
+//
+// Subscribe returns a channel of Events: NodeUp, NodeSuspect, NodeDown,
+// NodeLeft, NodeUpdated, PartitionChanged, ModeChanged. Events are numbered
+// (Seq) in the order the view changed, and for one member they come in
+// that order (up before down). One goroutine delivers them; memberlist's
+// callbacks only append to its queue, so a slow subscriber never blocks
+// membership: when a subscriber's buffer is full its event is dropped,
+// counted in DroppedEvents, and the gap is visible in Seq. To combine a
+// snapshot with the feed: Subscribe, then Topology, then skip events with
+// Seq <= Topology.Seq.
+//
+// A restarted node (same name, new incarnation) is reported as NodeUp with
+// Restarted and OldIncarnation set. If it came back before anyone declared
+// it dead (memberlist sees only new metadata), a NodeDown for the old
+// incarnation comes first, so the node layer can fail links of the old
+// incarnation in both cases.
+//
+// # Healing
+//
+// memberlist alone never re-merges a healed partition: each side holds the
+// other dead, gossips to the dead only for GossipToTheDeadTime, and its
+// anti-entropy only picks alive members. The rejoin loop runs every
+// RejoinInterval and joins every address that should be in the cluster and
+// is not up: what discovery returns now, every member seen and now dead
+// (for ReconnectTimeout, default 24 h), and the rival address of a name
+// conflict whose holder is dead (a node restarted on a new address,
+// accepted once DeadNodeReclaimTime has passed). After a partition the
+// first push-pull only makes each side refute "you are dead" with a new
+// incarnation, so when a reached member is still not up the loop retries
+// after ProbeInterval. Bound: a healed partition is one cluster again within
+// about RejoinInterval + ProbeInterval + a few gossip intervals
+// (ProfileSettings.HealBound).
+//
+// The way back can flap: the heal also delivers the other side's stale
+// "dead" gossip and suspicions, which memberlist may act on before the
+// refutations arrive, so a member can go down and up again within a
+// RejoinInterval, and a majority node can briefly report minority. Code
+// that acts on PartitionChanged (a split-brain resolver) should wait for
+// the status to be stable for a while, as Akka's stable-after does.
+//
+// # Partition status
+//
+// Expected size is Config.ExpectedSize, or, when 0, the largest number of
+// members this node has seen up at once; a member that leaves gracefully
+// lowers that mark by one (it is not missing). Up counts alive and suspect
+// members, this node included. Then:
+//
+//	Healthy   up >= expected
+//	Partial   up > expected/2  (a strict majority)
+//	Minority  up < expected/2
+//	tie       up == expected/2: Partial if the lowest node name among the
+//	          members this node knows (left ones excluded) is up on this
+//	          side, Minority otherwise
+//
+// Both sides of an even split know the same names, so exactly one side
+// holds the lowest and the tie-break is deterministic. The status is
+// recomputed on every change of the view; PartitionChanged is emitted when
+// the state (not merely the counts) changes.
+//
+// # Mode and readiness
+//
+// Mode is single_node when one member is up, multi_node when more are, and
+// simulated whenever SetSimulated(true) was called (the simulator does). It
+// is recomputed under the same lock as every change of the view, so it is
+// never behind Members. ModeChanged is emitted and OnModeChange callbacks
+// run on every change.
+//
+// Topology.FormedAt is when this node first saw another member up next to
+// itself; while it has always been alone it equals StartedAt. Ready is true
+// once the first join round is over and either another member is up or
+// discovery found no peers (alone by design). WaitConverged waits for n
+// alive members.
+//
+// # Profiles
+//
+// Timings per profile (ProfileSettings; estimates from memberlist's
+// formulas, see ProfileSettings.CrashDetection and HealBound), for N = 5:
+//
+//	profile  probe interval/timeout  suspicion min–max  gossip  push-pull  rejoin  reclaim  crash detected  heal within
+//	fast     200 ms / 100 ms         0.4–2.4 s (mult 2)  50 ms   5 s        0.5 s   0.5 s    ~0.8 s (≤1.5 s)  ~0.9 s
+//	local    1 s / 200 ms            3–18 s (mult 3)     100 ms  15 s       2 s     5 s      ~4.7 s (≤23 s)   ~3.4 s
+//	lan      1 s / 500 ms            4–24 s (mult 4)     200 ms  30 s       5 s     10 s     ~5.9 s (≤29 s)   ~6.8 s
+//	wan      5 s / 3 s               30–180 s (mult 6)   500 ms  60 s       15 s    30 s     ~38 s (≤56 s)    ~22 s
+//
+// Local, LAN and WAN are memberlist's DefaultLocalConfig, DefaultLANConfig
+// and DefaultWANConfig plus our rejoin interval and DeadNodeReclaimTime
+// (memberlist's default of never reclaiming would keep a pod restarted on a
+// new IP out of the cluster). Fast is for tests on loopback: Local with
+// 200/100 ms probes, suspicion multiplier 2, 50 ms gossip, 5 s push-pull.
+// The "≤" figure is the case without Lifeguard confirmations (the timer
+// stays at its max) and the dead member probed last; neither figure counts
+// Lifeguard's slower probing of a node that sees itself unhealthy (up to
+// 8×). Measured on loopback (2 cores, fast profile, -race): 5 nodes
+// started one after another converge 20–50 ms after the first start (8 ms
+// in BenchmarkJoinConvergence5 without -race), a crash is seen by both
+// survivors of 3 in 0.8–1.0 s, a 3|2 split is seen by all five in
+// 1.2–2.8 s, and a heal is complete in 0.07–0.8 s.
+package cluster

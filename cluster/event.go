@@ -1,0 +1,207 @@
+package cluster
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// EventType names a change in the cluster. The values are stable strings
+// (they travel over SSE).
+type EventType string
+
+const (
+	NodeUp           EventType = "node_up"      // joined, came back, or a suspicion cleared
+	NodeSuspect      EventType = "node_suspect" // this node's probe of it failed
+	NodeDown         EventType = "node_down"    // declared dead (crash, partition), or an old incarnation replaced
+	NodeLeft         EventType = "node_left"    // left on purpose
+	NodeUpdated      EventType = "node_updated" // metadata changed, same incarnation
+	PartitionChanged EventType = "partition_changed"
+	ModeChanged      EventType = "mode_changed"
+)
+
+// Event is one entry of the feed. Node events fill Node, Member, OldStatus
+// and NewStatus; PartitionChanged fills OldPartition and Partition;
+// ModeChanged fills OldMode and Mode.
+type Event struct {
+	// Seq numbers events 1, 2, 3… per Cluster. A gap in what a subscriber
+	// receives means it was too slow and events were dropped for it.
+	Seq  uint64
+	Type EventType
+	Time time.Time
+
+	Node      string
+	Member    Member // the member after the change
+	OldStatus Status // "" when the member was unknown before
+	NewStatus Status
+	// Restarted is set when the member came back with a new incarnation;
+	// OldIncarnation is the one it replaced. The node layer fails links and
+	// monitors of the old incarnation on this.
+	Restarted      bool
+	OldIncarnation uint64
+
+	OldPartition PartitionState
+	Partition    PartitionStatus
+
+	OldMode Mode
+	Mode    Mode
+}
+
+// feed fans events out to subscribers from one goroutine. Membership code
+// only appends to the queue, so a slow subscriber or callback can never
+// stall memberlist (whose delegates run under its node lock).
+type feed struct {
+	log *slog.Logger
+
+	mu        sync.Mutex
+	lastSeq   uint64
+	queue     []Event
+	subs      map[uint64]*subscriber
+	nextID    uint64
+	callbacks []func(old, new Mode)
+	closed    bool
+
+	signal   chan struct{} // buffered(1): "queue is not empty"
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	dropped  atomic.Uint64
+}
+
+type subscriber struct {
+	ch   chan Event
+	from uint64 // events up to this Seq were published before it subscribed
+}
+
+func newFeed(log *slog.Logger) *feed {
+	f := &feed{
+		log:    log,
+		subs:   make(map[uint64]*subscriber),
+		signal: make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go f.run()
+	return f
+}
+
+func (f *feed) publish(e Event) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	f.queue = append(f.queue, e)
+	f.lastSeq = e.Seq
+	f.mu.Unlock()
+	select {
+	case f.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (f *feed) subscribe(buffer int) (<-chan Event, func()) {
+	if buffer < 1 {
+		buffer = 1
+	}
+	ch := make(chan Event, buffer)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		close(ch)
+		return ch, func() {}
+	}
+	id := f.nextID
+	f.nextID++
+	f.subs[id] = &subscriber{ch: ch, from: f.lastSeq}
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if s, ok := f.subs[id]; ok {
+				delete(f.subs, id)
+				close(s.ch)
+			}
+		})
+	}
+}
+
+func (f *feed) onModeChange(fn func(old, new Mode)) {
+	f.mu.Lock()
+	f.callbacks = append(f.callbacks, fn)
+	f.mu.Unlock()
+}
+
+func (f *feed) run() {
+	defer close(f.done)
+	for {
+		select {
+		case <-f.signal:
+			f.drain()
+		case <-f.stop:
+			f.drain()
+			f.mu.Lock()
+			f.closed = true
+			for id, s := range f.subs {
+				delete(f.subs, id)
+				close(s.ch)
+			}
+			f.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (f *feed) drain() {
+	for {
+		f.mu.Lock()
+		batch := f.queue
+		f.queue = nil
+		f.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, e := range batch {
+			f.deliver(e)
+		}
+	}
+}
+
+func (f *feed) deliver(e Event) {
+	f.mu.Lock()
+	for _, s := range f.subs {
+		if e.Seq <= s.from {
+			continue
+		}
+		select {
+		case s.ch <- e:
+		default:
+			f.dropped.Add(1)
+		}
+	}
+	var callbacks []func(old, new Mode)
+	if e.Type == ModeChanged {
+		callbacks = append(callbacks, f.callbacks...)
+	}
+	f.mu.Unlock()
+	for _, fn := range callbacks {
+		f.call(fn, e.OldMode, e.Mode)
+	}
+}
+
+func (f *feed) call(fn func(old, new Mode), old, new Mode) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.log.Error("cluster: mode change callback panicked", "panic", r)
+		}
+	}()
+	fn(old, new)
+}
+
+// close delivers what is queued, then closes every subscriber channel.
+func (f *feed) close() {
+	f.stopOnce.Do(func() { close(f.stop) })
+	<-f.done
+}

@@ -1,0 +1,285 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Healing. memberlist never re-merges a healed partition by itself: each
+// side marks the other dead, gossips to the dead only for
+// GossipToTheDeadTime, and its periodic push-pull only picks alive members.
+// So every RejoinInterval this node joins (a push-pull) every address that
+// should be in the cluster but is not up in its view:
+//
+//   - what discovery returns now,
+//   - every member it has seen and now holds dead (for ReconnectTimeout),
+//   - the rival address of a name conflict whose holder is dead.
+//
+// Why a quick retry: right after a partition both sides hold each other
+// dead at incarnation i. The first push-pull carries "X alive at i", which
+// the other side ignores (not newer than its "X dead at i"); but it also
+// carries "you are dead", which makes each contacted node refute with i+1.
+// A second push-pull a moment later carries the refuted incarnations and
+// the sides merge. So when a join succeeded but the member is still not up,
+// the next round comes after ProbeInterval instead of RejoinInterval (at
+// most three times in a row).
+
+type joinTarget struct {
+	addr string
+	name string // the member behind addr, when known
+}
+
+const maxQuickRetries = 3
+
+func (c *Cluster) rejoinLoop() {
+	defer c.loops.Done()
+	quick := 0
+	timer := time.NewTimer(c.settings.RejoinInterval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-timer.C:
+		}
+		next := c.settings.RejoinInterval
+		if c.rejoinRound(c.ctx, false) && quick < maxQuickRetries {
+			quick++
+			next = c.settings.ProbeInterval
+		} else {
+			quick = 0
+		}
+		timer.Reset(next)
+	}
+}
+
+// rejoinRound runs discovery and joins the missing. It reports whether a
+// member it reached is still not up (worth a quick retry).
+func (c *Cluster) rejoinRound(ctx context.Context, initial bool) (unsettled bool) {
+	var discovered []string
+	discoveryOK := true
+	if p := c.cfg.Discovery; p != nil {
+		dctx, cancel := context.WithTimeout(ctx, discoverTimeout)
+		addrs, err := p.Discover(dctx)
+		cancel()
+		if err != nil {
+			discoveryOK = false
+			c.mu.Lock()
+			first := !c.discoverErr
+			c.discoverErr = true
+			c.mu.Unlock()
+			if first {
+				c.log.Warn("cluster: discovery failed; retrying every rejoin interval", "provider", p.Name(), "err", err)
+			} else {
+				c.log.Debug("cluster: discovery failed", "provider", p.Name(), "err", err)
+			}
+		} else {
+			discovered = addrs
+		}
+	}
+
+	targets := c.rejoinTargets(discovered)
+	errs := c.joinTargets(targets)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rounds++
+	if initial {
+		c.initialDone = true
+	}
+	if discoveryOK {
+		if c.discoverErr {
+			c.log.Info("cluster: discovery works again")
+		}
+		c.discoverErr = false
+		self := normalizeAddr(c.gossipAddr)
+		peers := 0
+		for _, a := range discovered {
+			if normalizeAddr(a) != self {
+				peers++
+			}
+		}
+		c.discovered = peers
+	}
+	for i, t := range targets {
+		if errs[i] != nil || t.name == "" {
+			continue
+		}
+		if m, ok := c.members[t.name]; !ok || !m.Status.Up() {
+			unsettled = true
+		}
+	}
+	return unsettled
+}
+
+// rejoinTargets lists the addresses to join: see the comment at the top.
+func (c *Cluster) rejoinTargets(discovered []string) []joinTarget {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leaving || c.closed {
+		return nil
+	}
+	skip := map[string]bool{normalizeAddr(c.gossipAddr): true}
+	for _, m := range c.members {
+		if m.Status.Up() {
+			skip[normalizeAddr(m.GossipAddr)] = true
+		}
+	}
+	var out []joinTarget
+	add := func(addr, name string) {
+		n := normalizeAddr(addr)
+		if addr == "" || skip[n] {
+			return
+		}
+		skip[n] = true
+		out = append(out, joinTarget{addr: addr, name: name})
+	}
+	// Known members first, so a target keeps its name when discovery
+	// returns the same address.
+	for name, m := range c.members {
+		if m.Status == StatusDead {
+			add(m.GossipAddr, name)
+		}
+	}
+	for name, addr := range c.conflicts {
+		if m, ok := c.members[name]; ok && m.Status.Up() {
+			continue // the holder is up: a real duplicate, not a restart
+		}
+		add(addr, name)
+	}
+	for _, a := range discovered {
+		add(a, "")
+	}
+	return out
+}
+
+// joinTargets joins every target in parallel (one memberlist.Join, so one
+// push-pull, each) and waits for all. errs[i] is nil when target i answered.
+func (c *Cluster) joinTargets(targets []joinTarget) []error {
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		started := c.goWork(func() {
+			defer wg.Done()
+			if _, err := c.ml.Join([]string{t.addr}); err != nil {
+				errs[i] = err
+				c.log.Debug("cluster: join failed", "addr", t.addr, "member", t.name, "err", err)
+				return
+			}
+			c.log.Debug("cluster: join ok", "addr", t.addr, "member", t.name)
+		})
+		if !started {
+			wg.Done()
+			errs[i] = ErrClosed
+		}
+	}
+	wg.Wait()
+	return errs
+}
+
+// sweepLoop clears suspicions that were refuted without our noticing, and
+// forgets members gone for longer than ReconnectTimeout.
+func (c *Cluster) sweepLoop() {
+	defer c.loops.Done()
+	ticker := time.NewTicker(c.settings.ProbeInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-ticker.C:
+			c.sweep(time.Now())
+		}
+	}
+}
+
+// sweep: a suspect that memberlist still lists after the longest suspicion
+// timeout (plus two probe intervals) was refuted: our own suspicion timer
+// would have declared it dead otherwise. memberlist reports refutations
+// only when the metadata changes, so this is how we learn of the rest,
+// besides a successful direct probe (probeOK).
+func (c *Cluster) sweep(now time.Time) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	_, maxSuspicion := c.settings.SuspicionTimeout(len(c.members))
+	grace := maxSuspicion + 2*c.settings.ProbeInterval
+	var stale []string
+	pruned := false
+	for name, m := range c.members {
+		switch {
+		case m.Status == StatusSuspect && now.Sub(m.Since) > grace:
+			stale = append(stale, name)
+		case !m.Status.Up() && name != c.cfg.NodeName && now.Sub(m.Since) > c.cfg.ReconnectTimeout:
+			delete(c.members, name)
+			delete(c.leaveIntents, name)
+			delete(c.conflicts, name)
+			pruned = true
+		}
+	}
+	if pruned {
+		c.afterChangeLocked()
+	}
+	c.mu.Unlock()
+	if len(stale) == 0 {
+		return
+	}
+	listed := make(map[string]bool)
+	for _, n := range c.ml.Members() { // alive and suspect, per memberlist
+		listed[n.Name] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range stale {
+		if listed[name] {
+			c.clearSuspectLocked(name)
+		}
+	}
+}
+
+// announceLeave sends our leave intent to every other member directly and
+// waits up to wait for the sends.
+func (c *Cluster) announceLeave(wait time.Duration) {
+	msg := encodeLeaveIntent(leaveIntent{Name: c.cfg.NodeName, Incarnation: c.cfg.Incarnation})
+	var peers []*memberlist.Node
+	for _, n := range c.ml.Members() {
+		if n.Name != c.cfg.NodeName {
+			cp := *n // memberlist owns n; SendReliable only needs the address
+			peers = append(peers, &cp)
+		}
+	}
+	if len(peers) == 0 {
+		return
+	}
+	done := make(chan error, len(peers))
+	for _, n := range peers {
+		if !c.goWork(func() { done <- c.ml.SendReliable(n, msg) }) {
+			done <- ErrClosed
+		}
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var errs []error
+	for range peers {
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-timer.C:
+			c.log.Warn("cluster: leave announcement timed out; some peers may see this node dead, not left")
+			return
+		}
+	}
+	if len(errs) > 0 {
+		c.log.Warn("cluster: leave announcement failed for some peers; they may see this node dead, not left",
+			"failed", len(errs), "err", errors.Join(errs...))
+	}
+}

@@ -1,0 +1,256 @@
+package cluster
+
+import (
+	"maps"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// The view: this node's members with their status, kept from memberlist's
+// callbacks. Every change goes through c.mu, emits its events in the same
+// critical section (so Seq order is the order of changes) and ends with
+// afterChangeLocked, which recomputes partition status and mode.
+
+// nodeAlive handles NotifyJoin (update=false) and NotifyUpdate (update=true).
+func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
+	wm, metaErr := decodeMeta(n.Meta)
+	addr := joinHostPort(n.Addr, int(n.Port))
+	now := time.Now()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	m, known := c.members[n.Name]
+	if !known {
+		m = &Member{Name: n.Name}
+		c.members[n.Name] = m
+	}
+	old := m.clone()
+	m.GossipAddr = addr
+	if metaErr == nil {
+		m.Incarnation = wm.Incarnation
+		m.NodeAddr = wm.NodeAddr
+		m.HTTPAddr = wm.HTTPAddr
+		m.Meta = maps.Clone(wm.Tags)
+	}
+	if inc, ok := c.leaveIntents[n.Name]; ok && inc != m.Incarnation {
+		delete(c.leaveIntents, n.Name)
+	}
+	if other, ok := c.conflicts[n.Name]; ok && normalizeAddr(other) == normalizeAddr(addr) {
+		delete(c.conflicts, n.Name)
+	}
+	restarted := known && old.Incarnation != m.Incarnation
+
+	switch {
+	case !known || !old.Status.Up():
+		// New, or back from dead/left (NotifyJoin).
+		m.Status, m.Since = StatusAlive, now
+		e := Event{Type: NodeUp, OldStatus: old.Status, NewStatus: StatusAlive}
+		if restarted {
+			e.Restarted, e.OldIncarnation = true, old.Incarnation
+		}
+		c.emitMemberLocked(e, m)
+		c.log.Info("cluster: node up", "peer", n.Name, "addr", addr, "was", string(old.Status), "restarted", restarted)
+	case restarted:
+		// The node restarted before anyone declared it dead: memberlist saw
+		// only new metadata. For the layers above, the old incarnation is
+		// gone and a new one is up.
+		gone := old
+		gone.Status = StatusDead
+		c.emitMemberLocked(Event{Type: NodeDown, OldStatus: old.Status, NewStatus: StatusDead, Restarted: true}, &gone)
+		m.Status, m.Since = StatusAlive, now
+		c.emitMemberLocked(Event{Type: NodeUp, OldStatus: StatusDead, NewStatus: StatusAlive, Restarted: true, OldIncarnation: old.Incarnation}, m)
+		c.log.Info("cluster: node restarted", "peer", n.Name, "addr", addr, "old_incarnation", old.Incarnation, "incarnation", m.Incarnation)
+	default:
+		if old.Status == StatusSuspect {
+			// An alive message with a new incarnation is a refutation.
+			m.Status, m.Since = StatusAlive, now
+			c.emitMemberLocked(Event{Type: NodeUp, OldStatus: StatusSuspect, NewStatus: StatusAlive}, m)
+		}
+		if update {
+			c.emitMemberLocked(Event{Type: NodeUpdated, OldStatus: m.Status, NewStatus: m.Status}, m)
+		}
+	}
+	c.afterChangeLocked()
+}
+
+// nodeGone handles NotifyLeave: dead, unless the member announced its leave.
+func (c *Cluster) nodeGone(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	m, ok := c.members[name]
+	if !ok || !m.Status.Up() {
+		return
+	}
+	left := name == c.cfg.NodeName && c.leaving
+	if inc, ok := c.leaveIntents[name]; ok && inc == m.Incarnation {
+		left = true
+	}
+	old := m.Status
+	m.Since = time.Now()
+	if left {
+		m.Status = StatusLeft
+		if name != c.cfg.NodeName {
+			c.lowerHighWaterLocked()
+		}
+		c.emitMemberLocked(Event{Type: NodeLeft, OldStatus: old, NewStatus: StatusLeft}, m)
+		c.log.Info("cluster: node left", "peer", name)
+	} else {
+		m.Status = StatusDead
+		c.emitMemberLocked(Event{Type: NodeDown, OldStatus: old, NewStatus: StatusDead}, m)
+		c.log.Warn("cluster: node down", "peer", name, "addr", m.GossipAddr)
+	}
+	c.afterChangeLocked()
+}
+
+// leaveAnnounced records a peer's leave intent. If memberlist already
+// reported the member gone (the intent was slower than the leave), the
+// member is corrected from dead to left.
+func (c *Cluster) leaveAnnounced(li leaveIntent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	m, ok := c.members[li.Name]
+	if !ok || li.Name == c.cfg.NodeName {
+		return // only current members announce to us; ignore the rest
+	}
+	c.leaveIntents[li.Name] = li.Incarnation
+	if m.Status == StatusDead && m.Incarnation == li.Incarnation {
+		m.Status, m.Since = StatusLeft, time.Now()
+		c.lowerHighWaterLocked()
+		c.emitMemberLocked(Event{Type: NodeLeft, OldStatus: StatusDead, NewStatus: StatusLeft}, m)
+		c.log.Info("cluster: node left", "peer", li.Name)
+		c.afterChangeLocked()
+	}
+}
+
+// markSuspect is called when memberlist logs that this node's probe of name
+// failed; memberlist marks it suspect right after.
+func (c *Cluster) markSuspect(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.members[name]
+	if c.closed || !ok || m.Status != StatusAlive {
+		return
+	}
+	m.Status, m.Since = StatusSuspect, time.Now()
+	c.emitMemberLocked(Event{Type: NodeSuspect, OldStatus: StatusAlive, NewStatus: StatusSuspect}, m)
+	c.log.Info("cluster: node suspect", "peer", name)
+	c.afterChangeLocked()
+}
+
+// probeOK clears a suspicion once a direct probe succeeds again.
+func (c *Cluster) probeOK(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clearSuspectLocked(name)
+}
+
+func (c *Cluster) clearSuspectLocked(name string) {
+	m, ok := c.members[name]
+	if c.closed || !ok || m.Status != StatusSuspect {
+		return
+	}
+	m.Status, m.Since = StatusAlive, time.Now()
+	c.emitMemberLocked(Event{Type: NodeUp, OldStatus: StatusSuspect, NewStatus: StatusAlive}, m)
+	c.afterChangeLocked()
+}
+
+// nameConflict logs two nodes claiming one name, and remembers the rival's
+// address: if the name's current holder is dead, the rejoin loop joins the
+// rival once memberlist lets it reclaim the name (DeadNodeReclaimTime), so
+// a node restarted on a new address comes back without waiting for
+// anti-entropy.
+func (c *Cluster) nameConflict(existing, other *memberlist.Node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	status := Status("unknown")
+	if m, ok := c.members[existing.Name]; ok {
+		status = m.Status
+	}
+	otherAddr := joinHostPort(other.Addr, int(other.Port))
+	repeat := c.conflicts[other.Name] == otherAddr
+	c.conflicts[other.Name] = otherAddr
+	level := c.log.Error
+	switch {
+	case repeat:
+		level = c.log.Debug // memberlist reports it on every alive message; say it loudly once
+	case !status.Up():
+		level = c.log.Info // a restarted node on a new address; memberlist lets it reclaim the name
+	}
+	level("cluster: name conflict: two nodes claim one name",
+		"name", existing.Name, "existing_addr", existing.Address(), "existing_status", string(status),
+		"other_addr", otherAddr)
+}
+
+func (c *Cluster) emitMemberLocked(e Event, m *Member) {
+	e.Node = m.Name
+	e.Member = m.clone()
+	c.emitLocked(e)
+}
+
+func (c *Cluster) emitLocked(e Event) {
+	c.seq++
+	e.Seq = c.seq
+	e.Time = time.Now()
+	c.feed.publish(e)
+}
+
+// lowerHighWaterLocked: a member that left on purpose is not missing, so it
+// no longer counts in the expected size.
+func (c *Cluster) lowerHighWaterLocked() {
+	if c.maxUp > 1 {
+		c.maxUp--
+	}
+}
+
+// afterChangeLocked recomputes partition status and mode from the view,
+// emits their events when they change, and wakes waiters.
+func (c *Cluster) afterChangeLocked() {
+	up := 0
+	lowest, lowestUp := "", false
+	for name, m := range c.members {
+		if m.Status.Up() {
+			up++
+		}
+		if m.Status != StatusLeft && (lowest == "" || name < lowest) {
+			lowest, lowestUp = name, m.Status.Up()
+		}
+	}
+	c.maxUp = max(c.maxUp, up)
+	expected := c.cfg.ExpectedSize
+	if expected == 0 {
+		expected = c.maxUp
+	}
+	expected = max(expected, 1)
+	ps := partitionStatus(up, expected, lowestUp)
+	if ps.State != c.partition.State {
+		c.emitLocked(Event{Type: PartitionChanged, OldPartition: c.partition.State, Partition: ps})
+		c.log.Info("cluster: partition status changed", "from", string(c.partition.State), "to", string(ps.State),
+			"up", ps.Up, "expected", ps.Expected)
+	}
+	c.partition = ps
+
+	mode := deriveMode(up, c.simulated)
+	if mode != c.mode {
+		c.emitLocked(Event{Type: ModeChanged, OldMode: c.mode, Mode: mode})
+		c.log.Info("cluster: mode changed", "from", string(c.mode), "to", string(mode))
+		c.mode = mode
+	}
+	if up > 1 && c.formedAt.IsZero() {
+		c.formedAt = time.Now()
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
