@@ -150,3 +150,19 @@ func (rt *Runtime) IsSystem(pid PID) bool {
 	p := rt.lookup(pid)
 	return p != nil && p.system
 }
+
+// MailboxTotals returns the sum and the maximum of all mailbox lengths.
+func (rt *Runtime) MailboxTotals() (total, max int) {
+	rt.table.Range(func(_, v any) bool {
+		p := v.(*process)
+		p.mu.Lock()
+		l := len(p.queue)
+		p.mu.Unlock()
+		total += l
+		if l > max {
+			max = l
+		}
+		return true
+	})
+	return total, max
+}

@@ -1,0 +1,78 @@
+// Package control is the line protocol between a test harness (or
+// `arsenal dev`) and the `arsenal node` processes it starts. It runs over
+// the child's stdin and stdout, never over the cluster network, so a node
+// whose network is cut stays controllable; and a node exits when its
+// stdin reaches EOF, so children never outlive their parent.
+//
+// Each line is one JSON object. The parent sends Commands; the node
+// answers each with a Reply carrying the same ID, and sends Events on its
+// own (first "ready", with its addresses).
+package control
+
+import "encoding/json"
+
+// Command is one request from the parent.
+type Command struct {
+	ID   uint64          `json:"id"`
+	Cmd  string          `json:"cmd"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// Reply answers a Command.
+type Reply struct {
+	ID     uint64          `json:"id"`
+	OK     bool            `json:"ok"`
+	Error  string          `json:"error,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// Event is something the node reports on its own.
+type Event struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// Line is what the parent reads: a Reply (ID > 0) or an Event.
+type Line struct {
+	ID     uint64          `json:"id,omitempty"`
+	OK     bool            `json:"ok,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Event  string          `json:"event,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+// Ready is the data of the "ready" event.
+type Ready struct {
+	Name        string `json:"name"`
+	Cluster     string `json:"cluster"`
+	NodeAddr    string `json:"node_addr"`
+	HTTPAddr    string `json:"http_addr"`
+	Incarnation uint64 `json:"incarnation"`
+	OSPID       int    `json:"os_pid"`
+}
+
+// Member is one row of the "members" command's result.
+type Member struct {
+	Name        string `json:"name"`
+	Status      string `json:"status"`
+	Incarnation uint64 `json:"incarnation"`
+}
+
+// Signal is the data of "down", "exit" and "message" events: what a
+// watcher process spawned with "monitor", "link" or "sink" received.
+type Signal struct {
+	Watcher string `json:"watcher"`
+	PID     string `json:"pid,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message any    `json:"message,omitempty"`
+}
+
+// Fault is the argument of the "fault" command.
+type Fault struct {
+	Action string `json:"action"` // block, delay, refuse, clear, clear_all
+	Peer   string `json:"peer,omitempty"`
+	Dir    string `json:"dir,omitempty"` // out, in, both
+	Delay  string `json:"delay,omitempty"`
+	Jitter string `json:"jitter,omitempty"`
+}

@@ -1,0 +1,232 @@
+// Package launch starts `arsenal node` processes with the control
+// protocol on their stdin and stdout, for `arsenal dev` and the
+// clustertest harness. A child dies with its parent: it is in a process
+// group of its own, gets SIGKILL from the kernel if the parent thread dies
+// (Linux's parent-death signal), and exits by itself when its stdin closes.
+package launch
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/arsenal-go/arsenal/internal/control"
+)
+
+// Spec describes one child.
+type Spec struct {
+	Binary string
+	Args   []string
+	Env    []string // added to the parent's environment
+	Stderr io.Writer
+	// StartTimeout bounds the wait for the "ready" event (default 30 s).
+	StartTimeout time.Duration
+}
+
+// Child is a running node process.
+type Child struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	Ready  control.Ready
+	events chan control.Line
+
+	mu      sync.Mutex
+	pending map[uint64]chan control.Line
+	nextID  atomic.Uint64
+	wmu     sync.Mutex
+
+	exited  chan struct{}
+	exitErr error
+}
+
+// ErrExited is returned by calls to a child that has exited.
+var ErrExited = errors.New("node process has exited")
+
+// Start starts a child and waits for its "ready" event.
+func Start(ctx context.Context, s Spec) (*Child, error) {
+	cmd := exec.Command(s.Binary, s.Args...)
+	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.Stderr = s.Stderr
+	cmd.SysProcAttr = sysProcAttr()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", s.Binary, err)
+	}
+	c := &Child{cmd: cmd, stdin: stdin, events: make(chan control.Line, 4096),
+		pending: map[uint64]chan control.Line{}, exited: make(chan struct{})}
+	ready := make(chan control.Ready, 1)
+	go c.read(stdout, ready)
+	go func() {
+		c.exitErr = cmd.Wait()
+		close(c.exited)
+	}()
+	timeout := s.StartTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-ready:
+		c.Ready = r
+		return c, nil
+	case <-c.exited:
+		return nil, fmt.Errorf("node process exited before it was ready: %v", c.exitErr)
+	case <-t.C:
+		c.Kill()
+		return nil, fmt.Errorf("node process not ready within %s", timeout)
+	case <-ctx.Done():
+		c.Kill()
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Child) read(stdout io.Reader, ready chan<- control.Ready) {
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sentReady := false
+	for sc.Scan() {
+		var l control.Line
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			continue
+		}
+		if l.ID != 0 {
+			c.mu.Lock()
+			ch := c.pending[l.ID]
+			delete(c.pending, l.ID)
+			c.mu.Unlock()
+			if ch != nil {
+				ch <- l
+			}
+			continue
+		}
+		if l.Event == "ready" && !sentReady {
+			var r control.Ready
+			if json.Unmarshal(l.Data, &r) == nil {
+				sentReady = true
+				ready <- r
+			}
+			continue
+		}
+		select {
+		case c.events <- l:
+		default: // a harness that does not read events must not block the node
+		}
+	}
+	c.mu.Lock()
+	for id, ch := range c.pending {
+		close(ch)
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+}
+
+// Events delivers the child's events (other than "ready").
+func (c *Child) Events() <-chan control.Line { return c.events }
+
+// Call sends a command and decodes its result into out (may be nil).
+func (c *Child) Call(ctx context.Context, cmd string, args, out any) error {
+	id := c.nextID.Add(1)
+	ch := make(chan control.Line, 1)
+	c.mu.Lock()
+	c.pending[id] = ch
+	c.mu.Unlock()
+	var raw json.RawMessage
+	if args != nil {
+		b, err := json.Marshal(args)
+		if err != nil {
+			return err
+		}
+		raw = b
+	}
+	line, _ := json.Marshal(control.Command{ID: id, Cmd: cmd, Args: raw})
+	c.wmu.Lock()
+	_, err := c.stdin.Write(append(line, '\n'))
+	c.wmu.Unlock()
+	if err != nil {
+		c.forget(id)
+		return fmt.Errorf("%s: %w", cmd, ErrExited)
+	}
+	select {
+	case l, ok := <-ch:
+		if !ok {
+			return fmt.Errorf("%s: %w", cmd, ErrExited)
+		}
+		if !l.OK {
+			return errors.New(l.Error)
+		}
+		if out != nil && len(l.Result) > 0 {
+			return json.Unmarshal(l.Result, out)
+		}
+		return nil
+	case <-c.exited:
+		c.forget(id)
+		return fmt.Errorf("%s: %w", cmd, ErrExited)
+	case <-ctx.Done():
+		c.forget(id)
+		return fmt.Errorf("%s: %w", cmd, ctx.Err())
+	}
+}
+
+func (c *Child) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// PID returns the OS process id.
+func (c *Child) PID() int { return c.cmd.Process.Pid }
+
+// Exited is closed when the process has exited.
+func (c *Child) Exited() <-chan struct{} { return c.exited }
+
+// ExitErr is the process's exit status, once Exited is closed.
+func (c *Child) ExitErr() error { return c.exitErr }
+
+// Signal sends sig to the child.
+func (c *Child) Signal(sig syscall.Signal) error { return c.cmd.Process.Signal(sig) }
+
+// Kill sends SIGKILL and waits for the exit.
+func (c *Child) Kill() {
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.exited
+}
+
+// Stop asks the node to leave and stop (SIGTERM), and kills it if it has
+// not exited within timeout.
+func (c *Child) Stop(timeout time.Duration) error {
+	select {
+	case <-c.exited:
+		return c.exitErr
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-c.exited:
+		return c.exitErr
+	case <-t.C:
+		c.Kill()
+		return fmt.Errorf("node did not stop within %s; killed", timeout)
+	}
+}
+
+// CloseStdin closes the control channel; the node stops by itself.
+func (c *Child) CloseStdin() error { return c.stdin.Close() }

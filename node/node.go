@@ -1,0 +1,259 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/process"
+	"github.com/arsenal-go/arsenal/transport"
+)
+
+// Node is one member of an Arsenal cluster: a process runtime, the
+// authenticated links to the other nodes, and the membership that finds
+// them. Processes on different nodes talk through PIDs as if they were
+// local; the node routes their signals over the links.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	rt      *process.Runtime
+	net     *transport.Network
+	cl      *cluster.Cluster
+	clReady atomic.Bool // n.cl is set; frames may arrive before that
+	started time.Time
+
+	peersMu sync.Mutex
+	peers   map[string]*peer
+
+	callsMu sync.Mutex
+	calls   map[uint64]*pendingCall
+	nextRef atomic.Uint64
+
+	handlersMu sync.RWMutex
+	handlers   map[string]RequestHandler
+
+	facts *factsCollector
+
+	stats Counters
+
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Counters are the node's traffic counters.
+type Counters struct {
+	FramesSent     atomic.Uint64
+	FramesReceived atomic.Uint64
+	BadFrames      atomic.Uint64
+	Dropped        atomic.Uint64 // frames for nodes that are not members, or that did not encode
+	LinksUp        atomic.Uint64
+}
+
+type pendingCall struct {
+	node string
+	ch   chan callResult
+}
+
+type callResult struct {
+	val any
+	err error
+}
+
+// Start starts a node: it binds the node address, starts membership and
+// joins the peers that discovery returns.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.withDefaults()
+	inc := process.NewIncarnation()
+	rt, err := process.NewRuntime(process.Config{Node: cfg.Name, Incarnation: inc, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger, rt: rt, started: time.Now(),
+		peers:    map[string]*peer{},
+		calls:    map[uint64]*pendingCall{},
+		handlers: map[string]RequestHandler{},
+		stopCh:   make(chan struct{}),
+	}
+	n.net, err = transport.Listen(transport.Config{
+		ClusterName: cfg.Cluster, NodeName: cfg.Name, Incarnation: inc, Secret: cfg.Secret,
+		BindAddr: cfg.BindAddr, AdvertiseAddr: cfg.AdvertiseAddr, TLS: cfg.TLS,
+		Faults: cfg.Faults, Logger: cfg.Logger.With("component", "transport"), OnLink: n.onLink,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
+	}
+	rt.SetRemote(remote{n})
+	n.facts = newFactsCollector(n)
+	n.HandleRequest(requestFacts, n.localFactsHandler)
+	n.HandleRequest(requestWhereis, n.whereisHandler)
+	discovery := cfg.Discovery
+	if discovery != nil {
+		discovery = &checkedProvider{n: n, inner: discovery, logged: map[string]time.Time{}, ok: map[string]bool{}}
+	}
+	n.cl, err = cluster.Start(ctx, cluster.Config{
+		ClusterName: cfg.Cluster, NodeName: cfg.Name, Incarnation: inc,
+		NodeAddr: n.net.Addr(), HTTPAddr: cfg.HTTPAddr,
+		GossipKey: transport.GossipKey(cfg.Secret, cfg.Cluster),
+		Transport: n.net.Gossip(), Profile: cfg.Profile, Discovery: discovery,
+		ExpectedSize: cfg.ExpectedSize, Logger: cfg.Logger.With("component", "cluster"),
+	})
+	if err != nil {
+		_ = n.net.Close()
+		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
+	}
+	n.clReady.Store(true)
+	events, cancel := n.cl.Subscribe(1024)
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); defer cancel(); n.watchMembership(events) }()
+	go func() { defer n.wg.Done(); n.facts.loop() }()
+	n.log.Info("node started", "node", cfg.Name, "cluster", cfg.Cluster, "addr", n.net.Addr(),
+		"incarnation", inc, "profile", cfg.Profile, "secret_fingerprint", transport.Fingerprint(cfg.Secret))
+	return n, nil
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// ClusterName returns the cluster's name.
+func (n *Node) ClusterName() string { return n.cfg.Cluster }
+
+// Incarnation returns this start's incarnation.
+func (n *Node) Incarnation() uint64 { return n.rt.Incarnation() }
+
+// Addr returns the node-traffic address.
+func (n *Node) Addr() string { return n.net.Addr() }
+
+// Runtime returns the node's process runtime.
+func (n *Node) Runtime() *process.Runtime { return n.rt }
+
+// Cluster returns the node's membership.
+func (n *Node) Cluster() *cluster.Cluster { return n.cl }
+
+// StartedAt returns when the node started.
+func (n *Node) StartedAt() time.Time { return n.started }
+
+// Config returns the node's configuration (with defaults applied).
+func (n *Node) Config() Config { return n.cfg }
+
+// Stats returns the node's counters.
+func (n *Node) Stats() *Counters { return &n.stats }
+
+// SecretFingerprint identifies the secret without revealing it.
+func (n *Node) SecretFingerprint() string { return transport.Fingerprint(n.cfg.Secret) }
+
+// Stop leaves the cluster gracefully (peers see the node as left), stops
+// every process, and closes the network.
+func (n *Node) Stop(ctx context.Context) error {
+	var err error
+	n.stopOnce.Do(func() {
+		leave := 3 * time.Second
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 2*leave {
+			leave = time.Until(dl) / 2
+		}
+		if e := n.cl.Leave(leave); e != nil {
+			n.log.Warn("leave", "err", e)
+		}
+		// Processes stop first, so links and monitors on other nodes learn
+		// the real exit reasons; then the node goes.
+		close(n.stopCh)
+		errRT := n.rt.Shutdown(ctx)
+		err = errors.Join(errRT, n.closeNetwork())
+	})
+	return err
+}
+
+// Close stops the node as a crash would: the network goes first, without
+// leaving, so peers see the node fail and their links and monitors fire
+// with NoConnection. Tests use it to crash a node in-process.
+func (n *Node) Close(ctx context.Context) error {
+	var err error
+	n.stopOnce.Do(func() {
+		close(n.stopCh)
+		errNet := n.closeNetwork()
+		err = errors.Join(errNet, n.rt.Shutdown(ctx))
+	})
+	return err
+}
+
+func (n *Node) closeNetwork() error {
+	errCl := n.cl.Shutdown()
+	errNet := n.net.Close()
+	n.wg.Wait()
+	n.failCalls("", process.NoConnection)
+	n.log.Info("node stopped", "node", n.cfg.Name)
+	return errors.Join(errCl, errNet)
+}
+
+// watchMembership turns membership changes into node-down signals for
+// the runtime: links and monitors to processes there fire NoConnection.
+func (n *Node) watchMembership(events <-chan cluster.Event) {
+	for {
+		select {
+		case <-n.stopCh:
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			switch ev.Type {
+			case cluster.NodeDown, cluster.NodeLeft:
+				if ev.Node == n.cfg.Name {
+					continue
+				}
+				n.nodeLost(ev.Node, ev.OldIncarnation, ev.Type)
+			case cluster.NodeUp:
+				if ev.Restarted {
+					n.nodeLost(ev.Node, ev.OldIncarnation, cluster.NodeDown)
+				}
+				n.facts.trigger()
+			}
+		}
+	}
+}
+
+func (n *Node) nodeLost(name string, inc uint64, why cluster.EventType) {
+	n.log.Info("node lost", "peer", name, "event", why)
+	n.dropPeer(name)
+	n.failCalls(name, process.NoConnection)
+	n.rt.NodeDown(name)
+	n.facts.forget(name)
+	n.facts.trigger()
+}
+
+func (n *Node) failCalls(node string, reason process.Reason) {
+	n.callsMu.Lock()
+	var lost []*pendingCall
+	for ref, c := range n.calls {
+		if node == "" || c.node == node {
+			lost = append(lost, c)
+			delete(n.calls, ref)
+		}
+	}
+	n.callsMu.Unlock()
+	for _, c := range lost {
+		c.ch <- callResult{err: reason}
+	}
+}
+
+// member returns the alive (or suspect) member with name.
+func (n *Node) member(name string) (cluster.Member, bool) {
+	if !n.clReady.Load() {
+		return cluster.Member{}, false
+	}
+	for _, m := range n.cl.Members() {
+		if m.Name == name {
+			return m, m.Status.Up()
+		}
+	}
+	return cluster.Member{}, false
+}

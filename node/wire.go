@@ -1,0 +1,161 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/arsenal-go/arsenal/codec"
+	"github.com/arsenal-go/arsenal/process"
+)
+
+// Frame kinds of the node-to-node protocol. A frame is one kind byte and
+// fields in a fixed order: PIDs as (node, incarnation, id), numbers as
+// uvarints, strings length-prefixed, payloads in the codec's encoding.
+const (
+	frameSend byte = iota + 1
+	frameCall
+	frameReply
+	frameExit
+	frameLink
+	frameUnlink
+	frameMonitor
+	frameDemonitor
+	frameDown
+	frameRequest
+	frameResponse
+)
+
+// reply error kinds
+const (
+	replyOK byte = iota
+	replyExit
+	replyCallErr
+	replyAppErr
+)
+
+var errMalformed = errors.New("malformed frame")
+
+// RemoteReason is an exit reason or error that came from another node and
+// is not one of the standard reasons; it keeps the remote text.
+type RemoteReason struct{ Text string }
+
+func (r *RemoteReason) Error() string { return r.Text }
+
+func reasonFromText(s string) process.Reason {
+	if r := process.StandardReason(s); r != nil {
+		return r
+	}
+	return &RemoteReason{Text: s}
+}
+
+func reasonText(r process.Reason) string {
+	if r == nil {
+		return process.Normal.Error()
+	}
+	return r.Error()
+}
+
+type encoder struct{ b []byte }
+
+func (e *encoder) byte1(c byte)      { e.b = append(e.b, c) }
+func (e *encoder) uint(v uint64)     { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) str(s string)      { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) bytes(s []byte)    { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) pid(p process.PID) { e.str(p.Node); e.uint(p.Incarnation); e.uint(p.ID) }
+func (e *encoder) value(v any) error {
+	var err error
+	e.b, err = codec.Append(e.b, v)
+	return err
+}
+
+// decoder reads a frame; the first error sticks and every later read
+// returns zero values, so decoding code checks once at the end.
+type decoder struct {
+	b      []byte
+	err    error
+	intern [2]string // node names that repeat in almost every frame
+}
+
+func (d *decoder) fail(why string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", errMalformed, why)
+	}
+}
+
+func (d *decoder) byte1() byte {
+	if d.err != nil || len(d.b) < 1 {
+		d.fail("short frame")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) raw() []byte {
+	n := d.uint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("length beyond frame")
+		return nil
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) str() string {
+	s := d.raw()
+	for _, k := range d.intern {
+		if k != "" && string(s) == k {
+			return k
+		}
+	}
+	return string(s)
+}
+
+func (d *decoder) pid() process.PID {
+	p := process.PID{Node: d.str(), Incarnation: d.uint(), ID: d.uint()}
+	if d.err == nil && !p.IsZero() {
+		if err := process.ValidateNodeName(p.Node); err != nil {
+			d.fail("bad pid: " + err.Error())
+		}
+	}
+	return p
+}
+
+func (d *decoder) value() any {
+	if d.err != nil {
+		return nil
+	}
+	v, n, err := codec.Decode(d.b)
+	if err != nil {
+		d.err = err
+		return nil
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}

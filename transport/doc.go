@@ -1,0 +1,40 @@
+// Package transport is the node-to-node wire of Arsenal. It owns a node's one
+// network address (host:port, the same port for TCP and UDP) and carries two
+// kinds of traffic on it:
+//
+//   - Links: authenticated TCP connections (optionally TLS) between nodes,
+//     carrying length-prefixed frames whose content the node layer defines.
+//     Both sides prove they hold the cluster secret with an HMAC over a
+//     transcript of fresh nonces; the secret never crosses the wire. A wrong
+//     secret or cluster name is refused with a clear error on both sides
+//     (ErrAuth, ErrClusterMismatch), never a hang.
+//   - Gossip: hashicorp/memberlist's UDP packets and TCP streams, through
+//     Network.Gossip(), a memberlist.NodeAwareTransport. memberlist
+//     encrypts gossip itself, with GossipKey(secret, cluster) as its key and
+//     the cluster name as its label.
+//
+// The first byte of each TCP connection says which kind it is, so both share
+// one listener.
+//
+// # How it fits
+//
+// The node package dials and accepts Links and encodes process messages into
+// frames; the cluster package runs memberlist over Gossip(). Neither touches
+// sockets. A Link keeps FIFO order, batches writes, pings its peer to measure
+// RTT, and closes (with Err saying why) when the peer goes silent; the node
+// layer reacts to Done() by reporting noconnection and redialling.
+//
+// # Faults
+//
+// Every frame, packet and connection passes a Faults rule set, so tests can
+// cut traffic one way or both, add latency, or refuse connections, per peer,
+// by node name or address, and change it at any time. The check is a single
+// atomic load when no rule is set.
+//
+// # Framing
+//
+// Every TCP message is u32 length | u8 type | payload. Data frames go to the
+// Link handler; ping, pong and close frames are the link's own. The
+// handshake's hello and auth messages use the same framing with a small size
+// limit, and all decoding of untrusted bytes is fuzzed.
+package transport

@@ -1,0 +1,489 @@
+package transport
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// writeChunk bounds one socket write so that WriteTimeout measures a
+	// stall, not the time to push a large backlog over a slow link.
+	writeChunk = 256 << 10
+	// goodbyeTimeout bounds the best-effort close frame on the way out.
+	goodbyeTimeout = 500 * time.Millisecond
+	// maxFreeBufs and maxFreeBufCap bound the buffers a link keeps for reuse.
+	maxFreeBufs   = 4
+	maxFreeBufCap = 1 << 20
+)
+
+// Link is one authenticated connection to a peer node. Frames sent with Send
+// arrive at the peer's handler in order; the link pings its peer to measure
+// RTT and to notice a dead peer. A Link is created by Network.Dial or by an
+// inbound connection (reported through Config.OnLink) and ends for good when
+// it closes; the node layer reconnects by dialling again.
+type Link struct {
+	n        *Network
+	conn     net.Conn
+	fr       *frameReader
+	peer     PeerInfo
+	outbound bool
+	log      *slog.Logger
+	faults   *Faults
+	start    time.Time
+
+	handler    atomic.Pointer[func([]byte)]
+	handlerSet chan struct{}
+	setOnce    sync.Once
+
+	mu      sync.Mutex
+	space   sync.Cond // signalled when the queue drains or the link closes
+	queue   []segment
+	spare   []segment
+	free    [][]byte
+	queued  int
+	closed  bool
+	err     error
+	goodbye []byte // close frame for the writer to send on the way out
+	wake    chan struct{}
+	done    chan struct{}
+
+	writeBroken atomic.Bool  // a write failed: the stream may end mid-frame
+	lastRecv    atomic.Int64 // ns since start of the last frame received
+	busy        atomic.Bool  // reader is inside the handler (not idle, just slow)
+	rtt         atomic.Int64
+
+	framesSent, framesReceived, framesDropped atomic.Uint64
+	bytesSent, bytesReceived                  atomic.Uint64
+}
+
+// segment is a run of encoded frames written together. A segment with a
+// release time (fault-injected delay) is written no earlier than that.
+type segment struct {
+	buf     []byte
+	release time.Time
+}
+
+func newLink(n *Network, conn net.Conn, fr *frameReader, peer PeerInfo, outbound bool) *Link {
+	dir := "in"
+	if outbound {
+		dir = "out"
+	}
+	l := &Link{
+		n:          n,
+		conn:       conn,
+		fr:         fr,
+		peer:       peer,
+		outbound:   outbound,
+		log:        n.log.With("peer", peer.Name, "peer_addr", peer.Addr, "dir", dir),
+		faults:     n.faults,
+		start:      time.Now(),
+		handlerSet: make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+	}
+	l.space.L = &l.mu
+	return l
+}
+
+// Peer returns who is at the other end, as proven by the handshake.
+func (l *Link) Peer() PeerInfo { return l.peer }
+
+// Outbound reports whether this node dialled the link.
+func (l *Link) Outbound() bool { return l.outbound }
+
+// RemoteAddr returns the socket address of the peer (for an inbound link,
+// an ephemeral port; the node address is Peer().Addr).
+func (l *Link) RemoteAddr() net.Addr { return l.conn.RemoteAddr() }
+
+// Done is closed when the link closes.
+func (l *Link) Done() <-chan struct{} { return l.done }
+
+// Err says why the link closed, nil while it is open. It wraps ErrClosed
+// (closed here), ErrPeerClosed, ErrKeepalive, ErrFrameTooLarge, ErrProtocol,
+// or the socket error.
+func (l *Link) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Close closes the link, telling the peer. Frames still queued are dropped.
+func (l *Link) Close() error {
+	l.closeWith(detailed(ErrClosed, "closed by "+l.n.cfg.NodeName), true)
+	return nil
+}
+
+// RTT returns the last measured round trip of a link ping, 0 before the
+// first pong.
+func (l *Link) RTT() time.Duration { return time.Duration(l.rtt.Load()) }
+
+// LinkStats are a link's counters. Frames counts data frames only.
+type LinkStats struct {
+	FramesSent     uint64 // accepted by Send
+	FramesReceived uint64 // delivered to the handler
+	FramesDropped  uint64 // dropped by fault rules, either direction, control frames included
+	BytesSent      uint64 // written to the socket, framing included
+	BytesReceived  uint64
+	QueuedBytes    int // waiting for the writer
+	RTT            time.Duration
+}
+
+// Stats returns the link's counters.
+func (l *Link) Stats() LinkStats {
+	l.mu.Lock()
+	q := l.queued
+	l.mu.Unlock()
+	return LinkStats{
+		FramesSent:     l.framesSent.Load(),
+		FramesReceived: l.framesReceived.Load(),
+		FramesDropped:  l.framesDropped.Load(),
+		BytesSent:      l.bytesSent.Load(),
+		BytesReceived:  l.bytesReceived.Load(),
+		QueuedBytes:    q,
+		RTT:            l.RTT(),
+	}
+}
+
+// SetHandler sets the function that receives the peer's frames, in order,
+// one at a time, from the link's reader goroutine. The frame slice belongs
+// to the handler. Frames are held (and the link is not considered idle)
+// until a handler is set, so setting it right after Dial returns loses
+// nothing; OnLink is the natural place. A slow handler slows the peer (TCP
+// backpressure), it never drops frames.
+func (l *Link) SetHandler(h func(frame []byte)) {
+	if h == nil {
+		h = func([]byte) {}
+	}
+	l.handler.Store(&h)
+	l.setOnce.Do(func() { close(l.handlerSet) })
+}
+
+// Send queues frame for the peer and returns; frames from one goroutine
+// arrive in the order sent. Send copies frame. It waits only while the link's
+// queue is over SendQueueBytes, which is bounded in time because a peer that
+// stops reading loses the link after WriteTimeout. It fails if the link is
+// closed or the frame exceeds MaxFrameSize. A frame to a peer cut by a fault
+// rule is dropped silently, as a cut network would.
+func (l *Link) Send(frame []byte) error {
+	if len(frame) > l.n.cfg.MaxFrameSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(frame), l.n.cfg.MaxFrameSize)
+	}
+	sent, err := l.send(frameData, frame, false)
+	if sent {
+		l.framesSent.Add(1)
+	}
+	return err
+}
+
+// send applies outbound fault rules, then queues. Control frames skip the
+// queue bound: they are small and the writer itself sends pings.
+func (l *Link) send(typ byte, payload []byte, control bool) (bool, error) {
+	e := l.faults.match(l.peer.Name, l.peer.Addr)
+	if e.blocks(Outbound) {
+		select {
+		case <-l.done:
+			return false, l.closedErr()
+		default:
+		}
+		l.framesDropped.Add(1)
+		return false, nil
+	}
+	var release time.Time
+	if d := e.wait(); d > 0 {
+		release = time.Now().Add(d)
+	}
+	size := frameHeaderLen + len(payload)
+	l.mu.Lock()
+	for !l.closed && !control && l.queued > 0 && l.queued+size > l.n.cfg.SendQueueBytes {
+		l.space.Wait()
+	}
+	if l.closed {
+		l.mu.Unlock()
+		return false, l.closedErr()
+	}
+	if k := len(l.queue); k > 0 && release.IsZero() && l.queue[k-1].release.IsZero() {
+		l.queue[k-1].buf = appendFrame(l.queue[k-1].buf, typ, payload)
+	} else {
+		var buf []byte
+		if k := len(l.free); k > 0 {
+			buf, l.free = l.free[k-1], l.free[:k-1]
+		}
+		l.queue = append(l.queue, segment{buf: appendFrame(buf, typ, payload), release: release})
+	}
+	l.queued += size
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return true, nil
+}
+
+func (l *Link) closedErr() error {
+	err := l.Err()
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: link to %s: %w", ErrClosed, l.peer.Name, err)
+}
+
+// closeWith closes the link once with reason err. With notify, the writer
+// sends the peer a close frame saying why before closing the socket.
+func (l *Link) closeWith(err error, notify bool) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	l.err = err
+	if notify {
+		l.goodbye = appendFrame(nil, frameClose, closePayload(errCode(err), detailOf(err)))
+	}
+	l.queue, l.queued = nil, 0
+	l.mu.Unlock()
+	close(l.done)
+	l.space.Broadcast()
+	// Unblock the reader now and the writer soon; the writer closes the
+	// socket once it has said goodbye.
+	now := time.Now()
+	l.conn.SetReadDeadline(now)
+	if notify {
+		l.conn.SetWriteDeadline(now.Add(goodbyeTimeout))
+	} else {
+		l.conn.SetWriteDeadline(now)
+	}
+}
+
+func detailOf(err error) string {
+	var de *detailError
+	if errors.As(err, &de) {
+		return de.detail
+	}
+	if isSentinel(err) || err == ErrClosed {
+		return ""
+	}
+	return err.Error()
+}
+
+func (l *Link) isDone() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *Link) now() int64 { return int64(time.Since(l.start)) }
+
+func (l *Link) readLoop() {
+	defer l.n.wg.Done()
+	l.lastRecv.Store(l.now())
+	for {
+		typ, p, err := l.fr.next()
+		if err != nil {
+			l.readFailed(err)
+			return
+		}
+		if l.faults.match(l.peer.Name, l.peer.Addr).blocks(Inbound) {
+			l.framesDropped.Add(1)
+			continue
+		}
+		l.lastRecv.Store(l.now())
+		l.bytesReceived.Add(uint64(frameHeaderLen + len(p)))
+		switch typ {
+		case frameData:
+			if !l.deliver(p) {
+				return
+			}
+		case framePing:
+			if len(p) != 8 {
+				l.protocolError(fmt.Errorf("%w: ping of %d bytes", ErrProtocol, len(p)))
+				return
+			}
+			l.send(framePong, p, true)
+		case framePong:
+			if len(p) != 8 {
+				l.protocolError(fmt.Errorf("%w: pong of %d bytes", ErrProtocol, len(p)))
+				return
+			}
+			if rtt := l.now() - int64(binary.BigEndian.Uint64(p)); rtt >= 0 {
+				l.rtt.Store(rtt)
+			}
+		case frameClose:
+			l.closeWith(parseClose(p), false)
+			return
+		default:
+			l.protocolError(fmt.Errorf("%w: frame type 0x%02x after handshake", ErrProtocol, typ))
+			return
+		}
+	}
+}
+
+func (l *Link) readFailed(err error) {
+	if l.isDone() {
+		return // we closed it; the read error is the consequence
+	}
+	switch {
+	case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrProtocol):
+		l.protocolError(err)
+	case errors.Is(err, io.EOF):
+		l.closeWith(detailed(ErrPeerClosed, "connection closed without a close frame"), false)
+	default:
+		l.closeWith(fmt.Errorf("transport: read from %s: %w", l.peer.Name, err), false)
+	}
+}
+
+func (l *Link) protocolError(err error) {
+	l.log.Error("closing link: peer broke the framing", "err", err)
+	l.closeWith(err, true)
+}
+
+// deliver hands one frame to the handler, waiting for one to be set. It
+// reports false if the link closed meanwhile.
+func (l *Link) deliver(p []byte) (ok bool) {
+	l.busy.Store(true)
+	defer func() {
+		// Time spent in the handler is not the peer's silence.
+		l.lastRecv.Store(l.now())
+		l.busy.Store(false)
+		if r := recover(); r != nil {
+			l.log.Error("link handler panicked", "panic", r, "stack", string(debug.Stack()))
+			l.closeWith(fmt.Errorf("transport: link handler panicked: %v", r), true)
+			ok = false
+		}
+	}()
+	h := l.handler.Load()
+	if h == nil {
+		select {
+		case <-l.handlerSet:
+			h = l.handler.Load()
+		case <-l.done:
+			return false
+		}
+	}
+	(*h)(p)
+	l.framesReceived.Add(1)
+	return true
+}
+
+func (l *Link) writeLoop() {
+	defer l.n.wg.Done()
+	defer func() {
+		l.conn.Close()
+		l.n.removeLink(l)
+		err := l.Err()
+		if errors.Is(err, ErrClosed) {
+			l.log.Debug("link closed", "err", err)
+		} else {
+			l.log.Info("link closed", "err", err)
+		}
+	}()
+	ticker := time.NewTicker(l.n.cfg.KeepaliveInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-l.done:
+			l.sayGoodbye()
+			return
+		case <-ticker.C:
+			l.keepalive()
+			continue
+		case <-l.wake:
+		}
+		batch := l.take()
+		l.writeBatch(batch)
+		l.recycle(batch)
+	}
+}
+
+func (l *Link) take() []segment {
+	l.mu.Lock()
+	b := l.queue
+	l.queue, l.spare = l.spare, nil
+	l.queued = 0
+	l.mu.Unlock()
+	l.space.Broadcast()
+	return b
+}
+
+func (l *Link) recycle(b []segment) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range b {
+		if len(l.free) < maxFreeBufs && cap(b[i].buf) <= maxFreeBufCap {
+			l.free = append(l.free, b[i].buf[:0])
+		}
+		b[i] = segment{}
+	}
+	if l.spare == nil {
+		l.spare = b[:0]
+	}
+}
+
+func (l *Link) writeBatch(batch []segment) {
+	for _, seg := range batch {
+		if d := time.Until(seg.release); !seg.release.IsZero() && d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-l.done:
+				t.Stop()
+				return
+			}
+		}
+		for off := 0; off < len(seg.buf); off += writeChunk {
+			end := min(off+writeChunk, len(seg.buf))
+			// Set the deadline, then check done: closeWith sets its own
+			// deadline after closing done, so either order stops us promptly.
+			l.conn.SetWriteDeadline(time.Now().Add(l.n.cfg.WriteTimeout))
+			if l.isDone() {
+				return
+			}
+			if _, err := l.conn.Write(seg.buf[off:end]); err != nil {
+				l.writeBroken.Store(true)
+				if errors.Is(err, os.ErrDeadlineExceeded) && !l.isDone() {
+					err = fmt.Errorf("%w (peer not reading for %s)", err, l.n.cfg.WriteTimeout)
+				}
+				l.closeWith(fmt.Errorf("transport: write to %s: %w", l.peer.Name, err), false)
+				return
+			}
+			l.bytesSent.Add(uint64(end - off))
+		}
+	}
+}
+
+// keepalive closes a link that has been silent for too long, else pings.
+func (l *Link) keepalive() {
+	now := l.now()
+	limit := int64(l.n.cfg.KeepaliveInterval) * int64(l.n.cfg.KeepaliveMisses)
+	if idle := now - l.lastRecv.Load(); idle > limit && !l.busy.Load() {
+		err := detailed(ErrKeepalive, fmt.Sprintf("nothing received from %s for %s", l.peer.Name, time.Duration(idle).Round(time.Millisecond)))
+		l.log.Warn("closing link", "err", err)
+		l.closeWith(err, true)
+		return
+	}
+	var p [8]byte
+	binary.BigEndian.PutUint64(p[:], uint64(now))
+	l.send(framePing, p[:], true)
+}
+
+func (l *Link) sayGoodbye() {
+	l.mu.Lock()
+	g := l.goodbye
+	l.mu.Unlock()
+	// A cut link cannot say goodbye either.
+	if g != nil && !l.writeBroken.Load() && !l.faults.match(l.peer.Name, l.peer.Addr).blocks(Outbound) {
+		l.conn.Write(g) // deadline set by closeWith
+	}
+}
