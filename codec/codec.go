@@ -331,5 +331,5 @@ func plain(v any, depth int) error {
 
 // Marshal and Unmarshal expose the safe CBOR modes for protocol structs
 // of other packages (the node wire protocol, facts, operations).
-func Marshal(v any) ([]byte, error)  { return encMode.Marshal(v) }
+func Marshal(v any) ([]byte, error)   { return encMode.Marshal(v) }
 func Unmarshal(b []byte, v any) error { return decMode.Unmarshal(b, v) }

@@ -41,7 +41,7 @@ func start(t *testing.T, name, clusterName string, sec []byte, seeds ...string) 
 	logs := &syncBuf{}
 	cfg := node.Config{
 		Name: name, Cluster: clusterName, Secret: sec, Profile: cluster.ProfileFast,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		FactsInterval: 200 * time.Millisecond,
 	}
 	if len(seeds) > 0 {

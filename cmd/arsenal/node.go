@@ -46,9 +46,9 @@ Examples:
 
 type nodeFlags struct {
 	name, clusterName, secretFile, nodeAddr, advertise, httpAddr *string
-	seeds, dnsName, dnsSRV, profile, expected                  *string
-	tlsCert, tlsKey, tlsCA, logFormat, logLevel, control, demo *string
-	config                                                     *string
+	seeds, dnsName, dnsSRV, profile, expected                    *string
+	tlsCert, tlsKey, tlsCA, logFormat, logLevel, control, demo   *string
+	config                                                       *string
 }
 
 func runNode(args []string, stdout, stderr io.Writer) int {
