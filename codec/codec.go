@@ -52,7 +52,9 @@ var (
 
 func init() {
 	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	eo := cbor.CoreDetEncOptions()
+	eo.Time = cbor.TimeRFC3339Nano // keep nanoseconds; the default drops them
+	encMode, err = eo.EncMode()
 	if err != nil {
 		panic(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/arsenal-go/arsenal/codec"
 )
@@ -72,5 +73,18 @@ func BenchmarkAppendDecodeString(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		buf, _ = codec.Append(buf[:0], "hello world")
 		_, _, _ = codec.Decode(buf)
+	}
+}
+
+func TestTimeKeepsNanoseconds(t *testing.T) {
+	type stamped struct{ At time.Time }
+	in := stamped{At: time.Date(2026, 11, 21, 10, 0, 0, 123456789, time.UTC)}
+	b, err := codec.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out stamped
+	if err := codec.Unmarshal(b, &out); err != nil || !out.At.Equal(in.At) {
+		t.Fatalf("time round trip %v -> %v (%v)", in.At, out.At, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/inspect"
 	"github.com/arsenal-go/arsenal/internal/demo"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/transport"
@@ -244,6 +245,7 @@ func serveNode(cfg node.Config, httpAddr string, log *slog.Logger, control, with
 		}
 		return err
 	}
+	inspect.Install(n)
 	var srv *http.Server
 	if ln != nil {
 		srv = &http.Server{Handler: nodeHTTP(n), ReadHeaderTimeout: 10 * time.Second}
