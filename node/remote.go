@@ -184,15 +184,22 @@ func (r remote) Down(w process.PID, ref process.Ref, target process.PID, reason 
 
 func (n *Node) onLink(l *transport.Link) {
 	n.stats.LinksUp.Add(1)
-	l.SetHandler(func(frame []byte) { n.handleFrame(l, frame) })
+	peerName := l.Peer().Name
+	l.SetHandler(func(frame []byte) {
+		if err := n.handleFrame(peerName, frame); err != nil {
+			n.stats.BadFrames.Add(1)
+			n.log.Error("malformed frame from peer; closing the link", "peer", peerName, "err", err)
+			_ = l.Close()
+		}
+	})
 }
 
 // handleFrame applies one frame from a peer. It never blocks: deliveries
-// go to mailboxes, requests to goroutines. A malformed frame, or one whose
-// PIDs claim to come from a node other than the peer, closes the link.
-func (n *Node) handleFrame(l *transport.Link, frame []byte) {
+// go to mailboxes, requests to goroutines. It returns an error for a
+// malformed frame, or one whose PIDs claim to come from a node other than
+// the peer; the caller closes that link, never the node.
+func (n *Node) handleFrame(peerName string, frame []byte) error {
 	n.stats.FramesReceived.Add(1)
-	peerName := l.Peer().Name
 	self := n.cfg.Name
 	d := decoder{b: frame, intern: [2]string{self, peerName}}
 	// Sender-side PIDs must be on the peer (or zero); receiver-side PIDs
@@ -306,11 +313,7 @@ func (n *Node) handleFrame(l *transport.Link, frame []byte) {
 	default:
 		d.fail(fmt.Sprintf("unknown frame kind %d", kind))
 	}
-	if d.err != nil {
-		n.stats.BadFrames.Add(1)
-		n.log.Error("malformed frame from peer; closing the link", "peer", peerName, "err", d.err)
-		_ = l.Close()
-	}
+	return d.err
 }
 
 func (n *Node) completeCall(ref uint64, peerName string, res callResult) {
