@@ -41,8 +41,18 @@ func FuzzHandleFrame(f *testing.F) {
 	seed(func(e *encoder) { e.byte1(frameCall); e.pid(peer); e.pid(target); e.uint(9); _ = e.value(42) })
 	seed(func(e *encoder) { e.byte1(frameExit); e.pid(peer); e.pid(target); e.str("shutdown"); e.byte1(1) })
 	seed(func(e *encoder) { e.byte1(frameMonitor); e.pid(peer); e.uint(5); e.pid(target) })
-	seed(func(e *encoder) { e.byte1(frameReply); e.uint(1); e.byte1(replyOK); _ = e.value(map[string]any{"a": 1.5}) })
-	seed(func(e *encoder) { e.byte1(frameRequest); e.uint(1); e.str("arsenal.whereis"); e.bytes([]byte{0x61, 0x78}) })
+	seed(func(e *encoder) {
+		e.byte1(frameReply)
+		e.uint(1)
+		e.byte1(replyOK)
+		_ = e.value(map[string]any{"a": 1.5})
+	})
+	seed(func(e *encoder) {
+		e.byte1(frameRequest)
+		e.uint(1)
+		e.str("arsenal.whereis")
+		e.bytes([]byte{0x61, 0x78})
+	})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		_ = n.handleFrame("peer@127.0.0.1", frame)
 		if !n.Runtime().Alive(target) && n.Runtime().Count() == 0 {
