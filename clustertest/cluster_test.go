@@ -3,6 +3,8 @@ package clustertest_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -75,6 +77,21 @@ func TestFormation(t *testing.T) {
 			c.Node(size-1).MustDo("topology", nil, &top)
 			if top.Alive != size || top.Mode != "multi_node" {
 				t.Fatalf("topology %+v", top)
+			}
+			// Every node serves its health endpoints.
+			for _, n := range c.Nodes() {
+				base := "http://" + n.Ready().HTTPAddr
+				for path, want := range map[string]string{"/healthz": `"status":"ok"`, "/readyz": `"status":"ready"`, "/metrics": "arsenal_cluster_members"} {
+					resp, err := http.Get(base + path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+						t.Fatalf("%s%s: %d %s", n.Name, path, resp.StatusCode, body)
+					}
+				}
 			}
 		})
 	}
