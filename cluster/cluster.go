@@ -244,24 +244,24 @@ func (c *Cluster) membersLocked() []Member {
 
 // Topology is a consistent snapshot of the cluster as this node sees it.
 type Topology struct {
-	ClusterName string
-	Self        string
-	Nodes       []Member // sorted by name, this node included
+	ClusterName string   `json:"cluster_name"`
+	Self        string   `json:"self"`
+	Nodes       []Member `json:"nodes"` // sorted by name, this node included
 	// StartedAt is when this node's membership started.
-	StartedAt time.Time
+	StartedAt time.Time `json:"started_at"`
 	// FormedAt is when this node first saw another member up next to
 	// itself (it joined, or was joined). While it has always been alone it
 	// equals StartedAt. It does not move when the node is later alone again.
-	FormedAt  time.Time
-	Members   int // len(Nodes): alive, suspect, dead and left
-	Alive     int
-	Suspect   int
-	Up        int // Alive + Suspect: what partition status and mode count
-	Partition PartitionStatus
-	Mode      Mode
+	FormedAt  time.Time       `json:"formed_at"`
+	Members   int             `json:"members"` // len(Nodes): alive, suspect, dead and left
+	Alive     int             `json:"alive"`
+	Suspect   int             `json:"suspect"`
+	Up        int             `json:"up"` // Alive + Suspect: what partition status and mode count
+	Partition PartitionStatus `json:"partition"`
+	Mode      Mode            `json:"mode"`
 	// Seq is the Seq of the last event this snapshot includes: subscribe
 	// first, then take the snapshot, and skip events with Seq <= this.
-	Seq uint64
+	Seq uint64 `json:"seq"`
 }
 
 // Topology returns a snapshot of the view.

@@ -27,25 +27,25 @@ const (
 type Event struct {
 	// Seq numbers events 1, 2, 3… per Cluster. A gap in what a subscriber
 	// receives means it was too slow and events were dropped for it.
-	Seq  uint64
-	Type EventType
-	Time time.Time
+	Seq  uint64    `json:"seq"`
+	Type EventType `json:"type"`
+	Time time.Time `json:"time"`
 
-	Node      string
-	Member    Member // the member after the change
-	OldStatus Status // "" when the member was unknown before
-	NewStatus Status
+	Node      string `json:"node,omitempty"`
+	Member    Member `json:"member,omitzero"`      // the member after the change (node events)
+	OldStatus Status `json:"old_status,omitempty"` // "" when the member was unknown before
+	NewStatus Status `json:"new_status,omitempty"`
 	// Restarted is set when the member came back with a new incarnation;
 	// OldIncarnation is the one it replaced. The node layer fails links and
 	// monitors of the old incarnation on this.
-	Restarted      bool
-	OldIncarnation uint64
+	Restarted      bool   `json:"restarted,omitempty"`
+	OldIncarnation uint64 `json:"old_incarnation,omitempty"`
 
-	OldPartition PartitionState
-	Partition    PartitionStatus
+	OldPartition PartitionState  `json:"old_partition,omitempty"`
+	Partition    PartitionStatus `json:"partition,omitzero"`
 
-	OldMode Mode
-	Mode    Mode
+	OldMode Mode `json:"old_mode,omitempty"`
+	Mode    Mode `json:"mode,omitempty"`
 }
 
 // feed fans events out to subscribers from one goroutine. Membership code

@@ -33,14 +33,14 @@ func (s Status) Up() bool { return s == StatusAlive || s == StatusSuspect }
 
 // Member is one node of the cluster as seen from this node.
 type Member struct {
-	Name        string
-	Incarnation uint64 // changes on every restart of the node
-	GossipAddr  string // memberlist address (host:port); what joins dial
-	NodeAddr    string // node-traffic address from the member's metadata
-	HTTPAddr    string // may be empty
-	Meta        map[string]string
-	Status      Status
-	Since       time.Time // when Status last changed in this node's view
+	Name        string            `json:"name"`
+	Incarnation uint64            `json:"incarnation"`         // changes on every restart of the node
+	GossipAddr  string            `json:"gossip_addr"`         // memberlist address (host:port); what joins dial
+	NodeAddr    string            `json:"node_addr"`           // node-traffic address from the member's metadata
+	HTTPAddr    string            `json:"http_addr,omitempty"` // may be empty
+	Meta        map[string]string `json:"meta,omitempty"`
+	Status      Status            `json:"status"`
+	Since       time.Time         `json:"since"` // when Status last changed in this node's view
 }
 
 func (m Member) clone() Member {

@@ -16,10 +16,10 @@ const (
 
 // PartitionStatus is the partition state with the numbers behind it.
 type PartitionStatus struct {
-	State    PartitionState
-	Expected int  // Config.ExpectedSize, or the high-water mark of Up
-	Up       int  // members alive or suspect, this node included
-	TieBreak bool // Up is exactly half of Expected; State came from the tie-break
+	State    PartitionState `json:"state"`
+	Expected int            `json:"expected"`  // Config.ExpectedSize, or the high-water mark of Up
+	Up       int            `json:"up"`        // members alive or suspect, this node included
+	TieBreak bool           `json:"tie_break"` // Up is exactly half of Expected; State came from the tie-break
 }
 
 // partitionStatus applies the rule documented in doc.go. holdsLowest tells

@@ -104,6 +104,8 @@ type Cluster struct {
 	t       testing.TB
 	Name    string
 	secret  string
+	token   string // operator token of the operations API
+	tokens  string // the nodes' tokens file
 	opts    Options
 	started time.Time
 
@@ -151,6 +153,13 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	c := &Cluster{t: t, Name: "t-" + hex.EncodeToString(b[:4]), secret: hex.EncodeToString(b[:]) + "-clustertest", opts: opts, started: time.Now()}
+	var tb [16]byte
+	_, _ = rand.Read(tb[:])
+	c.token = hex.EncodeToString(tb[:])
+	c.tokens = filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(c.tokens, []byte(c.token+" operator clustertest\n"+c.token+"-viewer viewer clustertest-viewer\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(c.cleanup)
 	for i := 0; i < n; i++ {
 		c.nodes = append(c.nodes, &Node{c: c, Index: i, Name: fmt.Sprintf("n%d@127.0.0.1", i+1), logs: &logBuffer{}})
@@ -193,7 +202,7 @@ func (n *Node) start(seeds string) error {
 	c := n.c
 	args := []string{"node", "--control", "stdio", "--name", n.Name, "--cluster", c.Name,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug"}
+		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--tokens-file", c.tokens}
 	if seeds != "" {
 		args = append(args, "--seeds", seeds)
 	}
@@ -575,6 +584,13 @@ func (c *Cluster) StartForeign(name, clusterName, secret string) *Node {
 	c.record("started foreign node %s (cluster %s)", name, clusterName)
 	return n
 }
+
+// Token returns a bearer token with the operator role on every node;
+// Token()+"-viewer" has the viewer role.
+func (c *Cluster) Token() string { return c.token }
+
+// URL returns the base URL of the node's HTTP server.
+func (n *Node) URL() string { return "http://" + n.Ready().HTTPAddr }
 
 // Secret returns the cluster's secret (tests of refusal start nodes with
 // another one).

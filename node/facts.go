@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-const requestFacts = "arsenal.facts"
+// RequestFacts is the node request that answers a node's Facts.
+const RequestFacts = "arsenal.facts"
 
 // Facts are one node's measured runtime facts.
 type Facts struct {
@@ -132,7 +133,7 @@ func (c *factsCollector) round() {
 			defer wg.Done()
 			start := time.Now()
 			var f Facts
-			err := n.Request(context.Background(), name, requestFacts, struct{}{}, &f)
+			err := n.Request(context.Background(), name, RequestFacts, struct{}{}, &f)
 			c.mu.Lock()
 			e := c.entries[name]
 			e.AttemptAt = start

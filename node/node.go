@@ -94,7 +94,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	rt.SetRemote(remote{n})
 	n.facts = newFactsCollector(n)
-	n.HandleRequest(requestFacts, n.localFactsHandler)
+	n.HandleRequest(RequestFacts, n.localFactsHandler)
 	n.HandleRequest(requestWhereis, n.whereisHandler)
 	discovery := cfg.Discovery
 	if discovery != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/arsenal-go/arsenal/internal/control"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/process"
+	"github.com/arsenal-go/arsenal/supervisor"
 	"github.com/arsenal-go/arsenal/transport"
 )
 
@@ -243,6 +244,14 @@ func (c *controller) spawn(a pidArgs) (any, error) {
 			return nil, err
 		}
 		return pid.String(), nil
+	case "supervisor":
+		pid, err := supervisor.Start(rt, supervisor.Spec{Children: []supervisor.ChildSpec{
+			{ID: "echo", Start: func() process.Behaviour { return echoServer{} }},
+		}}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return pid.String(), nil
 	case "sink":
 		pid, err := rt.SpawnFunc(func(p *process.Proc) error {
 			for {
@@ -258,7 +267,7 @@ func (c *controller) spawn(a pidArgs) (any, error) {
 		}
 		return pid.String(), nil
 	}
-	return nil, fmt.Errorf("unknown kind %q (echo or sink)", a.Kind)
+	return nil, fmt.Errorf("unknown kind %q (echo, sink or supervisor)", a.Kind)
 }
 
 func (c *controller) fault(f control.Fault) error {

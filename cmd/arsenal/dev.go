@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -59,6 +60,15 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	_, _ = rand.Read(sb[:])
 	secret := hex.EncodeToString(sb[:])
 	clusterName := "dev-" + secret[:8]
+	// An operator token for the CLI verbs that change things (kill, send,
+	// trace): the client finds it by itself on loopback addresses.
+	tokenFile, err := writeDevToken()
+	if err != nil {
+		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
+		return 1
+	}
+	defer os.Remove(devTokenPath())
+	defer os.Remove(tokenFile)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -83,7 +93,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		}
 		a := []string{"node", "--control", "stdio", "--name", name, "--cluster", clusterName,
 			"--node-addr", "127.0.0.1:0", "--http-addr", http, "--profile", *profile,
-			"--log-level", *logLevel, "--demo", strconv.FormatBool(!*noDemo)}
+			"--log-level", *logLevel, "--demo", strconv.FormatBool(!*noDemo), "--tokens-file", tokenFile}
 		if seed != "" {
 			a = append(a, "--seeds", seed)
 		}
@@ -92,9 +102,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		c, err := launch.Start(ctx, launch.Spec{Binary: bin, Args: a, Env: []string{"ARSENAL_SECRET=" + secret}, Stderr: pw})
 		if err != nil {
 			fmt.Fprintf(stderr, "arsenal dev: starting %s: %v\n", name, err)
-			if *httpPort > 0 {
-				fmt.Fprintf(stderr, "hint: if the port %s is taken, try --http-port 0 or another base port\n", http)
-			}
+			// The node has printed why (a taken --http-addr names itself, with a fix).
 			stopAll()
 			return 1
 		}
@@ -111,7 +119,9 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%d\t%s\thttp://%s\n", c.Ready.Name, c.Ready.OSPID, c.Ready.NodeAddr, c.Ready.HTTPAddr)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nTry: curl http://%s/readyz   curl http://%s/metrics\n", children[0].Ready.HTTPAddr, children[0].Ready.HTTPAddr)
+	fmt.Fprintf(stdout, "\nTry: arsenal nodes | arsenal health | arsenal ps | arsenal tree | arsenal events | arsenal ops list\n")
+	fmt.Fprintf(stdout, "     curl http://%s/api/v1/cluster/topology   (OpenAPI: /api/v1/arsenal/docs)\n", children[0].Ready.HTTPAddr)
+	fmt.Fprintf(stdout, "Operator token (for kill, send, trace; the CLI finds it by itself): %s\n", devTokenPath())
 	outMu.Unlock()
 
 	exited := make(chan string, len(children))
@@ -129,6 +139,35 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	stopAll()
 	fmt.Fprintln(stdout, "all nodes stopped")
 	return code
+}
+
+// devTokenPath is where a running 'arsenal dev' keeps its operator token.
+func devTokenPath() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "arsenal", "dev-token")
+}
+
+// writeDevToken makes a random operator token and writes it for the CLI
+// (devTokenPath) and as a tokens file for the nodes, both mode 0600.
+func writeDevToken() (tokensFile string, err error) {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	p := devTokenPath()
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", fmt.Errorf("token directory: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	tokensFile = p + ".nodes"
+	if err := os.WriteFile(tokensFile, []byte(token+" operator dev\n"), 0o600); err != nil {
+		return "", fmt.Errorf("tokens file: %w", err)
+	}
+	return tokensFile, nil
 }
 
 func prefixLines(r io.Reader, w io.Writer, mu *sync.Mutex, prefix string) {

@@ -19,6 +19,8 @@ import (
 	"github.com/arsenal-go/arsenal/inspect"
 	"github.com/arsenal-go/arsenal/internal/demo"
 	"github.com/arsenal-go/arsenal/node"
+	"github.com/arsenal-go/arsenal/ops"
+	"github.com/arsenal-go/arsenal/ops/operations"
 	"github.com/arsenal-go/arsenal/transport"
 )
 
@@ -34,8 +36,12 @@ JSON config file given with --config (keys are the flag names), else the
 default. The cluster secret is read from --secret-file or ARSENAL_SECRET,
 never from a flag value (which would show in 'ps').
 
-The node serves /healthz, /readyz and /metrics on --http-addr, and leaves
-the cluster gracefully on SIGTERM or SIGINT (peers see it as left).
+The node serves /healthz, /readyz, /metrics and the operations API
+(/api/v1/..., catalogue at /api/v1/arsenal/operations, OpenAPI at
+/api/v1/arsenal/docs) on --http-addr, and leaves the cluster gracefully on
+SIGTERM or SIGINT (peers see it as left). On a loopback --http-addr, read
+operations are open; elsewhere every operation needs a bearer token from
+--tokens-file, and dangerous ones always need the operator role.
 
 Examples:
   ARSENAL_SECRET=$(cat /etc/arsenal/secret) arsenal node --name a@10.0.0.5 \
@@ -49,6 +55,7 @@ type nodeFlags struct {
 	name, clusterName, secretFile, nodeAddr, advertise, httpAddr *string
 	seeds, dnsName, dnsSRV, profile, expected                    *string
 	tlsCert, tlsKey, tlsCA, logFormat, logLevel, control, demo   *string
+	tokensFile, openReads                                        *string
 	config                                                       *string
 }
 
@@ -74,6 +81,8 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		logLevel:    o.add("log-level", "ARSENAL_LOG_LEVEL", "info", "log level: debug, info, warn or error"),
 		control:     o.add("control", "", "", "'stdio': take commands from stdin, report on stdout, exit on stdin EOF (for harnesses)"),
 		demo:        o.add("demo", "ARSENAL_DEMO", "false", "start the demo workload (what 'arsenal dev' runs)"),
+		tokensFile:  o.add("tokens-file", "ARSENAL_TOKENS_FILE", "", "bearer tokens of the operations API, one 'TOKEN ROLE NAME' per line (roles: viewer, operator)"),
+		openReads:   o.add("open-reads", "ARSENAL_OPEN_READS", "auto", "let read operations run without a token: auto (only on a loopback --http-addr), true or false"),
 	}
 	f.config = fs.String("config", os.Getenv("ARSENAL_CONFIG"), "JSON config file (env ARSENAL_CONFIG)")
 	if code, done := parse(fs, args, stdout); done {
@@ -92,7 +101,12 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "arsenal node: %v\n", err)
 		return 2
 	}
-	if err := serveNode(cfg, httpAddr, logger, *f.control == "stdio", *f.demo == "true", stdout); err != nil {
+	api, err := f.apiConfig(httpAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "arsenal node: %v\n", err)
+		return 2
+	}
+	if err := serveNode(cfg, httpAddr, api, logger, *f.control == "stdio", *f.demo == "true", stdout); err != nil {
 		logger.Error("node failed", "err", err)
 		fmt.Fprintf(stderr, "arsenal node: %v\n", err)
 		return 1
@@ -203,6 +217,31 @@ func (f nodeFlags) build(stderr io.Writer) (node.Config, string, *slog.Logger, e
 	return cfg, httpAddr, logger, errors.Join(errs...)
 }
 
+// apiConfig reads the access settings of the operations API.
+func (f nodeFlags) apiConfig(httpAddr string) (ops.ServerConfig, error) {
+	var c ops.ServerConfig
+	if *f.tokensFile != "" {
+		t, err := ops.LoadTokens(*f.tokensFile)
+		if err != nil {
+			return c, fmt.Errorf("--tokens-file: %w", err)
+		}
+		c.Tokens = t
+	}
+	switch *f.openReads {
+	case "auto":
+		c.OpenReads = ops.DefaultOpenReads(httpAddr)
+	case "true":
+		c.OpenReads = true
+	case "false":
+	default:
+		return c, fmt.Errorf("--open-reads %q: want auto, true or false", *f.openReads)
+	}
+	if httpAddr != "" && !c.OpenReads && len(c.Tokens) == 0 {
+		return c, fmt.Errorf("--http-addr %s is not loopback and no --tokens-file is given: nobody could use the operations API (give tokens, or --open-reads true to open reads on purpose)", httpAddr)
+	}
+	return c, nil
+}
+
 type multiProvider []cluster.Provider
 
 func (m multiProvider) Name() string { return "multi" }
@@ -224,7 +263,7 @@ func (m multiProvider) Discover(ctx context.Context) ([]string, error) {
 
 // serveNode runs a node until a signal, a stop command or (with control)
 // the end of stdin.
-func serveNode(cfg node.Config, httpAddr string, log *slog.Logger, control, withDemo bool, stdout io.Writer) error {
+func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog.Logger, control, withDemo bool, stdout io.Writer) error {
 	var ln net.Listener
 	if httpAddr != "" {
 		var err error
@@ -246,9 +285,24 @@ func serveNode(cfg node.Config, httpAddr string, log *slog.Logger, control, with
 		return err
 	}
 	inspect.Install(n)
+	health := operations.NewHealthMonitor(n, 10*time.Second, 360)
+	hctx, stopHealth := context.WithCancel(context.Background())
+	defer stopHealth()
+	go health.Run(hctx)
 	var srv *http.Server
 	if ln != nil {
-		srv = &http.Server{Handler: nodeHTTP(n), ReadHeaderTimeout: 10 * time.Second}
+		reg := ops.NewRegistry()
+		if err := operations.Register(reg, &operations.Env{Node: n, Health: health}); err != nil {
+			_ = n.Stop(context.Background())
+			return fmt.Errorf("operations: %w", err)
+		}
+		api.Node = n.Name()
+		api.Logger = log.With("component", "api")
+		api.Audit = log.With("component", "audit")
+		mux := http.NewServeMux()
+		n.Mount(mux)
+		mux.Handle("/api/", reg.Handler(api))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server", "err", err)
@@ -280,10 +334,4 @@ func serveNode(cfg node.Config, httpAddr string, log *slog.Logger, control, with
 		_ = srv.Shutdown(sctx)
 	}
 	return n.Stop(sctx)
-}
-
-func nodeHTTP(n *node.Node) http.Handler {
-	mux := http.NewServeMux()
-	n.Mount(mux)
-	return mux
 }

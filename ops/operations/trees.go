@@ -1,0 +1,115 @@
+package operations
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/arsenal-go/arsenal/inspect"
+	"github.com/arsenal-go/arsenal/node"
+	"github.com/arsenal-go/arsenal/ops"
+)
+
+// knownNode fails with 404 for a node that is not a member and 503 for one
+// that is not up.
+func knownNode(n *node.Node, name string) error {
+	for _, m := range n.Cluster().Members() {
+		if m.Name == name {
+			if !m.Status.Up() {
+				return ops.NewError(503, "node_unreachable", fmt.Sprintf("node %s is %s", name, m.Status))
+			}
+			return nil
+		}
+	}
+	return ops.NotFound(fmt.Sprintf("no node %s in the cluster", name))
+}
+
+func supervisionTrees(env *Env) ops.Operation {
+	return ops.Operation{
+		Name: "cluster.supervision_trees", Category: "supervisor",
+		Summary: "Every supervision tree on every node, with children, real strategies and restart counts",
+		Method:  "GET", Path: "/api/v1/cluster/supervision-trees",
+		Params: []ops.Param{
+			{Name: "node", Type: ops.TypeNode, In: ops.InQuery, Description: "only this node"},
+			{Name: "max_depth", Type: ops.TypeInt, In: ops.InQuery, Default: 0, Min: f(0), Max: f(64), Description: "levels of supervisors to descend (0: all)"},
+		},
+		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
+			var nodes []string
+			if req.Params.Has("node") {
+				nodes = []string{req.Params.String("node")}
+				if err := knownNode(env.Node, nodes[0]); err != nil {
+					return nil, err
+				}
+			}
+			trees, failed := inspect.Trees(ctx, env.Node, nodes, req.Params.Int("max_depth"))
+			total := 0
+			for _, t := range trees {
+				total += len(t.Trees)
+			}
+			meta := unreachableMeta(failed)
+			meta["total_trees"] = total
+			return &ops.Result{Data: map[string]any{"nodes": trees}, Meta: meta}, nil
+		},
+	}
+}
+
+type supervisorEntry struct {
+	Node          string `json:"node"`
+	PID           string `json:"pid"`
+	Name          string `json:"name,omitempty"`
+	Strategy      string `json:"strategy"`
+	Children      int    `json:"children"`
+	ActiveWorkers int    `json:"active_children"`
+	TotalRestarts int    `json:"total_restarts"`
+	Depth         int    `json:"depth"`
+}
+
+func flatten(nodeName string, t inspect.Tree, depth int, out *[]supervisorEntry) {
+	active := 0
+	for _, c := range t.Children {
+		if !c.PID.IsZero() {
+			active++
+		}
+	}
+	*out = append(*out, supervisorEntry{Node: nodeName, PID: t.PID.String(), Name: t.Name, Strategy: t.Strategy,
+		Children: len(t.Children), ActiveWorkers: active, TotalRestarts: t.TotalRestarts, Depth: depth})
+	for _, c := range t.Children {
+		if c.Tree != nil {
+			flatten(nodeName, *c.Tree, depth+1, out)
+		}
+	}
+}
+
+func supervisors(env *Env) ops.Operation {
+	return ops.Operation{
+		Name: "supervisors.list", Category: "supervisor",
+		Summary: "Supervisors on every node, paged",
+		Method:  "GET", Path: "/api/v1/supervisors",
+		Params: []ops.Param{
+			{Name: "node", Type: ops.TypeNode, In: ops.InQuery, Description: "only this node"},
+			{Name: "page", Type: ops.TypeInt, In: ops.InQuery, Default: 1, Min: f(1), Max: f(100000)},
+			{Name: "per_page", Type: ops.TypeInt, In: ops.InQuery, Default: 50, Min: f(1), Max: f(100)},
+		},
+		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
+			var nodes []string
+			if req.Params.Has("node") {
+				nodes = []string{req.Params.String("node")}
+				if err := knownNode(env.Node, nodes[0]); err != nil {
+					return nil, err
+				}
+			}
+			trees, failed := inspect.Trees(ctx, env.Node, nodes, 0)
+			all := []supervisorEntry{}
+			for _, nt := range trees {
+				for _, t := range nt.Trees {
+					flatten(nt.Node, t, 0, &all)
+				}
+			}
+			page, per := req.Params.Int("page"), req.Params.Int("per_page")
+			from := min((page-1)*per, len(all))
+			to := min(from+per, len(all))
+			meta := unreachableMeta(failed)
+			meta["total"], meta["page"], meta["per_page"] = len(all), page, per
+			return &ops.Result{Data: map[string]any{"supervisors": all[from:to], "total": len(all)}, Meta: meta}, nil
+		},
+	}
+}
