@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -159,7 +160,10 @@ func less(sortBy string) func(a, b *Process) bool {
 	return byPID
 }
 
-// LocalProcesses lists the processes of rt that match f.
+// LocalProcesses lists the processes of rt that match f: the true count of
+// matches and the first Offset+Limit of them in the requested order. It
+// keeps only those in a bounded heap, so a node with many processes does
+// not sort or describe them all.
 func LocalProcesses(rt *process.Runtime, f Filter) (Page, error) {
 	re, err := f.compile()
 	if err != nil {
@@ -167,40 +171,70 @@ func LocalProcesses(rt *process.Runtime, f Filter) (Page, error) {
 	}
 	page := Page{Node: rt.Node()}
 	beh := strings.ToLower(f.Behaviour)
-	var all []Process
-	for _, in := range rt.Processes() {
-		if beh != "" && !strings.Contains(strings.ToLower(in.Behaviour), beh) {
-			continue
-		}
-		if re != nil && !re.MatchString(in.Name) {
-			continue
-		}
-		if f.Status != "" && string(in.Status) != f.Status {
-			continue
-		}
-		if in.MailboxLen < f.MinMailbox {
-			continue
-		}
-		p := Process{
-			Node: rt.Node(), PID: in.PID, Name: in.Name, Behaviour: in.Behaviour, Status: in.Status,
-			System: in.System, Supervisor: in.Supervisor, MailboxLen: in.MailboxLen,
-			MessagesIn: in.MessagesIn, MessagesOut: in.MessagesOut, Restarts: in.Restarts,
-			StartedAt: in.StartedAt, Current: in.CurrentCall,
-		}
-		if f.Details {
-			d := in
-			p.Details = &d
-		}
-		all = append(all, p)
-	}
-	page.Total = len(all)
 	lt := less(f.Sort)
+	keep := 0 // 0: keep all
+	if f.Limit > 0 {
+		keep = f.Offset + f.Limit
+	}
+	// top is a max-heap (by lt) of the best `keep` matches so far.
+	top := &procHeap{less: lt}
+	rt.Summaries(func(s process.Summary) bool {
+		if beh != "" && !strings.Contains(strings.ToLower(s.Behaviour), beh) {
+			return true
+		}
+		if re != nil && !re.MatchString(s.Name) {
+			return true
+		}
+		if f.Status != "" && string(s.Status) != f.Status {
+			return true
+		}
+		if s.MailboxLen < f.MinMailbox {
+			return true
+		}
+		page.Total++
+		p := Process{
+			Node: rt.Node(), PID: s.PID, Name: s.Name, Behaviour: s.Behaviour, Status: s.Status,
+			System: s.System, Supervisor: s.Supervisor, MailboxLen: s.MailboxLen,
+			MessagesIn: s.MessagesIn, MessagesOut: s.MessagesOut, Restarts: s.Restarts,
+			StartedAt: time.Unix(0, s.StartedAt),
+		}
+		if keep == 0 || top.Len() < keep {
+			heap.Push(top, p)
+		} else if lt(&p, &top.items[0]) {
+			top.items[0] = p
+			heap.Fix(top, 0)
+		}
+		return true
+	})
+	all := top.items
 	sort.Slice(all, func(i, j int) bool { return lt(&all[i], &all[j]) })
-	if f.Limit > 0 && f.Offset+f.Limit < len(all) {
-		all = all[:f.Offset+f.Limit]
+	for i := range all {
+		if in, err := rt.Info(all[i].PID); err == nil {
+			all[i].Current = in.CurrentCall
+			if f.Details {
+				d := in
+				all[i].Details = &d
+			}
+		}
 	}
 	page.Entries = all
 	return page, nil
+}
+
+// procHeap is a max-heap: the root is the worst entry kept.
+type procHeap struct {
+	items []Process
+	less  func(a, b *Process) bool
+}
+
+func (h *procHeap) Len() int           { return len(h.items) }
+func (h *procHeap) Less(i, j int) bool { return h.less(&h.items[j], &h.items[i]) }
+func (h *procHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *procHeap) Push(x any)         { h.items = append(h.items, x.(Process)) }
+func (h *procHeap) Pop() any {
+	x := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return x
 }
 
 func (h *handlers) processes(_ context.Context, _ string, body []byte) (any, error) {

@@ -166,3 +166,51 @@ func (rt *Runtime) MailboxTotals() (total, max int) {
 	})
 	return total, max
 }
+
+// Summary is the part of Info that is cheap to gather: no links or
+// monitors. Listings of many processes use it.
+type Summary struct {
+	PID         PID
+	Name        string
+	Behaviour   string
+	Status      Status
+	System      bool
+	Supervisor  bool
+	MailboxLen  int
+	MessagesIn  uint64
+	MessagesOut uint64
+	Restarts    int
+	StartedAt   int64 // Unix nanoseconds
+}
+
+// Summaries yields a Summary of every live local process, in no
+// particular order, without allocating per process.
+func (rt *Runtime) Summaries(yield func(Summary) bool) {
+	rt.table.Range(func(_, v any) bool {
+		p := v.(*process)
+		s := Summary{PID: p.pid, Behaviour: p.behName, System: p.system, MessagesOut: p.out.Load(),
+			Restarts: int(p.restarts), StartedAt: p.started}
+		if m, ok := p.beh.(SupervisorMarker); ok && m.IsSupervisor() {
+			s.Supervisor = true
+		}
+		switch p.status.Load() {
+		case statusRunning:
+			s.Status = StatusRunning
+		case statusExiting:
+			s.Status = StatusExiting
+		default:
+			s.Status = StatusWaiting
+		}
+		p.mu.Lock()
+		dead := p.state.Load() == stateDead
+		if p.state.Load() == stateExiting {
+			s.Status = StatusExiting
+		}
+		s.Name, s.MailboxLen, s.MessagesIn = p.name, len(p.queue), p.in
+		p.mu.Unlock()
+		if dead {
+			return true
+		}
+		return yield(s)
+	})
+}
