@@ -56,7 +56,7 @@ type nodeFlags struct {
 	seeds, dnsName, dnsSRV, profile, expected                    *string
 	tlsCert, tlsKey, tlsCA, logFormat, logLevel, control, demo   *string
 	tokensFile, openReads                                        *string
-	config                                                       *string
+	config, controlSocket                                        *string
 }
 
 func runNode(args []string, stdout, stderr io.Writer) int {
@@ -85,6 +85,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		openReads:   o.add("open-reads", "ARSENAL_OPEN_READS", "auto", "let read operations run without a token: auto (only on a loopback --http-addr), true or false"),
 	}
 	f.config = fs.String("config", os.Getenv("ARSENAL_CONFIG"), "JSON config file (env ARSENAL_CONFIG)")
+	f.controlSocket = fs.String("control-socket", "", "unix socket (made mode 0600) serving the control protocol, for 'arsenal cluster'; unlike stdio, closing it does not stop the node")
 	if code, done := parse(fs, args, stdout); done {
 		return code
 	}
@@ -106,7 +107,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "arsenal node: %v\n", err)
 		return 2
 	}
-	if err := serveNode(cfg, httpAddr, api, logger, *f.control == "stdio", *f.demo == "true", stdout); err != nil {
+	if err := serveNode(cfg, httpAddr, api, logger, *f.control == "stdio", *f.controlSocket, *f.demo == "true", stdout); err != nil {
 		logger.Error("node failed", "err", err)
 		fmt.Fprintf(stderr, "arsenal node: %v\n", err)
 		return 1
@@ -263,7 +264,7 @@ func (m multiProvider) Discover(ctx context.Context) ([]string, error) {
 
 // serveNode runs a node until a signal, a stop command or (with control)
 // the end of stdin.
-func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog.Logger, control, withDemo bool, stdout io.Writer) error {
+func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog.Logger, control bool, controlSocket string, withDemo bool, stdout io.Writer) error {
 	var ln net.Listener
 	if httpAddr != "" {
 		var err error
@@ -285,6 +286,18 @@ func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog
 		return err
 	}
 	inspect.Install(n)
+	done := make(chan string, 1)
+	if controlSocket != "" {
+		cs, err := serveControlSocket(controlSocket, newController(n, faults, io.Discard, done))
+		if err != nil {
+			if ln != nil {
+				ln.Close()
+			}
+			_ = n.Stop(context.Background())
+			return err
+		}
+		defer cs.Close()
+	}
 	health := operations.NewHealthMonitor(n, 10*time.Second, 360)
 	hctx, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
@@ -315,7 +328,6 @@ func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog
 			log.Error("demo workload", "err", err)
 		}
 	}
-	done := make(chan string, 1)
 	if control {
 		c := newController(n, faults, stdout, done)
 		c.ready(cfg.HTTPAddr)
