@@ -1,15 +1,19 @@
 package clustertest_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arsenal-go/arsenal/clustertest"
+	"github.com/arsenal-go/arsenal/internal/testutil"
 )
 
 type apiResp struct {
@@ -139,6 +143,24 @@ func TestOperationsAcrossRealNodes(t *testing.T) {
 	want(t, api(t, "DELETE", base+"/processes/"+pid, op+"-viewer", nil), 403, "kill as viewer")
 	var sup string
 	b.MustDo("spawn", map[string]any{"kind": "supervisor"}, &sup)
+	r = api(t, "GET", base+"/supervisors", "", nil)
+	want(t, r, 200, "supervisors")
+	if r.Data["total"] != 1.0 {
+		t.Fatalf("supervisors %+v", r.Data)
+	}
+	// Restart the supervisor's child through the supervisor, on another node.
+	r = api(t, "GET", base+"/cluster/processes?node="+b.Name+"&behaviour=echoServer", "", nil)
+	var child string
+	for _, p := range r.Data["processes"].([]any) {
+		if pm := p.(map[string]any); pm["name"] == nil {
+			child = pm["pid"].(string)
+		}
+	}
+	r = api(t, "POST", base+"/processes/"+url.PathEscape(child)+"/restart", op, nil)
+	want(t, r, 200, "restart")
+	if r.Data["child_id"] != "echo" || r.Data["new_pid"] == child {
+		t.Fatalf("restart %+v", r.Data)
+	}
 	want(t, api(t, "DELETE", base+"/processes/"+url.PathEscape(sup), op, nil), 403, "kill a supervisor without force")
 	want(t, api(t, "DELETE", base+"/processes/"+url.PathEscape(sup)+"?force=true", op, nil), 200, "kill a supervisor with force")
 	r = api(t, "DELETE", base+"/processes/"+pid, op, nil)
@@ -153,6 +175,29 @@ func TestOperationsAcrossRealNodes(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("docs %d", r.Status)
 	}
+	// The event feed: a snapshot first, then the crash of x.
+	events := make(chan string, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/cluster/events", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				events <- name
+			} else if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok && strings.Contains(data, x.Name) {
+				events <- "about-x"
+			}
+		}
+	}()
+	if e := <-events; e != "topology" {
+		t.Fatalf("first event %q, want topology", e)
+	}
 	// A node killed just before a cluster-wide read is reported, not a 500.
 	c.Kill(2)
 	r = api(t, "GET", base+"/cluster/processes", "", nil)
@@ -160,6 +205,18 @@ func TestOperationsAcrossRealNodes(t *testing.T) {
 	for _, q := range r.Meta["nodes_queried"].([]any) {
 		if q == x.Name {
 			t.Fatalf("a killed node answered: %+v", r.Meta)
+		}
+	}
+	// The feed reports the crash (suspect first on some nodes, then down).
+	deadline := time.After(testutil.Scale(within))
+	for seenDown := false; !seenDown; {
+		select {
+		case e := <-events:
+			if e == "node_down" {
+				seenDown = true
+			}
+		case <-deadline:
+			t.Fatal("no node_down event after a crash")
 		}
 	}
 }
