@@ -360,15 +360,20 @@ func route(n *node.Node, pid process.PID) (string, error) {
 	return "", &node.RequestError{Node: pid.Node, Code: CodeNotFound, Message: fmt.Sprintf("no node %s in the cluster", pid.Node)}
 }
 
-// Info describes one process on any node.
-func Info(ctx context.Context, n *node.Node, pid process.PID) (process.Info, error) {
-	var in process.Info
+// ask runs a request on the node of pid.
+func ask[T any](ctx context.Context, n *node.Node, pid process.PID, op string, req any) (T, error) {
+	var res T
 	target, err := route(n, pid)
 	if err != nil {
-		return in, err
+		return res, err
 	}
-	err = n.Request(ctx, target, reqInfo, pidReq{PID: pid}, &in)
-	return in, err
+	err = n.Request(ctx, target, op, req, &res)
+	return res, err
+}
+
+// Info describes one process on any node.
+func Info(ctx context.Context, n *node.Node, pid process.PID) (process.Info, error) {
+	return ask[process.Info](ctx, n, pid, reqInfo, pidReq{PID: pid})
 }
 
 // KillRequest asks a process to exit.
@@ -440,13 +445,7 @@ func (h *handlers) kill(_ context.Context, _ string, body []byte) (any, error) {
 // Kill sends an exit signal to a process on any node and waits for it to
 // exit.
 func Kill(ctx context.Context, n *node.Node, r KillRequest) (KillResult, error) {
-	var res KillResult
-	target, err := route(n, r.PID)
-	if err != nil {
-		return res, err
-	}
-	err = n.Request(ctx, target, reqKill, r, &res)
-	return res, err
+	return ask[KillResult](ctx, n, r.PID, reqKill, r)
 }
 
 // SendRequest delivers a message to a process.
@@ -523,13 +522,7 @@ func renderable(v any) any {
 
 // Send delivers a message to a process on any node.
 func Send(ctx context.Context, n *node.Node, r SendRequest) (SendResult, error) {
-	var res SendResult
-	target, err := route(n, r.PID)
-	if err != nil {
-		return res, err
-	}
-	err = n.Request(ctx, target, reqSend, r, &res)
-	return res, err
+	return ask[SendResult](ctx, n, r.PID, reqSend, r)
 }
 
 // RestartResult is the outcome of a restart through a supervisor.
@@ -571,11 +564,11 @@ func (h *handlers) restart(ctx context.Context, _ string, body []byte) (any, err
 
 // Restart restarts a process through its supervisor.
 func Restart(ctx context.Context, n *node.Node, pid process.PID) (RestartResult, error) {
-	var res RestartResult
-	target, err := route(n, pid)
-	if err != nil {
-		return res, err
-	}
-	err = n.Request(ctx, target, reqRestart, pidReq{PID: pid}, &res)
-	return res, err
+	return ask[RestartResult](ctx, n, pid, reqRestart, pidReq{PID: pid})
+}
+
+// Distribution returns, for every up node, its process count and the
+// first `samples` PIDs, asked of all nodes in parallel.
+func Distribution(ctx context.Context, n *node.Node, samples int) (map[string]Page, map[string]string) {
+	return Fanout[Page](ctx, n, UpNodes(n), reqProcesses, Filter{Limit: samples})
 }

@@ -99,13 +99,7 @@ func (h *handlers) traceStop(_ context.Context, _ string, body []byte) (any, err
 
 // StartTrace starts a trace of a process on any node.
 func StartTrace(ctx context.Context, n *node.Node, r TraceRequest) (TraceStarted, error) {
-	var res TraceStarted
-	target, err := route(n, r.PID)
-	if err != nil {
-		return res, err
-	}
-	err = n.Request(ctx, target, reqTrace, r, &res)
-	return res, err
+	return ask[TraceStarted](ctx, n, r.PID, reqTrace, r)
 }
 
 func traceNode(n *node.Node, id string) (string, error) {

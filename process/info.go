@@ -47,36 +47,40 @@ type CallState struct {
 // introspection can tell supervisors from workers.
 type SupervisorMarker interface{ IsSupervisor() bool }
 
-func (p *process) info() Info {
-	in := Info{
-		PID:           p.pid,
-		Behaviour:     p.behName,
-		System:        p.system,
-		TrapExits:     p.trap.Load(),
-		MessagesOut:   p.out.Load(),
-		Parent:        p.parent,
-		Restarts:      int(p.restarts),
-		StartedAt:     time.Unix(0, p.started),
-		IsFuncProcess: p.fn != nil,
-	}
-	if m, ok := p.beh.(SupervisorMarker); ok && m.IsSupervisor() {
-		in.Supervisor = true
+// summary describes p without its links and monitors; ok is false once
+// p is dead.
+func (p *process) summary() (s Summary, ok bool) {
+	s = Summary{PID: p.pid, Behaviour: p.behName, System: p.system, MessagesOut: p.out.Load(),
+		Restarts: int(p.restarts), StartedAt: p.started}
+	if m, isSup := p.beh.(SupervisorMarker); isSup && m.IsSupervisor() {
+		s.Supervisor = true
 	}
 	switch p.status.Load() {
 	case statusRunning:
-		in.Status = StatusRunning
+		s.Status = StatusRunning
 	case statusExiting:
-		in.Status = StatusExiting
+		s.Status = StatusExiting
 	default:
-		in.Status = StatusWaiting
+		s.Status = StatusWaiting
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.state.Load() != stateAlive {
-		in.Status = StatusExiting
+		s.Status = StatusExiting
 	}
-	in.Name = p.name
-	in.MailboxLen = len(p.queue)
-	in.MessagesIn = p.in
+	s.Name, s.MailboxLen, s.MessagesIn = p.name, len(p.queue), p.in
+	return s, p.state.Load() != stateDead
+}
+
+func (p *process) info() Info {
+	s, _ := p.summary()
+	in := Info{
+		PID: s.PID, Name: s.Name, Behaviour: s.Behaviour, Status: s.Status, System: s.System,
+		Supervisor: s.Supervisor, TrapExits: p.trap.Load(), MailboxLen: s.MailboxLen,
+		MessagesIn: s.MessagesIn, MessagesOut: s.MessagesOut, Parent: p.parent, Restarts: s.Restarts,
+		StartedAt: time.Unix(0, s.StartedAt), IsFuncProcess: p.fn != nil,
+	}
+	p.mu.Lock()
 	in.Links = make([]PID, 0, len(p.links))
 	for l := range p.links {
 		in.Links = append(in.Links, l)
@@ -187,28 +191,8 @@ type Summary struct {
 // particular order, without allocating per process.
 func (rt *Runtime) Summaries(yield func(Summary) bool) {
 	rt.table.Range(func(_, v any) bool {
-		p := v.(*process)
-		s := Summary{PID: p.pid, Behaviour: p.behName, System: p.system, MessagesOut: p.out.Load(),
-			Restarts: int(p.restarts), StartedAt: p.started}
-		if m, ok := p.beh.(SupervisorMarker); ok && m.IsSupervisor() {
-			s.Supervisor = true
-		}
-		switch p.status.Load() {
-		case statusRunning:
-			s.Status = StatusRunning
-		case statusExiting:
-			s.Status = StatusExiting
-		default:
-			s.Status = StatusWaiting
-		}
-		p.mu.Lock()
-		dead := p.state.Load() == stateDead
-		if p.state.Load() == stateExiting {
-			s.Status = StatusExiting
-		}
-		s.Name, s.MailboxLen, s.MessagesIn = p.name, len(p.queue), p.in
-		p.mu.Unlock()
-		if dead {
+		s, ok := v.(*process).summary()
+		if !ok {
 			return true
 		}
 		return yield(s)

@@ -26,12 +26,9 @@ func processes(env *Env) ops.Operation {
 		},
 		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
 			p := req.Params
-			var nodes []string
-			if p.Has("node") {
-				nodes = []string{p.String("node")}
-				if err := knownNode(env.Node, nodes[0]); err != nil {
-					return nil, err
-				}
+			nodes, err := nodesParam(env.Node, req)
+			if err != nil {
+				return nil, err
 			}
 			l, err := inspect.ListProcesses(ctx, env.Node, nodes, inspect.Filter{
 				Behaviour: p.String("behaviour"), NamePattern: p.String("name"), Status: p.String("status"),

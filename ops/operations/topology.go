@@ -53,7 +53,7 @@ func topology(env *Env) ops.Operation {
 			}
 			meta := map[string]any{"cluster_size": top.Members, "mode": top.Mode}
 			if req.Params.Bool("include_processes") {
-				pages, failed := inspect.Fanout[inspect.Page](ctx, n, inspect.UpNodes(n), "inspect.processes", inspect.Filter{Limit: 5})
+				pages, failed := inspect.Distribution(ctx, n, 5)
 				dist := map[string]distribution{}
 				for name, p := range pages {
 					d := distribution{Count: p.Total, SamplePIDs: []string{}}

@@ -9,6 +9,19 @@ import (
 	"github.com/arsenal-go/arsenal/ops"
 )
 
+// nodesParam returns the optional "node" parameter as a node list (nil:
+// every node), checked to be an up member.
+func nodesParam(n *node.Node, req *ops.Request) ([]string, error) {
+	if !req.Params.Has("node") {
+		return nil, nil
+	}
+	name := req.Params.String("node")
+	if err := knownNode(n, name); err != nil {
+		return nil, err
+	}
+	return []string{name}, nil
+}
+
 // knownNode fails with 404 for a node that is not a member and 503 for one
 // that is not up.
 func knownNode(n *node.Node, name string) error {
@@ -33,12 +46,9 @@ func supervisionTrees(env *Env) ops.Operation {
 			{Name: "max_depth", Type: ops.TypeInt, In: ops.InQuery, Default: 0, Min: f(0), Max: f(64), Description: "levels of supervisors to descend (0: all)"},
 		},
 		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
-			var nodes []string
-			if req.Params.Has("node") {
-				nodes = []string{req.Params.String("node")}
-				if err := knownNode(env.Node, nodes[0]); err != nil {
-					return nil, err
-				}
+			nodes, err := nodesParam(env.Node, req)
+			if err != nil {
+				return nil, err
 			}
 			trees, failed := inspect.Trees(ctx, env.Node, nodes, req.Params.Int("max_depth"))
 			total := 0
@@ -90,12 +100,9 @@ func supervisors(env *Env) ops.Operation {
 			{Name: "per_page", Type: ops.TypeInt, In: ops.InQuery, Default: 50, Min: f(1), Max: f(100)},
 		},
 		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
-			var nodes []string
-			if req.Params.Has("node") {
-				nodes = []string{req.Params.String("node")}
-				if err := knownNode(env.Node, nodes[0]); err != nil {
-					return nil, err
-				}
+			nodes, err := nodesParam(env.Node, req)
+			if err != nil {
+				return nil, err
 			}
 			trees, failed := inspect.Trees(ctx, env.Node, nodes, 0)
 			all := []supervisorEntry{}
