@@ -245,15 +245,15 @@ func (n *Node) failCalls(node string, reason process.Reason) {
 	}
 }
 
-// member returns the alive (or suspect) member with name.
+// member returns the member with name, and whether it is up (alive or
+// suspect).
 func (n *Node) member(name string) (cluster.Member, bool) {
 	if !n.clReady.Load() {
 		return cluster.Member{}, false
 	}
-	for _, m := range n.cl.Members() {
-		if m.Name == name {
-			return m, m.Status.Up()
-		}
-	}
-	return cluster.Member{}, false
+	m, ok := n.cl.Member(name)
+	return m, ok && m.Status.Up()
 }
+
+// isUp reports whether name is an up member, without copying it.
+func (n *Node) isUp(name string) bool { return n.clReady.Load() && n.cl.IsUp(name) }

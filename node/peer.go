@@ -58,13 +58,21 @@ func (n *Node) dropPeer(name string) {
 	}
 }
 
-// sendTo queues a frame for node; it never blocks on the network.
+// sendTo queues a frame for node; it never blocks on the network. A peer
+// is dropped when its node goes down, so an existing peer needs no
+// membership check per frame.
 func (n *Node) sendTo(node string, frame []byte) {
-	if _, ok := n.member(node); !ok {
-		n.stats.Dropped.Add(1)
-		return
+	n.peersMu.Lock()
+	p, ok := n.peers[node]
+	n.peersMu.Unlock()
+	if !ok {
+		if !n.isUp(node) {
+			n.stats.Dropped.Add(1)
+			return
+		}
+		p = n.peerFor(node)
 	}
-	n.peerFor(node).send(frame)
+	p.send(frame)
 }
 
 func (p *peer) send(frame []byte) {

@@ -32,7 +32,7 @@ func (r remote) Send(from, to process.PID, msg any, cast bool) {
 
 func (r remote) Call(ctx context.Context, from, to process.PID, req any) (any, error) {
 	n := r.n
-	if _, ok := n.member(to.Node); !ok {
+	if !n.isUp(to.Node) {
 		return nil, &process.CallError{PID: to, Err: process.NoConnection}
 	}
 	ref := n.nextRef.Add(1)
@@ -121,7 +121,7 @@ func (r remote) pair(kind byte, a, b process.PID) {
 
 func (r remote) Exit(from, to process.PID, reason process.Reason, link bool) {
 	if link {
-		if _, ok := r.n.member(to.Node); !ok {
+		if !r.n.isUp(to.Node) {
 			return
 		}
 	}
@@ -139,7 +139,7 @@ func (r remote) Exit(from, to process.PID, reason process.Reason, link bool) {
 }
 
 func (r remote) Link(from, to process.PID) {
-	if _, ok := r.n.member(to.Node); !ok {
+	if !r.n.isUp(to.Node) {
 		// No such node: the link breaks at once, as in Erlang.
 		r.n.rt.DeliverRemoteExit(to, from, process.NoConnection, true)
 		return
@@ -159,7 +159,7 @@ func (r remote) monitorFrame(kind byte, w process.PID, ref process.Ref, target p
 }
 
 func (r remote) Monitor(w process.PID, ref process.Ref, target process.PID) {
-	if _, ok := r.n.member(target.Node); !ok {
+	if !r.n.isUp(target.Node) {
 		r.n.rt.DeliverRemoteDown(w, ref, target, process.NoConnection)
 		return
 	}

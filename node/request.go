@@ -64,7 +64,7 @@ func (n *Node) Request(ctx context.Context, node, op string, req, resp any) erro
 			return err
 		}
 	} else {
-		if _, ok := n.member(node); !ok {
+		if !n.isUp(node) {
 			return &RequestError{Node: node, Code: CodeUnreachable, Message: fmt.Sprintf("%v: %s is not an alive member", ErrUnreachable, node)}
 		}
 		ref := n.nextRef.Add(1)
