@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -97,7 +98,7 @@ func (p *peer) send(frame []byte) {
 		p.n.stats.Dropped.Add(1)
 		return
 	}
-	p.pending = append(p.pending, frame)
+	p.pending = append(p.pending, bytes.Clone(frame)) // the caller reuses frame
 	start := !p.dialing
 	p.dialing = true
 	p.mu.Unlock()

@@ -13,7 +13,8 @@ import (
 type remote struct{ n *Node }
 
 func (r remote) Send(from, to process.PID, msg any, cast bool) {
-	e := encoder{b: make([]byte, 0, 64)}
+	e := getEncoder()
+	defer putEncoder(e)
 	e.byte1(frameSend)
 	e.pid(from)
 	e.pid(to)

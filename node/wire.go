@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/arsenal-go/arsenal/codec"
 	"github.com/arsenal-go/arsenal/process"
@@ -57,6 +58,22 @@ func reasonText(r process.Reason) string {
 }
 
 type encoder struct{ b []byte }
+
+// Frames are copied by the link (or by the peer's pending queue), so
+// encoders are reused.
+var encoders = sync.Pool{New: func() any { return &encoder{b: make([]byte, 0, 256)} }}
+
+func getEncoder() *encoder {
+	e := encoders.Get().(*encoder)
+	e.b = e.b[:0]
+	return e
+}
+
+func putEncoder(e *encoder) {
+	if cap(e.b) <= 64<<10 {
+		encoders.Put(e)
+	}
+}
 
 func (e *encoder) byte1(c byte)      { e.b = append(e.b, c) }
 func (e *encoder) uint(v uint64)     { e.b = binary.AppendUvarint(e.b, v) }
