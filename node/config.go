@@ -43,6 +43,9 @@ type Config struct {
 	TLS *tls.Config
 	// Faults, if set, lets tests cut, delay or refuse traffic.
 	Faults *transport.Faults
+	// Net is the network the node binds and dials on. nil: the OS network;
+	// package sim provides an in-memory one.
+	Net transport.Net
 	// FactsInterval is how often per-node facts are refreshed (default 5 s).
 	FactsInterval time.Duration
 	// RequestTimeout bounds one node-to-node request (default 2 s).

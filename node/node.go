@@ -87,7 +87,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.net, err = transport.Listen(transport.Config{
 		ClusterName: cfg.Cluster, NodeName: cfg.Name, Incarnation: inc, Secret: cfg.Secret,
 		BindAddr: cfg.BindAddr, AdvertiseAddr: cfg.AdvertiseAddr, TLS: cfg.TLS,
-		Faults: cfg.Faults, Logger: cfg.Logger.With("component", "transport"), OnLink: n.onLink,
+		Faults: cfg.Faults, Net: cfg.Net, Logger: cfg.Logger.With("component", "transport"), OnLink: n.onLink,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)

@@ -74,6 +74,9 @@ type Config struct {
 	// Faults is the fault-injection rule set; nil creates an empty one
 	// (see Network.Faults).
 	Faults *Faults
+	// Net is where the Network binds and dials; nil means the operating
+	// system's network. Package sim provides an in-memory one.
+	Net Net
 	// Logger receives the transport's logs; nil uses slog.Default().
 	Logger *slog.Logger
 	// OnLink is called for every established link, inbound or outbound,
@@ -139,6 +142,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Faults == nil {
 		c.Faults = NewFaults()
+	}
+	if c.Net == nil {
+		c.Net = osNet{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

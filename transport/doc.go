@@ -20,9 +20,11 @@
 //
 // The node package dials and accepts Links and encodes process messages into
 // frames; the cluster package runs memberlist over Gossip(). Neither touches
-// sockets. A Link keeps FIFO order, batches writes, pings its peer to measure
-// RTT, and closes (with Err saying why) when the peer goes silent; the node
-// layer reacts to Done() by reporting noconnection and redialling.
+// sockets. Config.Net says which network the sockets are on: the operating
+// system's by default, or an in-memory one (package sim). A Link keeps FIFO
+// order, batches writes, pings its peer to measure RTT, and closes (with Err
+// saying why) when the peer goes silent; the node layer reacts to Done() by
+// reporting noconnection and redialling.
 //
 // # Faults
 //

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -112,13 +113,13 @@ func (g *gossipTransport) WriteToAddress(b []byte, a memberlist.Address) (time.T
 	if d := e.wait(); d > 0 {
 		buf := bytes.Clone(b)
 		n.after(d, func() {
-			if _, err := n.udp.WriteToUDPAddrPort(buf, to); err == nil {
+			if n.writePacket(buf, to) == nil {
 				n.packetsSent.Add(1)
 			}
 		})
 		return time.Now(), nil
 	}
-	_, err = n.udp.WriteToUDPAddrPort(b, to)
+	err = n.writePacket(b, to)
 	if err == nil {
 		n.packetsSent.Add(1)
 	}
@@ -166,8 +167,9 @@ func (g *gossipTransport) DialAddressTimeout(a memberlist.Address, timeout time.
 	if e := n.faults.match(name, a.Addr); e.refuses() {
 		return nil, fmt.Errorf("transport: gossip stream to %s: %w", a.String(), ErrRefused)
 	}
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.Dial("tcp", a.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	c, err := n.cfg.Net.Dial(ctx, a.Addr)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +261,7 @@ func (n *Network) udpLoop() {
 	defer n.wg.Done()
 	buf := make([]byte, 65536)
 	for {
-		nb, from, err := n.udp.ReadFromUDPAddrPort(buf)
+		nb, from, err := n.readPacket(buf)
 		ts := time.Now()
 		if err != nil {
 			if n.isClosed() || errors.Is(err, net.ErrClosed) {

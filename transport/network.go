@@ -37,7 +37,7 @@ type Network struct {
 	faults *Faults
 	key    []byte
 	tcp    net.Listener
-	udp    *net.UDPConn
+	udp    net.PacketConn
 	advIP  netip.Addr
 	adv    netip.AddrPort
 
@@ -64,11 +64,15 @@ func Listen(cfg Config) (*Network, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	tcp, udp, err := bindBoth(cfg.BindAddr)
+	tcp, udp, err := bindBoth(cfg.Net, cfg.BindAddr)
 	if err != nil {
 		return nil, err
 	}
-	adv, err := advertise(cfg.AdvertiseAddr, tcp.Addr().(*net.TCPAddr).AddrPort())
+	var adv netip.AddrPort
+	bound, err := addrPort(tcp.Addr())
+	if err == nil {
+		adv, err = advertise(cfg.AdvertiseAddr, bound)
+	}
 	if err != nil {
 		tcp.Close()
 		udp.Close()
@@ -99,29 +103,34 @@ func Listen(cfg Config) (*Network, error) {
 // bindBoth binds TCP first (so port 0 picks a port), then UDP on that same
 // port. If another process holds the UDP side of a kernel-picked port, it
 // tries another port.
-func bindBoth(bind string) (net.Listener, *net.UDPConn, error) {
+func bindBoth(nw Net, bind string) (net.Listener, net.PacketConn, error) {
 	host, port, err := net.SplitHostPort(bind)
 	if err != nil {
 		return nil, nil, fmt.Errorf("transport: BindAddr %q: %w", bind, err)
 	}
 	var lastErr error
 	for range 10 {
-		ln, err := net.Listen("tcp", bind)
+		ln, err := nw.Listen(bind)
 		if err != nil {
 			return nil, nil, fmt.Errorf("transport: listen tcp %s: %w", bind, err)
 		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(p)))
+		ap, err := addrPort(ln.Addr())
+		if err != nil {
+			ln.Close()
+			return nil, nil, err
+		}
+		pc, err := nw.ListenPacket(net.JoinHostPort(host, strconv.Itoa(int(ap.Port()))))
 		if err == nil {
-			udp := pc.(*net.UDPConn)
-			// Gossip bursts; a larger receive buffer loses fewer packets.
-			// Best effort, as in memberlist.
-			for size := 2 << 20; size > 0; size /= 2 {
-				if udp.SetReadBuffer(size) == nil {
-					break
+			if udp, ok := pc.(*net.UDPConn); ok {
+				// Gossip bursts; a larger receive buffer loses fewer
+				// packets. Best effort, as in memberlist.
+				for size := 2 << 20; size > 0; size /= 2 {
+					if udp.SetReadBuffer(size) == nil {
+						break
+					}
 				}
 			}
-			return ln, udp, nil
+			return ln, pc, nil
 		}
 		ln.Close()
 		lastErr = err
@@ -504,8 +513,9 @@ func (n *Network) dial(ctx context.Context, addr string) (*Link, string, error) 
 	}
 	// One deadline from connect to the last handshake byte.
 	deadline := time.Now().Add(n.cfg.HandshakeTimeout)
-	d := net.Dialer{Deadline: deadline}
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	raw, err := n.cfg.Net.Dial(dctx, addr)
+	cancel()
 	if err != nil {
 		return nil, "", err
 	}
