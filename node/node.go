@@ -30,6 +30,9 @@ type Node struct {
 	peersMu sync.Mutex
 	peers   map[string]*peer
 
+	inboundMu sync.Mutex
+	inbound   map[string]string // node → address announced on an open inbound link
+
 	callsMu sync.Mutex
 	calls   map[uint64]*pendingCall
 	nextRef atomic.Uint64
@@ -57,6 +60,7 @@ type Counters struct {
 
 type pendingCall struct {
 	node string
+	inc  uint64 // incarnation of the callee's node, 0 when unknown
 	ch   chan callResult
 }
 
@@ -80,6 +84,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, rt: rt, started: time.Now(),
 		peers:    map[string]*peer{},
+		inbound:  map[string]string{},
 		calls:    map[uint64]*pendingCall{},
 		handlers: map[string]RequestHandler{},
 		stopCh:   make(chan struct{}),
@@ -186,10 +191,12 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 func (n *Node) closeNetwork() error {
+	// Waiting calls and requests fail now, so that nothing below waits
+	// out their timeouts.
+	n.failCalls("", 0, process.NoConnection)
 	errCl := n.cl.Shutdown()
 	errNet := n.net.Close()
 	n.wg.Wait()
-	n.failCalls("", process.NoConnection)
 	n.log.Info("node stopped", "node", n.cfg.Name)
 	return errors.Join(errCl, errNet)
 }
@@ -210,7 +217,7 @@ func (n *Node) watchMembership(events <-chan cluster.Event) {
 				if ev.Node == n.cfg.Name {
 					continue
 				}
-				n.nodeLost(ev.Node, ev.OldIncarnation, ev.Type)
+				n.nodeLost(ev.Node, ev.Member.Incarnation, ev.Type)
 			case cluster.NodeUp:
 				if ev.Restarted {
 					n.nodeLost(ev.Node, ev.OldIncarnation, cluster.NodeDown)
@@ -221,20 +228,27 @@ func (n *Node) watchMembership(events <-chan cluster.Event) {
 	}
 }
 
+// nodeLost handles the loss of incarnation inc of node name (0: every
+// incarnation seen so far). Links, monitors and calls to processes of
+// that incarnation or older fire with NoConnection; a link or a call to a
+// newer incarnation, which can exist already when a restart is noticed
+// late, is kept.
 func (n *Node) nodeLost(name string, inc uint64, why cluster.EventType) {
-	n.log.Info("node lost", "peer", name, "event", why)
-	n.dropPeer(name)
-	n.failCalls(name, process.NoConnection)
-	n.rt.NodeDown(name)
+	n.log.Info("node lost", "peer", name, "incarnation", inc, "event", why)
+	n.dropPeer(name, inc)
+	n.failCalls(name, inc, process.NoConnection)
+	n.rt.NodeDownIncarnation(name, inc)
 	n.facts.forget(name)
 	n.facts.trigger()
 }
 
-func (n *Node) failCalls(node string, reason process.Reason) {
+// failCalls fails the waiting calls and requests to node (every node when
+// empty) whose callee incarnation is inc or older (any, when inc is 0).
+func (n *Node) failCalls(node string, inc uint64, reason process.Reason) {
 	n.callsMu.Lock()
 	var lost []*pendingCall
 	for ref, c := range n.calls {
-		if node == "" || c.node == node {
+		if node == "" || (c.node == node && (inc == 0 || c.inc == 0 || c.inc <= inc)) {
 			lost = append(lost, c)
 			delete(n.calls, ref)
 		}

@@ -38,24 +38,41 @@ func (n *Node) peerFor(name string) *peer {
 	return p
 }
 
-func (n *Node) dropPeer(name string) {
+// dropPeer forgets the outbound link to name if it leads to incarnation
+// inc or an older one (any, when inc is 0). Frames still waiting for a
+// dial are kept when inc is set: they may be for the new incarnation, and
+// the receiver drops those meant for the old one.
+func (n *Node) dropPeer(name string, inc uint64) {
 	n.peersMu.Lock()
 	p, ok := n.peers[name]
-	delete(n.peers, name)
-	n.peersMu.Unlock()
 	if !ok {
+		n.peersMu.Unlock()
 		return
 	}
 	p.mu.Lock()
+	if inc != 0 && p.link != nil && p.link.Peer().Incarnation > inc {
+		p.mu.Unlock()
+		n.peersMu.Unlock()
+		return // already linked to the new incarnation
+	}
+	delete(n.peers, name)
+	n.peersMu.Unlock()
 	p.gone = true
 	l := p.link
 	p.link = nil
-	dropped := len(p.pending)
+	var moved [][]byte
+	if inc != 0 {
+		moved = p.pending
+	} else {
+		n.stats.Dropped.Add(uint64(len(p.pending)))
+	}
 	p.pending = nil
 	p.mu.Unlock()
-	n.stats.Dropped.Add(uint64(dropped))
 	if l != nil {
 		_ = l.Close()
+	}
+	for _, f := range moved {
+		n.sendTo(name, f)
 	}
 }
 
@@ -67,13 +84,22 @@ func (n *Node) sendTo(node string, frame []byte) {
 	p, ok := n.peers[node]
 	n.peersMu.Unlock()
 	if !ok {
-		if !n.isUp(node) {
+		if !n.isUp(node) && n.inboundAddr(node) == "" {
 			n.stats.Dropped.Add(1)
 			return
 		}
 		p = n.peerFor(node)
 	}
 	p.send(frame)
+}
+
+// inboundAddr is the address a node announced on an inbound link that is
+// still open. It lets this node answer a peer that has linked to it but
+// is not yet in its membership view (right after a join).
+func (n *Node) inboundAddr(name string) string {
+	n.inboundMu.Lock()
+	defer n.inboundMu.Unlock()
+	return n.inbound[name]
 }
 
 func (p *peer) send(frame []byte) {
@@ -116,7 +142,11 @@ func (p *peer) dial() {
 	backoff := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		m, ok := n.member(p.name)
-		if !ok || m.NodeAddr == "" || attempt >= 6 {
+		addr := m.NodeAddr
+		if !ok || addr == "" {
+			addr = n.inboundAddr(p.name)
+		}
+		if addr == "" || attempt >= 6 {
 			p.fail()
 			return
 		}
@@ -128,7 +158,7 @@ func (p *peer) dial() {
 			case <-ctx.Done():
 			}
 		}()
-		l, err := n.net.Dial(ctx, m.NodeAddr)
+		l, err := n.net.Dial(ctx, addr)
 		cancel()
 		if err == nil {
 			p.mu.Lock()
@@ -164,7 +194,7 @@ func (p *peer) dial() {
 			}()
 			return
 		}
-		n.log.Warn("dial failed", "peer", p.name, "addr", m.NodeAddr, "attempt", attempt+1, "err", err)
+		n.log.Warn("dial failed", "peer", p.name, "addr", addr, "attempt", attempt+1, "err", err)
 		select {
 		case <-n.stopCh:
 			p.fail()

@@ -45,7 +45,7 @@ func (r remote) Call(ctx context.Context, from, to process.PID, req any) (any, e
 	if err := e.value(req); err != nil {
 		return nil, fmt.Errorf("call %s: %w", to, err)
 	}
-	pc := &pendingCall{node: to.Node, ch: make(chan callResult, 1)}
+	pc := &pendingCall{node: to.Node, inc: to.Incarnation, ch: make(chan callResult, 1)}
 	n.callsMu.Lock()
 	n.calls[ref] = pc
 	n.callsMu.Unlock()
@@ -186,6 +186,19 @@ func (r remote) Down(w process.PID, ref process.Ref, target process.PID, reason 
 func (n *Node) onLink(l *transport.Link) {
 	n.stats.LinksUp.Add(1)
 	peerName := l.Peer().Name
+	if !l.Outbound() {
+		n.inboundMu.Lock()
+		n.inbound[peerName] = l.Peer().Addr
+		n.inboundMu.Unlock()
+		go func() {
+			<-l.Done()
+			n.inboundMu.Lock()
+			if n.inbound[peerName] == l.Peer().Addr {
+				delete(n.inbound, peerName)
+			}
+			n.inboundMu.Unlock()
+		}()
+	}
 	l.SetHandler(func(frame []byte) {
 		if err := n.handleFrame(peerName, frame); err != nil {
 			n.stats.BadFrames.Add(1)

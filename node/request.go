@@ -64,7 +64,7 @@ func (n *Node) Request(ctx context.Context, node, op string, req, resp any) erro
 			return err
 		}
 	} else {
-		if !n.isUp(node) {
+		if !n.isUp(node) && n.inboundAddr(node) == "" {
 			return &RequestError{Node: node, Code: CodeUnreachable, Message: fmt.Sprintf("%v: %s is not an alive member", ErrUnreachable, node)}
 		}
 		ref := n.nextRef.Add(1)
@@ -93,6 +93,8 @@ func (n *Node) Request(ctx context.Context, node, op string, req, resp any) erro
 			delete(n.calls, ref)
 			n.callsMu.Unlock()
 			return &RequestError{Node: node, Code: CodeTimeout, Message: fmt.Sprintf("no answer to %s within the deadline", op)}
+		case <-n.stopCh:
+			return &RequestError{Node: node, Code: CodeUnreachable, Message: "this node is stopping"}
 		}
 	}
 	if resp == nil {

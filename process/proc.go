@@ -394,7 +394,9 @@ func (p *process) exitSignal(from PID, reason Reason, link bool) {
 	}
 	// A behaviour treats an exit from its parent as an order to stop even
 	// when trapping exits, as OTP's gen_server does.
-	parentOrder := p.beh != nil && !p.parent.IsZero() && from == p.parent
+	// So is the runtime's own shutdown order, for every process.
+	parentOrder := (p.beh != nil && !p.parent.IsZero() && from == p.parent) ||
+		(from.IsZero() && p.rt.closed.Load())
 	if p.trap.Load() && !parentOrder && from != p.pid {
 		p.mu.Unlock()
 		p.enqueue(envelope{kind: kindInfo, from: from, body: ExitMsg{From: from, Reason: reason}})

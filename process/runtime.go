@@ -746,22 +746,28 @@ func (rt *Runtime) DeliverRemoteDown(w PID, ref Ref, target PID, reason Reason) 
 // NodeDown tells the runtime that the link to node was lost: every local
 // link to a process there fires with NoConnection and every monitor of a
 // process there delivers DOWN with NoConnection, exactly once each.
-func (rt *Runtime) NodeDown(node string) {
+func (rt *Runtime) NodeDown(node string) { rt.NodeDownIncarnation(node, 0) }
+
+// NodeDownIncarnation is NodeDown for the incarnations of node up to inc
+// (all, when inc is 0): links and monitors to processes of a newer
+// incarnation, made after the node restarted, are kept.
+func (rt *Runtime) NodeDownIncarnation(node string, inc uint64) {
 	if node == rt.node {
 		return
 	}
+	lost := func(p PID) bool { return p.Node == node && (inc == 0 || p.Incarnation <= inc) }
 	rt.table.Range(func(_, v any) bool {
 		p := v.(*process)
 		var linked []PID
 		var downs []DownMsg
 		p.mu.Lock()
 		for l := range p.links {
-			if l.Node == node {
+			if lost(l) {
 				linked = append(linked, l)
 			}
 		}
 		for ref, t := range p.watching {
-			if t.Node == node {
+			if lost(t) {
 				downs = append(downs, DownMsg{Ref: ref, PID: t, Reason: NoConnection})
 				delete(p.watching, ref)
 			}
@@ -776,7 +782,7 @@ func (rt *Runtime) NodeDown(node string) {
 		// Remote watchers of local processes on the lost node are dropped.
 		p.mu.Lock()
 		for ref, w := range p.monitors {
-			if w.fn == nil && w.pid.Node == node {
+			if w.fn == nil && lost(w.pid) {
 				delete(p.monitors, ref)
 			}
 		}
