@@ -33,6 +33,7 @@ type Cluster struct {
 	gossipAddr string
 	meta       atomic.Pointer[[]byte]
 	feed       *feed
+	reps       replicas // state replicated over gossip (replica.go)
 
 	mu           sync.Mutex
 	members      map[string]*Member

@@ -34,17 +34,29 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-// NotifyMsg implements memberlist.Delegate: our user messages.
-func (d *delegate) NotifyMsg(b []byte) { d.c.handleMsg(b) }
+// NotifyMsg implements memberlist.Delegate: our user messages, gossiped
+// or sent reliably: leave intents, and the replicas' messages (replica.go).
+func (d *delegate) NotifyMsg(b []byte) {
+	if len(b) > 0 && b[0] == msgReplica {
+		d.c.replicaMsg(b[1:])
+		return
+	}
+	d.c.handleMsg(b)
+}
 
-// GetBroadcasts implements memberlist.Delegate; we send nothing by gossip.
-func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+// GetBroadcasts implements memberlist.Delegate: the replicas' queued
+// broadcasts ride on memberlist's gossip.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.c.replicaSet().queue.GetBroadcasts(overhead, limit)
+}
 
-// LocalState implements memberlist.Delegate; no state of ours in push-pull.
-func (d *delegate) LocalState(join bool) []byte { return nil }
+// LocalState implements memberlist.Delegate: the replicas' full state, for
+// push-pull (nil without replicas).
+func (d *delegate) LocalState(join bool) []byte { return d.c.replicaState() }
 
-// MergeRemoteState implements memberlist.Delegate.
-func (d *delegate) MergeRemoteState(buf []byte, join bool) {}
+// MergeRemoteState implements memberlist.Delegate: merge a peer's replica
+// state.
+func (d *delegate) MergeRemoteState(buf []byte, join bool) { d.c.mergeReplicaState(buf) }
 
 // NotifyJoin implements memberlist.EventDelegate: a member is alive, new or
 // back from dead or left.

@@ -23,6 +23,7 @@ import (
 type controller struct {
 	n      *node.Node
 	faults *transport.Faults
+	svc    *services // registry and placement (services.go); nil without them
 	mu     sync.Mutex
 	out    *json.Encoder
 	done   chan<- string
@@ -212,6 +213,82 @@ func (c *controller) exec(cmd control.Command) (any, error) {
 			return nil, fmt.Errorf("no process named %q", a.Name)
 		}
 		return pid.String(), nil
+	case "watch_members":
+		// Stream every change of the membership view as "member" events
+		// until the node stops; the result is the view's Seq at the start
+		// (events with a larger Seq are news). The harness calls it once.
+		events, _ := c.n.Cluster().Subscribe(4096)
+		seq := c.n.Cluster().Topology().Seq
+		go func() {
+			for ev := range events {
+				c.event("member", control.MemberEvent{
+					Seq: ev.Seq, Type: string(ev.Type), Node: ev.Node,
+					OldStatus: string(ev.OldStatus), NewStatus: string(ev.NewStatus),
+					Incarnation: ev.Member.Incarnation, Restarted: ev.Restarted,
+					Partition: string(ev.Partition.State), Mode: string(ev.Mode),
+				})
+			}
+		}()
+		return seq, nil
+	case "sender":
+		// A long-lived process that sends numbered messages on "send_seq"
+		// (control.SendSeq): one sender per pair is what per-pair FIFO is
+		// about.
+		pid, err := rt.SpawnFunc(func(p *process.Proc) error {
+			next := 0
+			for {
+				m, err := p.Receive(context.Background())
+				if err != nil {
+					return err
+				}
+				if b, ok := m.(struct {
+					To    process.PID
+					Msg   string
+					Count int
+					First chan int
+				}); ok {
+					first := next
+					for range b.Count {
+						p.Send(b.To, fmt.Sprintf("%s:%d", b.Msg, next))
+						next++
+					}
+					b.First <- first // after the sends: the batch is on its way
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		return pid.String(), nil
+	case "send_seq":
+		var s control.SendSeq
+		if err := json.Unmarshal(cmd.Args, &s); err != nil {
+			return nil, fmt.Errorf("args: %w", err)
+		}
+		from, err := process.ParsePID(s.Sender)
+		if err != nil {
+			return nil, err
+		}
+		to, err := process.ParsePID(s.To)
+		if err != nil {
+			return nil, err
+		}
+		if !rt.Alive(from) {
+			return nil, fmt.Errorf("sender %s is not running", s.Sender)
+		}
+		first := make(chan int, 1)
+		rt.Send(from, struct {
+			To    process.PID
+			Msg   string
+			Count int
+			First chan int
+		}{to, s.Msg, max(s.Count, 1), first})
+		select {
+		case n := <-first:
+			return n, nil
+		case <-time.After(10 * time.Second):
+			return nil, fmt.Errorf("sender %s did not finish the batch within 10s", s.Sender)
+		}
 	case "processes":
 		return rt.Processes(), nil
 	case "stop":
@@ -220,6 +297,9 @@ func (c *controller) exec(cmd control.Command) (any, error) {
 		default:
 		}
 		return nil, nil
+	}
+	if res, ok, err := c.execService(cmd); ok {
+		return res, err
 	}
 	return nil, fmt.Errorf("unknown command %q", cmd.Cmd)
 }

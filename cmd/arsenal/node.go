@@ -21,6 +21,7 @@ import (
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/ops"
 	"github.com/arsenal-go/arsenal/ops/operations"
+	"github.com/arsenal-go/arsenal/placement"
 	"github.com/arsenal-go/arsenal/transport"
 )
 
@@ -57,6 +58,7 @@ type nodeFlags struct {
 	tlsCert, tlsKey, tlsCA, logFormat, logLevel, control, demo   *string
 	tokensFile, openReads                                        *string
 	config, controlSocket                                        *string
+	services                                                     serviceFlags // services.go
 }
 
 func runNode(args []string, stdout, stderr io.Writer) int {
@@ -84,6 +86,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		tokensFile:  o.add("tokens-file", "ARSENAL_TOKENS_FILE", "", "bearer tokens of the operations API, one 'TOKEN ROLE NAME' per line (roles: viewer, operator)"),
 		openReads:   o.add("open-reads", "ARSENAL_OPEN_READS", "auto", "let read operations run without a token: auto (only on a loopback --http-addr), true or false"),
 	}
+	f.services = addServiceFlags(o)
 	f.config = fs.String("config", os.Getenv("ARSENAL_CONFIG"), "JSON config file (env ARSENAL_CONFIG)")
 	f.controlSocket = fs.String("control-socket", "", "unix socket (made mode 0600) serving the control protocol, for 'arsenal cluster'; unlike stdio, closing it does not stop the node")
 	if code, done := parse(fs, args, stdout); done {
@@ -107,7 +110,12 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "arsenal node: %v\n", err)
 		return 2
 	}
-	if err := serveNode(cfg, httpAddr, api, logger, *f.control == "stdio", *f.controlSocket, *f.demo == "true", stdout); err != nil {
+	pcfg, err := f.services.placementConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "arsenal node: %v\n", err)
+		return 2
+	}
+	if err := serveNode(cfg, httpAddr, api, logger, *f.control == "stdio", *f.controlSocket, *f.demo == "true", pcfg, stdout); err != nil {
 		logger.Error("node failed", "err", err)
 		fmt.Fprintf(stderr, "arsenal node: %v\n", err)
 		return 1
@@ -264,7 +272,7 @@ func (m multiProvider) Discover(ctx context.Context) ([]string, error) {
 
 // serveNode runs a node until a signal, a stop command or (with control)
 // the end of stdin.
-func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog.Logger, control bool, controlSocket string, withDemo bool, stdout io.Writer) error {
+func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog.Logger, control bool, controlSocket string, withDemo bool, pcfg placement.Config, stdout io.Writer) error {
 	var ln net.Listener
 	if httpAddr != "" {
 		var err error
@@ -286,9 +294,19 @@ func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog
 		return err
 	}
 	inspect.Install(n)
+	svc, err := startServices(n, pcfg, log)
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		_ = n.Stop(context.Background())
+		return err
+	}
 	done := make(chan string, 1)
 	if controlSocket != "" {
-		cs, err := serveControlSocket(controlSocket, newController(n, faults, io.Discard, done))
+		sc := newController(n, faults, io.Discard, done)
+		sc.attach(svc)
+		cs, err := serveControlSocket(controlSocket, sc)
 		if err != nil {
 			if ln != nil {
 				ln.Close()
@@ -305,7 +323,7 @@ func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog
 	var srv *http.Server
 	if ln != nil {
 		reg := ops.NewRegistry()
-		if err := operations.Register(reg, &operations.Env{Node: n, Health: health}); err != nil {
+		if err := operations.Register(reg, &operations.Env{Node: n, Health: health, Registry: svc.reg, Placement: svc.pl}); err != nil {
 			_ = n.Stop(context.Background())
 			return fmt.Errorf("operations: %w", err)
 		}
@@ -330,6 +348,7 @@ func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog
 	}
 	if control {
 		c := newController(n, faults, stdout, done)
+		c.attach(svc)
 		c.ready(cfg.HTTPAddr)
 		go c.serve(os.Stdin)
 	}
@@ -345,5 +364,6 @@ func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog
 	if srv != nil {
 		_ = srv.Shutdown(sctx)
 	}
+	svc.stop(sctx, log)
 	return n.Stop(sctx)
 }

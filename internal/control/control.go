@@ -76,3 +76,30 @@ type Fault struct {
 	Delay  string `json:"delay,omitempty"`
 	Jitter string `json:"jitter,omitempty"`
 }
+
+// MemberEvent is the data of a "member" event: one change of the node's
+// membership view (package cluster's Event), streamed after the
+// "watch_members" command. Harnesses count status changes with it (a
+// flapping member shows as repeated node_down / node_up).
+type MemberEvent struct {
+	Seq         uint64 `json:"seq"`
+	Type        string `json:"type"` // node_up, node_suspect, node_down, node_left, node_updated, partition_changed, mode_changed
+	Node        string `json:"node,omitempty"`
+	OldStatus   string `json:"old_status,omitempty"`
+	NewStatus   string `json:"new_status,omitempty"`
+	Incarnation uint64 `json:"incarnation,omitempty"`
+	Restarted   bool   `json:"restarted,omitempty"`
+	Partition   string `json:"partition,omitempty"` // the state after a partition_changed
+	Mode        string `json:"mode,omitempty"`      // the mode after a mode_changed
+}
+
+// SendSeq is the argument of the "send_seq" command: the sender process
+// (from the "sender" command) sends Msg+":"+n to To for the next Count
+// numbers n of its own sequence, which starts at 0 and never repeats. One
+// long-lived sender per pair is what per-pair FIFO is about.
+type SendSeq struct {
+	Sender string `json:"sender"`
+	To     string `json:"to"`
+	Msg    string `json:"msg"`
+	Count  int    `json:"count"`
+}

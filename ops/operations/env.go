@@ -3,12 +3,17 @@ package operations
 import (
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/ops"
+	"github.com/arsenal-go/arsenal/placement"
+	"github.com/arsenal-go/arsenal/registry"
 )
 
 // Env is what the operations of one node work with.
 type Env struct {
 	Node   *node.Node
 	Health *HealthMonitor
+	// Registry and Placement may be nil: their operations then answer 503.
+	Registry  *registry.Registry
+	Placement *placement.Placement
 }
 
 // Register adds every operation to reg.
@@ -17,6 +22,7 @@ func Register(reg *ops.Registry, env *Env) error {
 		topology(env), health(env), nodeInfo(env), processes(env), supervisionTrees(env),
 		supervisors(env), processInfo(env), processKill(env), processSend(env), processRestart(env),
 		traceStart(env), traceGet(env), traceStop(env), events(env),
+		clusterRegistry(env), registryLookup(env), clusterPlacement(env), placementStart(env), placementStop(env),
 	} {
 		if err := reg.Register(op); err != nil {
 			return err

@@ -1,0 +1,121 @@
+package operations
+
+import (
+	"context"
+	"time"
+
+	"github.com/arsenal-go/arsenal/inspect"
+	"github.com/arsenal-go/arsenal/ops"
+	"github.com/arsenal-go/arsenal/placement"
+)
+
+func placementOrUnavailable(env *Env) (*placement.Placement, error) {
+	if env.Placement == nil {
+		return nil, ops.Unavailable("this node runs without the distributed supervisor")
+	}
+	return env.Placement, nil
+}
+
+var childIDParam = ops.Param{Name: "id", Type: ops.TypeString, In: ops.InPath, Min: f(1), Max: f(255), Pattern: `^[A-Za-z0-9._:@-]+$`, Description: "child id"}
+
+func clusterPlacement(env *Env) ops.Operation {
+	return ops.Operation{
+		Name: "cluster.placement", Category: "supervisor",
+		Summary:     "Children of the distributed supervisor: where each runs, owners, the split-brain policy and which side this node is on",
+		Description: "Children and owners come from this node's replica of the placement state. status is this node's split-brain decision (up: this side runs children). include_nodes asks every up node for its own decision, in parallel; nodes that did not answer are listed in meta.unreachable_nodes.",
+		Method:      "GET", Path: "/api/v1/cluster/placement",
+		Params: []ops.Param{
+			{Name: "node", Type: ops.TypeNode, In: ops.InQuery, Description: "only children assigned to this node"},
+			{Name: "include_nodes", Type: ops.TypeBool, In: ops.InQuery, Default: false, Description: "add every up node's split-brain decision"},
+		},
+		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
+			pl, err := placementOrUnavailable(env)
+			if err != nil {
+				return nil, err
+			}
+			p := req.Params
+			children := []placement.Child{}
+			owners := map[string]int{}
+			for _, c := range pl.Children() {
+				owners[c.Node]++
+				if p.Has("node") && c.Node != p.String("node") {
+					continue
+				}
+				children = append(children, c)
+			}
+			st := pl.Status()
+			data := map[string]any{"children": children, "owners": owners, "status": st, "side": side(st.Up)}
+			meta := map[string]any{"answered_by": env.Node.Name(), "children": len(children)}
+			if p.Bool("include_nodes") {
+				answers, failed := inspect.Fanout[placement.Status](ctx, env.Node, inspect.UpNodes(env.Node), "placement.status", nil)
+				data["nodes"] = answers
+				for k, v := range unreachableMeta(failed) {
+					meta[k] = v
+				}
+			}
+			return &ops.Result{Data: data, Meta: meta}, nil
+		},
+	}
+}
+
+func side(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+func placementStart(env *Env) ops.Operation {
+	return ops.Operation{
+		Name: "placement.start", Category: "supervisor",
+		Summary:     "Start a child of the distributed supervisor on the node its strategy picks",
+		Description: "The child is (id, kind, args): kind names a factory every node registered with placement.RegisterKind. Answers 503 on a side of a partition that is down by the split-brain policy, 409 if the id runs already.",
+		Method:      "POST", Path: "/api/v1/cluster/placement/children",
+		Role: ops.RoleOperator,
+		Params: []ops.Param{
+			{Name: "id", Type: ops.TypeString, In: ops.InBody, Required: true, Min: f(1), Max: f(255), Pattern: childIDParam.Pattern},
+			{Name: "kind", Type: ops.TypeString, In: ops.InBody, Required: true, Min: f(1), Max: f(200)},
+			{Name: "args", Type: ops.TypeString, In: ops.InBody, Max: f(65536), Description: "the factory's argument, as text"},
+			{Name: "name", Type: ops.TypeString, In: ops.InBody, Max: f(255), Description: "register the child under this cluster-wide name"},
+			{Name: "restart", Type: ops.TypeEnum, In: ops.InBody, Enum: []string{placement.Permanent, placement.Transient, placement.Temporary}, Default: placement.Permanent},
+			{Name: "strategy", Type: ops.TypeEnum, In: ops.InBody, Enum: []string{"rendezvous", "round_robin", "least_loaded", "local"}, Description: "default: the node's"},
+		},
+		Timeout: 15 * time.Second,
+		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
+			pl, err := placementOrUnavailable(env)
+			if err != nil {
+				return nil, err
+			}
+			p := req.Params
+			c, err := pl.StartChild(ctx, placement.ChildSpec{
+				ID: p.String("id"), Kind: p.String("kind"), Args: []byte(p.String("args")), Name: p.String("name"),
+				Restart: p.String("restart"), Strategy: placement.Strategy(p.String("strategy")),
+			})
+			if err != nil {
+				return nil, err
+			}
+			return &ops.Result{Data: c, Meta: map[string]any{"target_node": c.Node}}, nil
+		},
+	}
+}
+
+func placementStop(env *Env) ops.Operation {
+	return ops.Operation{
+		Name: "placement.stop", Category: "supervisor",
+		Summary: "Stop a child of the distributed supervisor wherever it runs, and forget it",
+		Method:  "DELETE", Path: "/api/v1/cluster/placement/children/{id}",
+		Dangerous: true, Role: ops.RoleOperator, Idempotent: true,
+		Params: []ops.Param{childIDParam},
+		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
+			pl, err := placementOrUnavailable(env)
+			if err != nil {
+				return nil, err
+			}
+			id := req.Params.String("id")
+			if err := pl.StopChild(ctx, id); err != nil {
+				return nil, err
+			}
+			return &ops.Result{Data: map[string]any{"id": id, "stopped": true}}, nil
+		},
+	}
+}

@@ -1,0 +1,1312 @@
+package placement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/codec"
+	"github.com/arsenal-go/arsenal/node"
+	"github.com/arsenal-go/arsenal/process"
+	"github.com/arsenal-go/arsenal/registry"
+)
+
+// ReplicaName is the name of the placement state in the cluster's
+// replicated state.
+const ReplicaName = "placement"
+
+// Strategy picks the node a new child starts on.
+type Strategy string
+
+const (
+	// Rendezvous (the default): the live member with the highest
+	// rendezvous hash of the child's ID. Failover always uses it, so that
+	// every survivor picks the same node without talking.
+	Rendezvous Strategy = "rendezvous"
+	// RoundRobin: the live members in name order, in turn (per node).
+	RoundRobin Strategy = "round_robin"
+	// LeastLoaded: the live member with the fewest children (by this
+	// node's replica), ties by rendezvous hash.
+	LeastLoaded Strategy = "least_loaded"
+	// Local: the node that was asked.
+	Local Strategy = "local"
+)
+
+// Strategies lists the placement strategies.
+func Strategies() []Strategy { return []Strategy{Rendezvous, RoundRobin, LeastLoaded, Local} }
+
+// ParseStrategy accepts a strategy name with '-' or '_'; "" is Rendezvous.
+func ParseStrategy(s string) (Strategy, error) {
+	if s == "" {
+		return Rendezvous, nil
+	}
+	st := Strategy(strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), "-", "_"))
+	if slices.Contains(Strategies(), st) {
+		return st, nil
+	}
+	return "", fmt.Errorf("placement: unknown strategy %q (want rendezvous, round_robin, least_loaded or local)", s)
+}
+
+// Restart types of a child (as the supervisor package's).
+const (
+	Permanent = "permanent" // always restarted
+	Transient = "transient" // restarted after an abnormal exit
+	Temporary = "temporary" // never restarted
+)
+
+// Config configures a node's placement. Zero values take the defaults.
+type Config struct {
+	// Strategy for new children; default Rendezvous.
+	Strategy Strategy
+	// SplitBrain policy; default KeepMajority.
+	SplitBrain Policy
+	// Quorum is StaticQuorum's minimum side size.
+	Quorum int
+	// KeepOldestAlone: with KeepOldest, an oldest member cut off alone
+	// keeps running and the rest down (Akka's down-if-alone = off).
+	KeepOldestAlone bool
+	// StableAfter: the split-brain decision is taken only when the
+	// membership has not changed for this long. Default by profile: fast
+	// 1 s, local 3 s, lan 7 s, wan 20 s.
+	StableAfter time.Duration
+	// RemovalMargin: a child of a lost node is restarted elsewhere only
+	// StableAfter + RemovalMargin after the loss, so that the losing side
+	// has stopped it first. Default: the profile's upper estimate of crash
+	// detection (cluster.ProfileSettings.CrashDetection), at least
+	// StableAfter: 1.5 s on fast, about 29 s on lan with 5 nodes. See
+	// doc.go for the guarantee.
+	RemovalMargin time.Duration
+	// ReconcileInterval is how often the node compares what runs with the
+	// state even when nothing happened. Default 200 ms.
+	ReconcileInterval time.Duration
+	// ShutdownTimeout is how long a child gets to stop before it is
+	// killed. Default 5 s.
+	ShutdownTimeout time.Duration
+	// MaxRestarts in RestartPeriod (default 3 in 5 s): beyond that, a
+	// crashing child waits RestartPeriod before its next restart.
+	MaxRestarts   int
+	RestartPeriod time.Duration
+	// Registry registers children that have a Name. Optional.
+	Registry *registry.Registry
+	Logger   *slog.Logger
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Strategy != "" && !slices.Contains(Strategies(), c.Strategy) {
+		errs = append(errs, fmt.Errorf("placement: unknown strategy %q", c.Strategy))
+	}
+	if c.SplitBrain != "" && !slices.Contains(Policies(), c.SplitBrain) {
+		errs = append(errs, fmt.Errorf("placement: unknown split-brain policy %q", c.SplitBrain))
+	}
+	if c.SplitBrain == StaticQuorum && c.Quorum < 1 {
+		errs = append(errs, errors.New("placement: static_quorum needs Quorum >= 1"))
+	}
+	if c.StableAfter < 0 || c.RemovalMargin < 0 || c.ReconcileInterval < 0 || c.ShutdownTimeout < 0 || c.RestartPeriod < 0 || c.MaxRestarts < 0 {
+		errs = append(errs, errors.New("placement: negative duration or count"))
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultStableAfter is the StableAfter of a membership profile.
+func DefaultStableAfter(p cluster.Profile) time.Duration {
+	switch p {
+	case cluster.ProfileFast:
+		return time.Second
+	case cluster.ProfileLocal:
+		return 3 * time.Second
+	case cluster.ProfileWAN:
+		return 20 * time.Second
+	}
+	return 7 * time.Second
+}
+
+// DefaultRemovalMargin is the RemovalMargin for a profile and cluster
+// size: the profile's upper estimate of crash detection (every prober
+// visits the member last, no Lifeguard confirmations), at least
+// stableAfter. The two sides of a split notice it within that bound of
+// each other, unless the machines are overloaded or a node is paused.
+func DefaultRemovalMargin(s cluster.ProfileSettings, size int, stableAfter time.Duration) time.Duration {
+	_, upper := s.CrashDetection(max(size, 3))
+	return max(upper, stableAfter)
+}
+
+func (c Config) withDefaults(cl *cluster.Cluster) Config {
+	if c.Strategy == "" {
+		c.Strategy = Rendezvous
+	}
+	if c.SplitBrain == "" {
+		c.SplitBrain = KeepMajority
+	}
+	s := cl.Settings()
+	if c.StableAfter == 0 {
+		c.StableAfter = DefaultStableAfter(s.Profile)
+	}
+	if c.RemovalMargin == 0 {
+		c.RemovalMargin = DefaultRemovalMargin(s, max(cl.Partition().Expected, 5), c.StableAfter)
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = 200 * time.Millisecond
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 5 * time.Second
+	}
+	if c.MaxRestarts == 0 && c.RestartPeriod == 0 {
+		c.MaxRestarts, c.RestartPeriod = 3, 5*time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// ChildSpec describes a child of the distributed supervisor. It is data:
+// the behaviour comes from the factory registered for Kind, on whichever
+// node runs the child.
+type ChildSpec struct {
+	// ID is unique in the cluster (1 to 255 bytes).
+	ID   string `cbor:"1,keyasint" json:"id"`
+	Kind string `cbor:"2,keyasint" json:"kind"`
+	Args []byte `cbor:"3,keyasint,omitempty" json:"args,omitempty"`
+	// Name, if set, registers the child under this cluster-wide name
+	// (needs Config.Registry), with metadata placement_id = ID.
+	Name string `cbor:"4,keyasint,omitempty" json:"name,omitempty"`
+	// Restart is Permanent when empty.
+	Restart string `cbor:"5,keyasint,omitempty" json:"restart,omitempty"`
+	// Strategy overrides the node's for this start.
+	Strategy Strategy `cbor:"6,keyasint,omitempty" json:"strategy,omitempty"`
+}
+
+// Validate checks a spec on this node (its kind must be registered here).
+func (s ChildSpec) Validate() error {
+	if s.ID == "" || len(s.ID) > 255 {
+		return codedf(CodeBadRequest, "child id %q: want 1 to 255 bytes", s.ID)
+	}
+	if _, ok := lookupKind(s.Kind); !ok {
+		return codedf(CodeBadRequest, "unknown kind %q (registered: %s)", s.Kind, strings.Join(Kinds(), ", "))
+	}
+	switch s.Restart {
+	case "", Permanent, Transient, Temporary:
+	default:
+		return codedf(CodeBadRequest, "restart %q: want permanent, transient or temporary", s.Restart)
+	}
+	if s.Strategy != "" && !slices.Contains(Strategies(), s.Strategy) {
+		return codedf(CodeBadRequest, "unknown strategy %q", s.Strategy)
+	}
+	if len(s.Name) > 255 {
+		return codedf(CodeBadRequest, "name longer than 255 bytes")
+	}
+	return nil
+}
+
+// Error codes (the operations layer maps them to HTTP statuses).
+const (
+	CodeUnavailable = "unavailable" // 503: this side is down by the split-brain policy
+	CodeConflict    = "conflict"    // 409: the child already runs
+	CodeNotFound    = "not_found"   // 404
+	CodeBadRequest  = "bad_request" // 400
+)
+
+// Error is an error with a code that travels between nodes.
+type Error struct {
+	code, msg string
+}
+
+func (e *Error) Error() string { return e.msg }
+
+// Code implements node.Coded.
+func (e *Error) Code() string { return e.code }
+
+func codedf(code, format string, args ...any) error {
+	return &Error{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrUnavailable is matched (errors.Is) by the error of a start refused
+// because this side of a partition is down.
+var ErrUnavailable = &Error{code: CodeUnavailable, msg: "placement: this side of the cluster is down by its split-brain policy"}
+
+// Is makes errors.Is(err, ErrUnavailable) hold for every refusal of an
+// unavailable side.
+func (e *Error) Is(target error) bool { return target == ErrUnavailable && e.code == CodeUnavailable }
+
+// Child is a child as a listing shows it.
+type Child struct {
+	ID      string      `json:"id"`
+	Kind    string      `json:"kind"`
+	Name    string      `json:"name,omitempty"`
+	Restart string      `json:"restart"`
+	Node    string      `json:"node"`
+	PID     process.PID `json:"pid,omitzero"`
+	// Status as this node sees it: running (its node is up and started
+	// it), starting (assigned, not started yet), orphaned (its node is
+	// lost; it will be restarted elsewhere), stopped (locally, by the
+	// split-brain policy).
+	Status   string `json:"status"`
+	Gen      uint64 `json:"gen"`
+	Restarts uint64 `json:"starts"`
+}
+
+// Status is a node's placement state.
+type Status struct {
+	Node          string                  `json:"node"`
+	Policy        Policy                  `json:"policy"`
+	Strategy      Strategy                `json:"strategy"`
+	Up            bool                    `json:"up"` // this side runs children
+	Reason        string                  `json:"reason"`
+	Pending       *Decision               `json:"pending,omitempty"` // what the policy says now, until the view is stable
+	DecidedAt     time.Time               `json:"decided_at"`
+	StableFor     time.Duration           `json:"stable_for_ns"`
+	StableAfter   time.Duration           `json:"stable_after_ns"`
+	RemovalMargin time.Duration           `json:"removal_margin_ns"`
+	Partition     cluster.PartitionStatus `json:"partition"`
+	LocalChildren int                     `json:"local_children"`
+	Leaving       bool                    `json:"leaving,omitempty"`
+}
+
+// Placement is one node's part of the distributed supervisor.
+type Placement struct {
+	n    *node.Node
+	rt   *process.Runtime
+	cl   *cluster.Cluster
+	reg  *registry.Registry
+	self string
+	inc  uint64
+	cfg  Config
+	log  *slog.Logger
+
+	runMu sync.Mutex // serialises reconcile passes and API starts and stops
+
+	mu         sync.Mutex
+	state      State
+	local      map[string]*localChild
+	clock      uint64
+	decision   Decision
+	decidedAt  time.Time // when the decision last changed (or Start)
+	lastChange time.Time
+	unknown    map[string]time.Time // nodes named by records but not members: first seen
+	rr         int
+	leaving    bool
+	stopped    bool
+
+	feed  feed
+	kick  chan struct{}
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	unsub func()
+}
+
+type localChild struct {
+	rec      *Record // the assignment it runs under
+	pid      process.PID
+	stopping bool
+	named    bool
+	starts   []time.Time // recent starts, for the restart intensity
+	notUntil time.Time   // no restart before
+	failed   string      // why the last start failed
+}
+
+// Request names on the node protocol.
+const (
+	reqStart  = "placement.start"
+	reqStop   = "placement.stop"
+	reqMerge  = "placement.merge"
+	reqStatus = "placement.status"
+)
+
+// Start starts the placement of node n.
+func Start(n *node.Node, cfg Config) (*Placement, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cl := n.Cluster()
+	cfg = cfg.withDefaults(cl)
+	p := &Placement{
+		n: n, rt: n.Runtime(), cl: cl, reg: cfg.Registry, self: n.Name(), inc: n.Incarnation(), cfg: cfg,
+		log:        cfg.Logger.With("component", "placement"),
+		state:      State{},
+		local:      map[string]*localChild{},
+		unknown:    map[string]time.Time{},
+		lastChange: time.Now(),
+		kick:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+	}
+	p.decision = Decide(cfg.SplitBrain, cfg.Quorum, cfg.KeepOldestAlone, p.view())
+	p.decidedAt = time.Now()
+	events, unsub := cl.Subscribe(1024)
+	p.unsub = unsub
+	if err := cl.AddReplica(ReplicaName, (*replica)(p)); err != nil {
+		unsub()
+		return nil, err
+	}
+	n.HandleRequest(reqStart, p.handleStart)
+	n.HandleRequest(reqStop, p.handleStop)
+	n.HandleRequest(reqMerge, p.handleMerge)
+	n.HandleRequest(reqStatus, func(context.Context, string, []byte) (any, error) { return p.Status(), nil })
+	p.wg.Add(1)
+	go p.loop(events)
+	p.log.Info("placement: started", "policy", string(cfg.SplitBrain), "strategy", string(cfg.Strategy),
+		"stable_after", cfg.StableAfter, "removal_margin", cfg.RemovalMargin, "up", p.decision.Up)
+	return p, nil
+}
+
+// Subscribe returns this node's placement events from now on.
+func (p *Placement) Subscribe(buffer int) (<-chan Event, func()) { return p.feed.subscribe(buffer) }
+
+func (p *Placement) view() View {
+	return View{Self: p.self, Members: p.cl.Members(), Partition: p.cl.Partition()}
+}
+
+func (p *Placement) tick() uint64 {
+	now := uint64(time.Now().UnixNano())
+	if now <= p.clock {
+		now = p.clock + 1
+	}
+	p.clock = now
+	return now
+}
+
+func (p *Placement) observe(ts uint64) {
+	if ts > p.clock && ts < uint64(time.Now().Add(time.Minute).UnixNano()) {
+		p.clock = ts
+	}
+}
+
+func (p *Placement) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ---- the API ----
+
+// StartChild starts a child somewhere in the cluster, on the node its
+// strategy picks, and returns where it runs. It fails with ErrUnavailable
+// (503) on a side that is down by the split-brain policy, and with a
+// conflict (409) if a child with this ID runs.
+func (p *Placement) StartChild(ctx context.Context, spec ChildSpec) (Child, error) {
+	if err := spec.Validate(); err != nil {
+		return Child{}, err
+	}
+	p.mu.Lock()
+	if err := p.refuseLocked(); err != nil {
+		p.mu.Unlock()
+		return Child{}, err
+	}
+	if cur := p.state[spec.ID]; cur != nil && !cur.Deleted {
+		p.mu.Unlock()
+		return Child{}, codedf(CodeConflict, "child %q already runs on %s", spec.ID, cur.Node)
+	}
+	strategy := spec.Strategy
+	if strategy == "" {
+		strategy = p.cfg.Strategy
+	}
+	target := p.pickLocked(spec.ID, strategy, p.upNodes(p.cl.Members(), ""))
+	p.mu.Unlock()
+	if target == "" || target == p.self {
+		return p.startHere(spec)
+	}
+	var reply startReply
+	if err := p.n.Request(ctx, target, reqStart, spec, &reply); err != nil {
+		return Child{}, err
+	}
+	// Know the new record here at once, so that a second start of the
+	// same ID from this node is refused without waiting for gossip.
+	p.merge(reply.Record, false)
+	return reply.Child, nil
+}
+
+// startReply answers a start request: the child and its record.
+type startReply struct {
+	Child  Child  `cbor:"1,keyasint"`
+	Record []byte `cbor:"2,keyasint"`
+}
+
+func (p *Placement) refuseLocked() error {
+	switch {
+	case p.stopped || p.leaving:
+		return codedf(CodeUnavailable, "placement: node %s is leaving", p.self)
+	case !p.decision.Up:
+		return &Error{code: CodeUnavailable, msg: fmt.Sprintf("placement: this side of the cluster is down by its split-brain policy (%s): %s", p.cfg.SplitBrain, p.decision.Reason)}
+	}
+	return nil
+}
+
+// upNodes lists the names of the members up in ms, without except.
+func (p *Placement) upNodes(ms []cluster.Member, except string) []string {
+	var out []string
+	for _, m := range ms {
+		if m.Status.Up() && m.Name != except {
+			out = append(out, m.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (p *Placement) pickLocked(id string, s Strategy, up []string) string {
+	if len(up) == 0 {
+		return p.self
+	}
+	switch s {
+	case Local:
+		return p.self
+	case RoundRobin:
+		p.rr++
+		return up[p.rr%len(up)]
+	case LeastLoaded:
+		load := map[string]int{}
+		for _, r := range p.state {
+			if !r.Deleted {
+				load[r.Node]++
+			}
+		}
+		best := ""
+		for _, n := range up {
+			if best == "" || load[n] < load[best] || load[n] == load[best] && score(id, n) > score(id, best) {
+				best = n
+			}
+		}
+		return best
+	}
+	return RendezvousChoice(id, up)
+}
+
+// startHere starts a new child on this node and records it.
+func (p *Placement) startHere(spec ChildSpec) (Child, error) {
+	if err := spec.Validate(); err != nil {
+		return Child{}, err
+	}
+	p.runMu.Lock()
+	defer p.runMu.Unlock()
+	p.mu.Lock()
+	if err := p.refuseLocked(); err != nil {
+		p.mu.Unlock()
+		return Child{}, err
+	}
+	gen := uint64(1)
+	if cur := p.state[spec.ID]; cur != nil {
+		if !cur.Deleted {
+			p.mu.Unlock()
+			return Child{}, codedf(CodeConflict, "child %q already runs on %s", spec.ID, cur.Node)
+		}
+		gen = cur.Gen + 1
+	}
+	restart := spec.Restart
+	if restart == "" {
+		restart = Permanent
+	}
+	rec := &Record{ID: spec.ID, Kind: spec.Kind, Args: spec.Args, Name: spec.Name, Restart: restart,
+		Gen: gen, TS: p.tick(), Node: p.self, Inc: p.inc}
+	p.mu.Unlock()
+	c, err := p.startLocal(rec)
+	if err != nil {
+		return Child{}, err
+	}
+	p.tellSuccessor(spec.ID)
+	return c, nil
+}
+
+// tellSuccessor sends a new child's record straight to the node that would
+// take it over if this one crashed (its rendezvous choice among the
+// others), before the start is acknowledged. Gossip would tell it within a
+// few gossip intervals; a crash in between would lose the child.
+func (p *Placement) tellSuccessor(id string) {
+	p.mu.Lock()
+	r := p.state[id]
+	p.mu.Unlock()
+	if r == nil {
+		return
+	}
+	succ := RendezvousChoice(id, p.upNodes(p.cl.Members(), p.self))
+	if succ == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := p.n.Request(ctx, succ, reqMerge, encodeRecords([]*Record{r}), nil); err != nil {
+		p.log.Debug("placement: successor not told of a new child", "id", id, "successor", succ, "err", err)
+	}
+}
+
+// StopChild stops a child wherever it runs and forgets it.
+func (p *Placement) StopChild(ctx context.Context, id string) error {
+	p.mu.Lock()
+	cur := p.state[id]
+	if cur == nil || cur.Deleted {
+		p.mu.Unlock()
+		return codedf(CodeNotFound, "no child %q", id)
+	}
+	owner := cur.Node
+	p.mu.Unlock()
+	if owner == p.self {
+		return p.stopHere(id)
+	}
+	if p.memberUp(owner) {
+		return p.n.Request(ctx, owner, reqStop, id, nil)
+	}
+	// The owner is unreachable: delete the child here; its node stops it
+	// when the news reaches it.
+	p.mu.Lock()
+	cur = p.state[id]
+	var out []*Record
+	if cur != nil && !cur.Deleted {
+		t := p.tombstone(cur, "stopped")
+		if p.state.Merge(t) {
+			out = append(out, t)
+		}
+	}
+	p.mu.Unlock()
+	p.broadcast(out)
+	p.poke()
+	return nil
+}
+
+func (p *Placement) memberUp(name string) bool {
+	for _, m := range p.cl.Members() {
+		if m.Name == name {
+			return m.Status.Up()
+		}
+	}
+	return false
+}
+
+func (p *Placement) stopHere(id string) error {
+	p.runMu.Lock()
+	defer p.runMu.Unlock()
+	p.mu.Lock()
+	cur := p.state[id]
+	if cur == nil || cur.Deleted {
+		p.mu.Unlock()
+		return codedf(CodeNotFound, "no child %q", id)
+	}
+	t := p.tombstone(cur, "stopped")
+	p.state.Merge(t)
+	p.mu.Unlock()
+	p.broadcast([]*Record{t})
+	p.stopLocal(id, "stopped")
+	return nil
+}
+
+func (p *Placement) tombstone(r *Record, reason string) *Record {
+	t := *r
+	t.Deleted, t.DelTS, t.DelBy, t.Reason = true, p.tick(), p.self, reason
+	return &t
+}
+
+// Whereis returns the PID of a child, as this node's replica knows it.
+func (p *Placement) Whereis(id string) (process.PID, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r := p.state[id]; r != nil && !r.Deleted && !r.PID.IsZero() {
+		return r.PID, true
+	}
+	return process.PID{}, false
+}
+
+// Children lists the children this node knows of, sorted by ID.
+func (p *Placement) Children() []Child {
+	ms := p.cl.Members()
+	up := map[string]uint64{}
+	for _, m := range ms {
+		if m.Status.Up() {
+			up[m.Name] = m.Incarnation
+		}
+	}
+	p.mu.Lock()
+	out := make([]Child, 0, len(p.state))
+	for _, r := range p.state {
+		if r.Deleted {
+			continue
+		}
+		c := Child{ID: r.ID, Kind: r.Kind, Name: r.Name, Restart: r.Restart, Node: r.Node, PID: r.PID, Gen: r.Gen, Restarts: r.Seq}
+		inc, isUp := up[r.Node]
+		switch {
+		case r.Node == p.self && p.local[r.ID] == nil && !p.decision.Up:
+			c.Status = "stopped"
+		case !isUp || inc != r.Inc:
+			c.Status = "orphaned"
+		case r.PID.IsZero():
+			c.Status = "starting"
+		default:
+			c.Status = "running"
+		}
+		out = append(out, c)
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b Child) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Records returns a copy of the replicated state (tombstones included).
+func (p *Placement) Records() []Record {
+	p.mu.Lock()
+	out := make([]Record, 0, len(p.state))
+	for _, r := range p.state {
+		out = append(out, *r)
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// LocalPIDs returns the children running on this node: ID → PID.
+func (p *Placement) LocalPIDs() map[string]process.PID {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]process.PID{}
+	for id, lc := range p.local {
+		if !lc.pid.IsZero() && !lc.stopping {
+			out[id] = lc.pid
+		}
+	}
+	return out
+}
+
+// Status returns this node's placement state.
+func (p *Placement) Status() Status {
+	v := p.view()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Status{
+		Node: p.self, Policy: p.cfg.SplitBrain, Strategy: p.cfg.Strategy, Up: p.decision.Up, Reason: p.decision.Reason,
+		DecidedAt: p.decidedAt, StableFor: time.Since(p.lastChange), StableAfter: p.cfg.StableAfter,
+		RemovalMargin: p.cfg.RemovalMargin, Partition: v.Partition, Leaving: p.leaving,
+	}
+	for _, lc := range p.local {
+		if !lc.pid.IsZero() {
+			s.LocalChildren++
+		}
+	}
+	if now := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, v); now != p.decision {
+		s.Pending = &now
+	}
+	return s
+}
+
+// ---- running children ----
+
+// startLocal starts the child of rec here and records the start (Seq+1,
+// PID). rec is the assignment to run; it may not be in the state yet.
+func (p *Placement) startLocal(rec *Record) (Child, error) {
+	f, ok := lookupKind(rec.Kind)
+	if !ok {
+		return Child{}, codedf(CodeBadRequest, "unknown kind %q on %s", rec.Kind, p.self)
+	}
+	b, err := f(rec.Args)
+	if err == nil && b == nil {
+		err = process.ErrNilBehaviour
+	}
+	var pid process.PID
+	if err == nil {
+		pid, err = p.rt.Spawn(b, process.WithLabel(rec.Kind))
+	}
+	if err != nil {
+		p.mu.Lock()
+		lc := p.local[rec.ID]
+		if lc == nil {
+			lc = &localChild{rec: rec}
+		}
+		lc.failed = err.Error()
+		lc.notUntil = time.Now().Add(p.cfg.RestartPeriod)
+		if sameAssignment(lc.rec, rec) && p.state[rec.ID] != nil {
+			p.local[rec.ID] = lc
+		}
+		p.mu.Unlock()
+		p.log.Warn("placement: child did not start", "id", rec.ID, "kind", rec.Kind, "err", err)
+		return Child{}, fmt.Errorf("placement: start %q: %w", rec.ID, err)
+	}
+	p.mu.Lock()
+	cur := p.state[rec.ID]
+	base := rec
+	if cur != nil && sameAssignment(cur, rec) && !cur.Deleted {
+		base = cur
+	}
+	next := *base
+	next.Seq++
+	next.PID = pid
+	if !p.state.Merge(&next) || p.state[rec.ID] != &next {
+		// Another assignment won meanwhile: this start is void.
+		p.mu.Unlock()
+		p.rt.Exit(pid, process.Kill)
+		return Child{}, codedf(CodeConflict, "child %q was assigned elsewhere while it started", rec.ID)
+	}
+	lc := p.local[rec.ID]
+	if lc == nil || !sameAssignment(lc.rec, &next) {
+		lc = &localChild{}
+		p.local[rec.ID] = lc
+	}
+	lc.rec, lc.pid, lc.stopping, lc.named, lc.failed = &next, pid, false, false, ""
+	lc.starts = append(lc.starts, time.Now())
+	p.feed.publish(Event{Type: Started, ID: rec.ID, PID: pid, Node: p.self})
+	p.mu.Unlock()
+	id := rec.ID
+	p.rt.Watch(pid, func(d process.DownMsg) { p.childExited(id, pid, d.Reason) })
+	p.broadcast([]*Record{&next})
+	p.nameChild(id)
+	p.log.Info("placement: child started", "id", id, "pid", pid, "gen", next.Gen, "seq", next.Seq)
+	return Child{ID: id, Kind: next.Kind, Name: next.Name, Restart: next.Restart, Node: p.self, PID: pid, Status: "running", Gen: next.Gen, Restarts: next.Seq}, nil
+}
+
+// nameChild registers a local child under its name, if it has one and is
+// not registered yet. A name held by another live process stays there;
+// the next reconcile pass tries again.
+func (p *Placement) nameChild(id string) {
+	if p.reg == nil {
+		return
+	}
+	p.mu.Lock()
+	lc := p.local[id]
+	if lc == nil || lc.named || lc.stopping || lc.pid.IsZero() || lc.rec.Name == "" {
+		p.mu.Unlock()
+		return
+	}
+	name, pid := lc.rec.Name, lc.pid
+	p.mu.Unlock()
+	err := p.reg.Register(name, pid, map[string]string{"placement_id": id})
+	if err != nil {
+		if cur, ok := p.reg.Whereis(name); !ok || cur != pid {
+			p.log.Debug("placement: child name not registered yet", "id", id, "name", name, "err", err)
+			return
+		}
+	}
+	p.mu.Lock()
+	if lc := p.local[id]; lc != nil && lc.pid == pid {
+		lc.named = true
+	}
+	p.mu.Unlock()
+}
+
+// stopLocal stops the local child id, if any, and waits for it to exit.
+func (p *Placement) stopLocal(id, reason string) {
+	p.mu.Lock()
+	lc := p.local[id]
+	if lc == nil || lc.pid.IsZero() || lc.stopping {
+		if lc != nil && lc.pid.IsZero() {
+			delete(p.local, id)
+		}
+		p.mu.Unlock()
+		return
+	}
+	lc.stopping = true
+	pid := lc.pid
+	p.mu.Unlock()
+	gone := make(chan struct{})
+	cancel := p.rt.Watch(pid, func(process.DownMsg) { close(gone) })
+	defer cancel()
+	p.rt.Exit(pid, process.Shutdown)
+	t := time.NewTimer(p.cfg.ShutdownTimeout)
+	select {
+	case <-gone:
+	case <-t.C:
+		_ = p.rt.Kill(pid)
+		<-gone
+	}
+	t.Stop()
+	p.mu.Lock()
+	if cur := p.local[id]; cur == lc {
+		delete(p.local, id)
+	}
+	p.feed.publish(Event{Type: Stopped, ID: id, PID: pid, Node: p.self, Reason: reason})
+	p.mu.Unlock()
+	p.log.Info("placement: child stopped", "id", id, "pid", pid, "reason", reason)
+}
+
+// childExited handles the exit of a local child that was not stopped on
+// purpose: a restart by its restart type, or its end.
+func (p *Placement) childExited(id string, pid process.PID, reason process.Reason) {
+	p.mu.Lock()
+	lc := p.local[id]
+	if lc == nil || lc.pid != pid || lc.stopping {
+		p.mu.Unlock()
+		return
+	}
+	lc.pid = process.PID{}
+	p.feed.publish(Event{Type: Exited, ID: id, PID: pid, Node: p.self, Reason: reasonText(reason)})
+	var out []*Record
+	cur := p.state[id]
+	restart := lc.rec.Restart
+	done := restart == Temporary || restart == Transient && process.IsShutdown(reason)
+	if done {
+		delete(p.local, id)
+		if cur != nil && !cur.Deleted && sameAssignment(cur, lc.rec) {
+			t := p.tombstone(cur, "exited")
+			p.state.Merge(t)
+			out = append(out, t)
+		}
+	} else {
+		// Restart intensity: beyond MaxRestarts in RestartPeriod, wait.
+		cutoff := time.Now().Add(-p.cfg.RestartPeriod)
+		lc.starts = slices.DeleteFunc(lc.starts, func(t time.Time) bool { return t.Before(cutoff) })
+		if len(lc.starts) > p.cfg.MaxRestarts {
+			lc.notUntil = time.Now().Add(p.cfg.RestartPeriod)
+			p.log.Warn("placement: child restarts too often; waiting", "id", id, "for", p.cfg.RestartPeriod)
+		}
+	}
+	p.mu.Unlock()
+	p.broadcast(out)
+	p.log.Info("placement: child exited", "id", id, "pid", pid, "reason", reasonText(reason), "restart", !done)
+	p.poke()
+}
+
+func reasonText(r process.Reason) string {
+	if r == nil {
+		return "normal"
+	}
+	return r.Error()
+}
+
+// ---- reconciliation ----
+
+func (p *Placement) loop(events <-chan cluster.Event) {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.ReconcileInterval)
+	defer t.Stop()
+	lastGC := time.Now()
+	for {
+		if time.Since(lastGC) > time.Minute {
+			p.gc()
+			lastGC = time.Now()
+		}
+		select {
+		case <-p.stop:
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if membershipChange(ev) {
+				p.mu.Lock()
+				p.lastChange = time.Now()
+				p.mu.Unlock()
+			}
+		case <-p.kick:
+		case <-t.C:
+		}
+		p.reconcile()
+	}
+}
+
+// membershipChange reports whether an event resets the stable-after
+// timer: a member up, down or left, or a partition status change. A
+// suspicion and its refutation do not: one lost probe must not hold back
+// a decision.
+func membershipChange(ev cluster.Event) bool {
+	switch ev.Type {
+	case cluster.NodeDown, cluster.NodeLeft, cluster.PartitionChanged:
+		return true
+	case cluster.NodeUp:
+		return ev.OldStatus != cluster.StatusSuspect
+	}
+	return false
+}
+
+type action struct {
+	id     string
+	rec    *Record
+	reason string
+	from   string
+}
+
+// reconcile compares what runs here with the state and acts: it stops
+// what must not run here, starts what must, and takes over the children
+// of lost nodes that this node is the rendezvous choice for.
+func (p *Placement) reconcile() {
+	p.runMu.Lock()
+	defer p.runMu.Unlock()
+	v := p.view()
+	now := time.Now()
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	stableFor := now.Sub(p.lastChange)
+	stable := stableFor >= p.cfg.StableAfter
+	if stable {
+		d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, v)
+		if d.Up != p.decision.Up {
+			p.log.Warn("placement: split-brain decision changed", "up", d.Up, "reason", d.Reason, "policy", string(p.cfg.SplitBrain))
+			p.feed.publish(Event{Type: SideChanged, Node: p.self, Up: d.Up, Reason: d.Reason})
+			p.decidedAt = now
+		}
+		p.decision = d
+	}
+	up := p.decision.Up && !p.leaving
+	members := map[string]cluster.Member{}
+	for _, m := range v.Members {
+		members[m.Name] = m
+	}
+	upNames := p.upNodes(v.Members, "")
+	var stops, starts, takeovers []action
+	var out []*Record
+	for id, r := range p.state {
+		if r.Deleted {
+			if p.local[id] != nil {
+				stops = append(stops, action{id: id, reason: "stopped"})
+			}
+			continue
+		}
+		mine := r.Node == p.self && r.Inc == p.inc
+		lc := p.local[id]
+		switch {
+		case mine && !up:
+			if lc != nil && !lc.pid.IsZero() {
+				reason := "split_brain"
+				if p.leaving {
+					reason = "shutdown"
+				}
+				stops = append(stops, action{id: id, reason: reason})
+			}
+		case mine:
+			if lc != nil && !lc.pid.IsZero() {
+				if sameAssignment(lc.rec, r) {
+					if !lc.named && r.Name != "" {
+						starts = append(starts, action{id: id}) // only the name
+					}
+					continue
+				}
+				// It runs under an older assignment: restart it under this one.
+				stops = append(stops, action{id: id, reason: "reassigned"})
+			} else if lc != nil && sameAssignment(lc.rec, r) && now.Before(lc.notUntil) {
+				continue // restarting too often, or its last start failed: wait
+			}
+			starts = append(starts, action{id: id, rec: r})
+		default:
+			if lc != nil {
+				stops = append(stops, action{id: id, reason: "reassigned"})
+			}
+			if !up || !stable {
+				continue
+			}
+			lost, certain, since := p.lostLocked(r, members, now)
+			if !lost {
+				continue
+			}
+			// Count the loss from when this side was up to see it: a node
+			// that just came back from the losing side of a partition sees
+			// the rest of the cluster dead for a moment before the heal
+			// completes, though it ran all along.
+			if p.decidedAt.After(since) {
+				since = p.decidedAt
+			}
+			wait := p.cfg.StableAfter
+			if !certain {
+				wait += p.cfg.RemovalMargin
+			}
+			if now.Sub(since) < wait || RendezvousChoice(id, upNames) != p.self {
+				continue
+			}
+			next := *r
+			next.Gen, next.TS, next.Node, next.Inc, next.Seq, next.PID = r.Gen+1, p.tick(), p.self, p.inc, 0, process.PID{}
+			p.state.Merge(&next)
+			out = append(out, &next)
+			takeovers = append(takeovers, action{id: id, rec: &next, from: r.Node})
+		}
+	}
+	for id, lc := range p.local {
+		if _, ok := p.state[id]; !ok && !lc.pid.IsZero() {
+			stops = append(stops, action{id: id, reason: "stopped"})
+		}
+	}
+	p.mu.Unlock()
+	p.broadcast(out)
+	// Stop in parallel: a side that loses must stop every child within one
+	// shutdown timeout, not one after another.
+	var wg sync.WaitGroup
+	for _, a := range stops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.stopLocal(a.id, a.reason)
+		}()
+	}
+	wg.Wait()
+	for _, a := range takeovers {
+		p.mu.Lock()
+		p.feed.publish(Event{Type: TakenOver, ID: a.id, Node: p.self, From: a.from})
+		p.mu.Unlock()
+		p.log.Warn("placement: taking over a child of a lost node", "id", a.id, "from", a.from)
+		_, _ = p.startLocal(a.rec)
+	}
+	for _, a := range starts {
+		if a.rec == nil {
+			p.nameChild(a.id)
+			continue
+		}
+		_, _ = p.startLocal(a.rec)
+	}
+}
+
+// lostLocked says whether the node a record is assigned to is lost, whether
+// for certain (it left, or restarted: it runs nothing of the old
+// assignment), and since when.
+func (p *Placement) lostLocked(r *Record, members map[string]cluster.Member, now time.Time) (lost, certain bool, since time.Time) {
+	if r.Node == p.self {
+		if r.Inc < p.inc {
+			return true, true, p.decidedAt
+		}
+		return false, false, time.Time{}
+	}
+	m, ok := members[r.Node]
+	if !ok {
+		first, seen := p.unknown[r.Node]
+		if !seen {
+			first = now
+			p.unknown[r.Node] = now
+		}
+		return true, false, first
+	}
+	delete(p.unknown, r.Node)
+	switch {
+	case m.Incarnation > r.Inc:
+		return true, true, m.Since
+	case m.Incarnation < r.Inc:
+		return false, false, time.Time{}
+	case m.Status == cluster.StatusLeft:
+		return true, true, m.Since
+	case m.Status == cluster.StatusDead:
+		return true, false, m.Since
+	}
+	return false, false, time.Time{}
+}
+
+// ---- leaving ----
+
+// Stop hands this node's children off to the other members (each stops
+// here, then starts on its rendezvous choice among them), then ends the
+// placement. Call it before the node leaves the cluster. Without other
+// members the children are only stopped.
+func (p *Placement) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	if p.stopped || p.leaving {
+		p.mu.Unlock()
+		return nil
+	}
+	p.leaving = true
+	p.mu.Unlock()
+	err := p.handOff(ctx, func(string, []string) bool { return true })
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	close(p.stop)
+	p.wg.Wait()
+	p.unsub()
+	p.cl.RemoveReplica(ReplicaName)
+	// Whatever is left (no member to hand off to) stops here.
+	for id := range p.LocalPIDs() {
+		p.stopLocal(id, "shutdown")
+	}
+	p.feed.close()
+	return err
+}
+
+// Close ends the placement without handing anything off: children keep
+// running until the runtime stops them. For a crash-like stop in tests, or
+// after the node is gone.
+func (p *Placement) Close() {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	p.stopped = true
+	p.mu.Unlock()
+	close(p.stop)
+	p.wg.Wait()
+	p.unsub()
+	p.cl.RemoveReplica(ReplicaName)
+	p.feed.close()
+}
+
+// Rebalance hands off every local child whose rendezvous choice among the
+// live members is another node, and returns how many moved.
+func (p *Placement) Rebalance(ctx context.Context) (int, error) {
+	moved := 0
+	err := p.handOff(ctx, func(id string, up []string) bool {
+		if RendezvousChoice(id, up) != p.self {
+			moved++
+			return true
+		}
+		return false
+	})
+	return moved, err
+}
+
+// handOff stops the local children that move says should move and
+// assigns each to its rendezvous choice among the other live members,
+// telling that node directly (and everyone by gossip).
+func (p *Placement) handOff(ctx context.Context, move func(id string, up []string) bool) error {
+	p.runMu.Lock()
+	defer p.runMu.Unlock()
+	ms := p.cl.Members()
+	incs := map[string]uint64{}
+	for _, m := range ms {
+		incs[m.Name] = m.Incarnation
+	}
+	all := p.upNodes(ms, "")
+	others := p.upNodes(ms, p.self)
+	if len(others) == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	var ids []string
+	for id, lc := range p.local {
+		if !lc.pid.IsZero() && move(id, all) {
+			ids = append(ids, id)
+		}
+	}
+	p.mu.Unlock()
+	slices.Sort(ids)
+	byTarget := map[string][]*Record{}
+	for _, id := range ids {
+		p.stopLocal(id, "handoff")
+		p.mu.Lock()
+		cur := p.state[id]
+		if cur == nil || cur.Deleted || cur.Node != p.self {
+			p.mu.Unlock()
+			continue
+		}
+		target := RendezvousChoice(id, others)
+		next := *cur
+		next.Gen, next.TS, next.Node, next.Inc, next.Seq, next.PID = cur.Gen+1, p.tick(), target, incs[target], 0, process.PID{}
+		p.state.Merge(&next)
+		p.mu.Unlock()
+		byTarget[target] = append(byTarget[target], &next)
+		p.log.Info("placement: child handed off", "id", id, "to", target)
+	}
+	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for target, recs := range byTarget {
+		p.broadcast(recs)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.n.Request(ctx, target, reqMerge, encodeRecords(recs), nil); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("hand-off to %s: %w", target, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ---- node requests ----
+
+func (p *Placement) handleStart(_ context.Context, _ string, body []byte) (any, error) {
+	var spec ChildSpec
+	if err := decodeBody(body, &spec); err != nil {
+		return nil, err
+	}
+	c, err := p.startHere(spec)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	var rec []byte
+	if r := p.state[spec.ID]; r != nil {
+		rec = encodeRecords([]*Record{r})
+	}
+	p.mu.Unlock()
+	return startReply{Child: c, Record: rec}, nil
+}
+
+func (p *Placement) handleStop(_ context.Context, _ string, body []byte) (any, error) {
+	var id string
+	if err := decodeBody(body, &id); err != nil {
+		return nil, err
+	}
+	return true, p.stopHere(id)
+}
+
+func (p *Placement) handleMerge(_ context.Context, _ string, body []byte) (any, error) {
+	var b []byte
+	if err := decodeBody(body, &b); err != nil {
+		return nil, err
+	}
+	p.merge(b, true)
+	p.poke()
+	return true, nil
+}
+
+// ---- replication ----
+
+func (p *Placement) broadcast(rs []*Record) {
+	for _, r := range rs {
+		p.cl.BroadcastKey(ReplicaName, r.ID, encodeRecords([]*Record{r}))
+	}
+}
+
+type replica Placement
+
+func (rp *replica) LocalState() []byte {
+	p := (*Placement)(rp)
+	p.mu.Lock()
+	rs := slices.Collect(maps.Values(p.state))
+	p.mu.Unlock()
+	return encodeRecords(rs)
+}
+
+func (rp *replica) MergeRemoteState(b []byte) { (*Placement)(rp).merge(b, false) }
+func (rp *replica) NotifyMsg(b []byte)        { (*Placement)(rp).merge(b, true) }
+
+func (p *Placement) merge(b []byte, rebroadcast bool) {
+	rs, err := decodeRecords(b)
+	if err != nil {
+		p.log.Debug("placement: malformed state from a peer", "err", err)
+		return
+	}
+	var out []*Record
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	for _, r := range rs {
+		p.observe(max(r.TS, r.DelTS))
+		if p.state.Merge(r) && rebroadcast {
+			out = append(out, r)
+		}
+	}
+	changed := len(out) > 0 || !rebroadcast
+	p.mu.Unlock()
+	p.broadcast(out)
+	if changed {
+		p.poke()
+	}
+}
+
+// TombstoneTTL: deleted children are forgotten after this long.
+const TombstoneTTL = time.Hour
+
+// gc forgets old tombstones.
+func (p *Placement) gc() {
+	cutoff := uint64(time.Now().Add(-TombstoneTTL).UnixNano())
+	p.mu.Lock()
+	for id, r := range p.state {
+		if r.Deleted && r.DelTS < cutoff && p.local[id] == nil {
+			delete(p.state, id)
+		}
+	}
+	p.mu.Unlock()
+}
+
+var _ node.Coded = (*Error)(nil)
+
+func decodeBody(body []byte, v any) error {
+	if err := codec.Unmarshal(body, v); err != nil {
+		return codedf(CodeBadRequest, "malformed request: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package placement
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/process"
+)
+
+// sideView builds the view of one side of a split: the members of side
+// are up, the other known members dead. expected is the cluster's size.
+func sideView(all []cluster.Member, side []string, expected int) View {
+	var ms []cluster.Member
+	up := 0
+	lowest, lowestUp := "", false
+	for _, m := range all {
+		if slices.Contains(side, m.Name) {
+			m.Status = cluster.StatusAlive
+			up++
+		} else {
+			m.Status = cluster.StatusDead
+		}
+		ms = append(ms, m)
+		if lowest == "" || m.Name < lowest {
+			lowest, lowestUp = m.Name, m.Status.Up()
+		}
+	}
+	ps := cluster.PartitionStatus{Expected: expected, Up: up}
+	switch {
+	case up >= expected:
+		ps.State = cluster.Healthy
+	case 2*up > expected:
+		ps.State = cluster.Partial
+	case 2*up == expected:
+		ps.TieBreak = true
+		ps.State = cluster.Minority
+		if lowestUp {
+			ps.State = cluster.Partial
+		}
+	default:
+		ps.State = cluster.Minority
+	}
+	return View{Self: side[0], Members: ms, Partition: ps}
+}
+
+func members(n int) []cluster.Member {
+	var out []cluster.Member
+	for i := range n {
+		// Incarnations grow with start time: n1 is the oldest.
+		out = append(out, cluster.Member{Name: fmt.Sprintf("n%d@h", i+1), Incarnation: uint64(100 + i)})
+	}
+	return out
+}
+
+func names(ms []cluster.Member) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+// For every split of a cluster into two sides, keep-majority keeps exactly
+// one side (ties by the lowest name), keep-oldest exactly one (the oldest's,
+// or the other when the oldest is alone), static-quorum at most one when
+// quorum > n/2, and down-all none.
+func TestPoliciesOnEveryTwoWaySplit(t *testing.T) {
+	for n := 2; n <= 7; n++ {
+		all := members(n)
+		ns := names(all)
+		for mask := 1; mask < 1<<n-1; mask++ {
+			var a, b []string
+			for i, name := range ns {
+				if mask&(1<<i) != 0 {
+					a = append(a, name)
+				} else {
+					b = append(b, name)
+				}
+			}
+			va, vb := sideView(all, a, n), sideView(all, b, n)
+			for _, tc := range []struct {
+				p      Policy
+				quorum int
+				alone  bool
+				want   func(da, db Decision) bool
+			}{
+				{KeepMajority, 0, false, func(da, db Decision) bool { return da.Up != db.Up }},
+				{KeepOldest, 0, false, func(da, db Decision) bool { return da.Up != db.Up }},
+				{KeepOldest, 0, true, func(da, db Decision) bool { return da.Up != db.Up }},
+				{StaticQuorum, n/2 + 1, false, func(da, db Decision) bool { return !(da.Up && db.Up) }},
+				{DownAll, 0, false, func(da, db Decision) bool { return !da.Up && !db.Up }},
+			} {
+				da := Decide(tc.p, tc.quorum, tc.alone, va)
+				db := Decide(tc.p, tc.quorum, tc.alone, vb)
+				if !tc.want(da, db) {
+					t.Fatalf("n=%d %v|%v %s: %+v / %+v", n, a, b, tc.p, da, db)
+				}
+				// Deterministic: the same view decides alike.
+				if again := Decide(tc.p, tc.quorum, tc.alone, va); again != da {
+					t.Fatalf("%s not deterministic", tc.p)
+				}
+			}
+			// keep-majority: the bigger side, or on a tie the lowest name's.
+			da := Decide(KeepMajority, 0, false, va)
+			wantA := len(a) > len(b) || len(a) == len(b) && slices.Contains(a, "n1@h")
+			if da.Up != wantA {
+				t.Fatalf("keep-majority n=%d %v|%v: side a up=%v, want %v (%s)", n, a, b, da.Up, wantA, da.Reason)
+			}
+			// keep-oldest: n1's side, unless n1 is alone (then the others).
+			do := Decide(KeepOldest, 0, false, va)
+			oldestA := slices.Contains(a, "n1@h")
+			wantO := oldestA && len(a) > 1 || !oldestA && len(b) == 1
+			if do.Up != wantO {
+				t.Fatalf("keep-oldest n=%d %v|%v: side a up=%v, want %v (%s)", n, a, b, do.Up, wantO, do.Reason)
+			}
+		}
+	}
+}
+
+// With three sides and no majority, keep-majority downs them all.
+func TestKeepMajorityThreeWaySplit(t *testing.T) {
+	all := members(5)
+	for _, side := range [][]string{{"n1@h", "n2@h"}, {"n3@h", "n4@h"}, {"n5@h"}} {
+		if d := Decide(KeepMajority, 0, false, sideView(all, side, 5)); d.Up {
+			t.Fatalf("side %v stays up without a majority: %s", side, d.Reason)
+		}
+	}
+	// A crashed member with the rest whole is no split: the rest stay up.
+	if d := Decide(KeepMajority, 0, false, sideView(all, []string{"n1@h", "n2@h", "n3@h", "n4@h"}, 5)); !d.Up {
+		t.Fatal(d.Reason)
+	}
+	if d := Decide(DownAll, 0, false, sideView(all, []string{"n1@h", "n2@h", "n3@h", "n4@h"}, 5)); d.Up {
+		t.Fatal("down-all keeps running with a member missing")
+	}
+	// Left members are not missing.
+	v := sideView(all, []string{"n1@h", "n2@h"}, 2)
+	for i := range v.Members {
+		if v.Members[i].Status == cluster.StatusDead {
+			v.Members[i].Status = cluster.StatusLeft
+		}
+	}
+	if d := Decide(KeepOldest, 0, false, v); !d.Up {
+		t.Fatal(d.Reason)
+	}
+}
+
+// Removing a node moves only the children it held; each remaining node
+// keeps all of its own.
+func TestRendezvousStability(t *testing.T) {
+	nodes := []string{"a@h", "b@h", "c@h", "d@h", "e@h"}
+	count := map[string]int{}
+	for i := range 2000 {
+		id := fmt.Sprintf("child-%d", i)
+		before := RendezvousChoice(id, nodes)
+		count[before]++
+		after := RendezvousChoice(id, slices.DeleteFunc(slices.Clone(nodes), func(n string) bool { return n == "c@h" }))
+		if before != "c@h" && after != before {
+			t.Fatalf("%s moved from %s to %s though %s stayed", id, before, after, before)
+		}
+	}
+	for _, n := range nodes {
+		if count[n] < 300 || count[n] > 500 {
+			t.Fatalf("uneven spread: %v", count)
+		}
+	}
+	if RendezvousChoice("x", nil) != "" {
+		t.Fatal("no nodes must give no node")
+	}
+}
+
+func randomRecords(rng *rand.Rand, n int) []*Record {
+	ids := []string{"a", "b", "c"}
+	nodes := []string{"n1@h", "n2@h", "n3@h"}
+	var out []*Record
+	for range n {
+		r := &Record{ID: ids[rng.IntN(3)], Kind: "k", Gen: uint64(1 + rng.IntN(3)), TS: uint64(1 + rng.IntN(4)),
+			Node: nodes[rng.IntN(3)], Inc: uint64(1 + rng.IntN(2))}
+		if rng.IntN(2) == 0 {
+			r.Seq = uint64(1 + rng.IntN(3))
+			r.PID = process.PID{Node: r.Node, Incarnation: r.Inc, ID: r.Seq}
+		}
+		if rng.IntN(3) == 0 {
+			r.Deleted, r.DelTS, r.DelBy = true, uint64(1+rng.IntN(3)), nodes[rng.IntN(3)]
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func recState(rs []*Record) State {
+	s := State{}
+	for _, r := range rs {
+		s.Merge(r)
+	}
+	return s
+}
+
+func TestRecordMergeIsACRDT(t *testing.T) {
+	for seed := uint64(1); seed <= 500; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 5))
+		rs := randomRecords(rng, 2+rng.IntN(25))
+		ref := recState(rs)
+		for range 5 {
+			p := slices.Clone(rs)
+			rng.Shuffle(len(p), func(i, j int) { p[i], p[j] = p[j], p[i] })
+			p = append(p, p[:rng.IntN(len(p))]...)
+			if !recState(p).Equal(ref) {
+				t.Fatalf("seed %d: delivery order changes the result", seed)
+			}
+		}
+		var parts [3][]*Record
+		for _, r := range rs {
+			i := rng.IntN(3)
+			parts[i] = append(parts[i], r)
+		}
+		a, b, c := recState(parts[0]), recState(parts[1]), recState(parts[2])
+		m := func(x, y State) State { z := x.Clone(); z.MergeState(y); return z }
+		if !m(a, b).Equal(m(b, a)) || !m(a, m(b, c)).Equal(m(m(a, b), c)) || !m(a, a).Equal(a) {
+			t.Fatalf("seed %d: merge is not commutative, associative and idempotent", seed)
+		}
+		for _, x := range rs {
+			for _, y := range rs {
+				if compareRecords(x, y) != -compareRecords(y, x) {
+					t.Fatalf("order not antisymmetric: %+v %+v", x, y)
+				}
+			}
+		}
+	}
+	rs, err := decodeRecords(encodeRecords(randomRecords(rand.New(rand.NewPCG(1, 1)), 10)))
+	if err != nil || len(rs) != 10 {
+		t.Fatalf("wire round trip: %v %d", err, len(rs))
+	}
+}

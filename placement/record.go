@@ -1,0 +1,154 @@
+package placement
+
+import (
+	"bytes"
+	"cmp"
+	"maps"
+	"strings"
+
+	"github.com/arsenal-go/arsenal/codec"
+	"github.com/arsenal-go/arsenal/process"
+)
+
+// Record is one child in the replicated state: its spec, the node it is
+// assigned to, and the PID its owner last started. Every node keeps, per
+// child ID, the greatest Record it has seen under compareRecords; that is
+// the whole CRDT (the same construction as the registry's).
+type Record struct {
+	ID      string `cbor:"1,keyasint" json:"id"`
+	Kind    string `cbor:"2,keyasint" json:"kind"`
+	Args    []byte `cbor:"3,keyasint,omitempty" json:"args,omitempty"`
+	Name    string `cbor:"4,keyasint,omitempty" json:"name,omitempty"`
+	Restart string `cbor:"5,keyasint,omitempty" json:"restart,omitempty"`
+
+	// The assignment: generation, hybrid-clock time, and the node (with
+	// its incarnation) that is to run the child. A new assignment (a
+	// start, a failover, a hand-off) has the next generation.
+	Gen  uint64 `cbor:"6,keyasint" json:"gen"`
+	TS   uint64 `cbor:"7,keyasint" json:"ts"`
+	Node string `cbor:"8,keyasint" json:"node"`
+	Inc  uint64 `cbor:"9,keyasint" json:"incarnation"`
+
+	// Seq counts the owner's starts of the child under this assignment;
+	// PID is the latest.
+	Seq uint64      `cbor:"10,keyasint,omitempty" json:"seq"`
+	PID process.PID `cbor:"11,keyasint,omitempty" json:"pid,omitzero"`
+
+	// A stopped child (StopChild, or an exit its restart type does not
+	// restart) is a tombstone.
+	Deleted bool   `cbor:"12,keyasint,omitempty" json:"deleted,omitempty"`
+	DelTS   uint64 `cbor:"13,keyasint,omitempty" json:"del_ts,omitempty"`
+	DelBy   string `cbor:"14,keyasint,omitempty" json:"del_by,omitempty"`
+	Reason  string `cbor:"15,keyasint,omitempty" json:"reason,omitempty"`
+}
+
+// sameAssignment reports whether a and b are one assignment.
+func sameAssignment(a, b *Record) bool {
+	return a.Gen == b.Gen && a.TS == b.TS && a.Node == b.Node && a.Inc == b.Inc
+}
+
+// compareRecords orders two records of one child: > 0 means a wins.
+//
+//  1. the higher generation wins (a later assignment);
+//  2. in one generation (assignments made concurrently, as on two sides of
+//     a partition), the earliest wins: lower TS, then lower node name,
+//     then lower incarnation;
+//  3. for one assignment, its tombstone wins; of two tombstones the later
+//     deletion wins;
+//  4. for one live assignment, the owner's latest start (higher Seq) wins;
+//  5. the remaining fields only make the order total.
+func compareRecords(a, b *Record) int {
+	if c := cmp.Compare(a.Gen, b.Gen); c != 0 {
+		return c
+	}
+	if c := cmp.Or(cmp.Compare(a.TS, b.TS), strings.Compare(a.Node, b.Node), cmp.Compare(a.Inc, b.Inc)); c != 0 {
+		return -c
+	}
+	if a.Deleted != b.Deleted {
+		if a.Deleted {
+			return 1
+		}
+		return -1
+	}
+	if a.Deleted {
+		if c := cmp.Or(cmp.Compare(a.DelTS, b.DelTS), strings.Compare(a.DelBy, b.DelBy), strings.Compare(a.Reason, b.Reason)); c != 0 {
+			return c
+		}
+	}
+	if c := cmp.Compare(a.Seq, b.Seq); c != 0 {
+		return c
+	}
+	return cmp.Or(
+		strings.Compare(a.PID.Node, b.PID.Node), cmp.Compare(a.PID.Incarnation, b.PID.Incarnation), cmp.Compare(a.PID.ID, b.PID.ID),
+		strings.Compare(a.Kind, b.Kind), bytes.Compare(a.Args, b.Args), strings.Compare(a.Name, b.Name), strings.Compare(a.Restart, b.Restart))
+}
+
+// Beats reports whether a replaces b in a merge.
+func (a *Record) Beats(b *Record) bool { return compareRecords(a, b) > 0 }
+
+// State is a replica's content: child ID → greatest record.
+type State map[string]*Record
+
+// Merge merges r into s and reports whether s changed. r is kept, not
+// copied.
+func (s State) Merge(r *Record) bool {
+	if old, ok := s[r.ID]; ok && !r.Beats(old) {
+		return false
+	}
+	s[r.ID] = r
+	return true
+}
+
+// MergeState merges o into s and returns the IDs that changed.
+func (s State) MergeState(o State) []string {
+	var changed []string
+	for _, r := range o {
+		if s.Merge(r) {
+			changed = append(changed, r.ID)
+		}
+	}
+	return changed
+}
+
+// Clone returns a copy sharing the (immutable) records.
+func (s State) Clone() State { return maps.Clone(s) }
+
+// Equal reports whether s and o hold the same records.
+func (s State) Equal(o State) bool {
+	if len(s) != len(o) {
+		return false
+	}
+	for k, r := range s {
+		q, ok := o[k]
+		if !ok || compareRecords(r, q) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+type wire struct {
+	Records []*Record `cbor:"1,keyasint"`
+}
+
+func encodeRecords(rs []*Record) []byte {
+	b, err := codec.Marshal(wire{Records: rs})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func decodeRecords(b []byte) ([]*Record, error) {
+	var w wire
+	if err := codec.Unmarshal(b, &w); err != nil {
+		return nil, err
+	}
+	out := w.Records[:0]
+	for _, r := range w.Records {
+		if r != nil && r.ID != "" {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

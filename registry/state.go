@@ -1,0 +1,167 @@
+package registry
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/arsenal-go/arsenal/codec"
+	"github.com/arsenal-go/arsenal/process"
+)
+
+// Entry is one name's record in the replicated state: a registration, or
+// the tombstone that ended it. Every node holds, per name, the greatest
+// Entry it has seen under the order of Beats; that is the whole CRDT.
+type Entry struct {
+	Name string `cbor:"1,keyasint" json:"name"`
+	// Gen is the name's generation: 1 for a name never seen, and one more
+	// than the entry it replaces when a name is registered again after a
+	// tombstone, or taken over from an owner that was lost.
+	Gen uint64 `cbor:"2,keyasint" json:"gen"`
+	// TS is the registration's hybrid logical clock (nanoseconds).
+	TS   uint64            `cbor:"3,keyasint" json:"ts"`
+	PID  process.PID       `cbor:"4,keyasint" json:"pid"`
+	Meta map[string]string `cbor:"5,keyasint,omitempty" json:"meta,omitempty"`
+
+	// A tombstone keeps the registration's fields and adds these.
+	Deleted bool   `cbor:"6,keyasint,omitempty" json:"deleted,omitempty"`
+	DelTS   uint64 `cbor:"7,keyasint,omitempty" json:"del_ts,omitempty"`
+	DelBy   string `cbor:"8,keyasint,omitempty" json:"del_by,omitempty"`
+	Reason  string `cbor:"9,keyasint,omitempty" json:"reason,omitempty"`
+}
+
+// sameRegistration reports whether a and b are the same registration
+// (one may be its tombstone).
+func sameRegistration(a, b *Entry) bool {
+	return a.Gen == b.Gen && a.TS == b.TS && a.PID == b.PID
+}
+
+func comparePID(a, b process.PID) int {
+	return cmp.Or(strings.Compare(a.Node, b.Node), cmp.Compare(a.Incarnation, b.Incarnation), cmp.Compare(a.ID, b.ID))
+}
+
+// compareEntries orders two entries of one name: > 0 means a wins.
+//
+//  1. the higher generation wins: a registration made after the previous
+//     one ended (or its owner was lost) replaces it;
+//  2. in one generation (concurrent registrations, as on two sides of a
+//     partition), the earliest registration wins: lower TS, then lower
+//     node name, then lower PID;
+//  3. for one registration, its tombstone wins over it;
+//  4. of two tombstones of one registration, the later deletion (DelTS,
+//     then DelBy, then Reason) wins.
+//
+// The last step compares the metadata, so the order is total even for
+// entries no node would make (two registrations with one PID and TS but
+// different metadata). A total order makes merge-by-max commutative,
+// associative and idempotent.
+func compareEntries(a, b *Entry) int {
+	if c := cmp.Compare(a.Gen, b.Gen); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.TS, b.TS); c != 0 {
+		return -c
+	}
+	if c := comparePID(a.PID, b.PID); c != 0 {
+		return -c
+	}
+	if a.Deleted != b.Deleted {
+		if a.Deleted {
+			return 1
+		}
+		return -1
+	}
+	if a.Deleted {
+		if c := cmp.Or(cmp.Compare(a.DelTS, b.DelTS), strings.Compare(a.DelBy, b.DelBy), strings.Compare(a.Reason, b.Reason)); c != 0 {
+			return c
+		}
+	}
+	return -strings.Compare(metaKey(a.Meta), metaKey(b.Meta))
+}
+
+func metaKey(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var sb strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		sb.WriteString(k)
+		sb.WriteByte(0)
+		sb.WriteString(m[k])
+		sb.WriteByte(0)
+	}
+	return sb.String()
+}
+
+// Beats reports whether a replaces b in a merge.
+func (a *Entry) Beats(b *Entry) bool { return compareEntries(a, b) > 0 }
+
+// State is a replica's content: name → greatest entry.
+type State map[string]*Entry
+
+// Merge merges one entry into s and reports whether it changed s. The
+// entry is not copied; do not modify it afterwards.
+func (s State) Merge(e *Entry) bool {
+	if old, ok := s[e.Name]; ok && !e.Beats(old) {
+		return false
+	}
+	s[e.Name] = e
+	return true
+}
+
+// MergeState merges every entry of o into s and returns the names that
+// changed.
+func (s State) MergeState(o State) []string {
+	var changed []string
+	for _, e := range o {
+		if s.Merge(e) {
+			changed = append(changed, e.Name)
+		}
+	}
+	return changed
+}
+
+// Clone returns a copy of s sharing its (immutable) entries.
+func (s State) Clone() State { return maps.Clone(s) }
+
+// Equal reports whether s and o hold the same entries.
+func (s State) Equal(o State) bool {
+	if len(s) != len(o) {
+		return false
+	}
+	for k, e := range s {
+		f, ok := o[k]
+		if !ok || compareEntries(e, f) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// wire is the encoding of a delta or a full state: a list of entries.
+type wire struct {
+	Entries []*Entry `cbor:"1,keyasint"`
+}
+
+func encodeEntries(es []*Entry) []byte {
+	b, err := codec.Marshal(wire{Entries: es})
+	if err != nil { // strings, integers and string maps always encode
+		panic(err)
+	}
+	return b
+}
+
+func decodeEntries(b []byte) ([]*Entry, error) {
+	var w wire
+	if err := codec.Unmarshal(b, &w); err != nil {
+		return nil, err
+	}
+	out := w.Entries[:0]
+	for _, e := range w.Entries {
+		if e != nil && e.Name != "" {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
