@@ -166,9 +166,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		_ = c.Shutdown()
 		return nil, err
 	}
-	c.loops.Add(2)
+	c.loops.Add(3)
 	go c.rejoinLoop()
 	go c.sweepLoop()
+	go c.settleLoop()
 
 	c.log.Info("cluster: started", "cluster", cfg.ClusterName, "gossip_addr", c.gossipAddr,
 		"profile", string(cfg.Profile), "members", len(c.Members()))
