@@ -3,7 +3,6 @@ package clustertest_test
 import (
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ func BenchmarkClusterProcessList(b *testing.B) {
 	if testing.Short() {
 		b.Skip("starts real nodes")
 	}
-	os.Setenv("ARSENAL_TEST_NORACE", "1") // measure the binary as users run it
+	b.Setenv("ARSENAL_TEST_NORACE", "1") // measure the binary as users run it
 	c := clustertest.Start(b, 5, clustertest.Options{})
 	for _, n := range c.Nodes() {
 		n.MustDo("spawn", map[string]any{"count": 10000}, nil)
