@@ -31,6 +31,10 @@ node's HTTP address and stops every node on Ctrl-C. Nothing outside this
 machine is needed.
 
 The nodes' logs (warnings and errors) appear here, prefixed with the node.
+
+With --simulate the nodes run inside this process on an in-memory network
+(package sim) instead: the same runtime, node links, membership and
+operations, but a simulated network; every view reports mode "simulated".
 `
 
 func runDev(args []string, stdout, stderr io.Writer) int {
@@ -40,6 +44,8 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	profile := fs.String("profile", "local", "failure-detection profile: local, lan, wan or fast")
 	noDemo := fs.Bool("no-demo", false, "start the nodes without the demo workload")
 	logLevel := fs.String("log-level", "warn", "level of the node logs shown here")
+	simulate := fs.Bool("simulate", false, "run the nodes inside this process on a simulated network (package sim); every view reports mode simulated")
+	simSeed := fs.Uint64("seed", 0, "with --simulate: seed of the simulated network's random faults (0: random, printed)")
 	if code, done := parse(fs, args, stdout); done {
 		return code
 	}
@@ -50,6 +56,9 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	if *httpPort < 0 || *httpPort+*nodes > 65535 {
 		fmt.Fprintf(stderr, "arsenal dev: --http-port %d: out of range\n", *httpPort)
 		return 2
+	}
+	if *simulate {
+		return runDevSimulated(*nodes, *httpPort, *profile, *logLevel, !*noDemo, *simSeed, stdout, stderr)
 	}
 	bin, err := os.Executable()
 	if err != nil {

@@ -316,30 +316,10 @@ func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog
 		}
 		defer cs.Close()
 	}
-	health := operations.NewHealthMonitor(n, 10*time.Second, 360)
-	hctx, stopHealth := context.WithCancel(context.Background())
-	defer stopHealth()
-	go health.Run(hctx)
-	var srv *http.Server
-	if ln != nil {
-		reg := ops.NewRegistry()
-		if err := operations.Register(reg, &operations.Env{Node: n, Health: health, Registry: svc.reg, Placement: svc.pl}); err != nil {
-			_ = n.Stop(context.Background())
-			return fmt.Errorf("operations: %w", err)
-		}
-		api.Node = n.Name()
-		api.Logger = log.With("component", "api")
-		api.Audit = log.With("component", "audit")
-		mux := http.NewServeMux()
-		n.Mount(mux)
-		mux.Handle("/api/", reg.Handler(api))
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server", "err", err)
-			}
-		}()
-		log.Info("serving HTTP", "addr", cfg.HTTPAddr)
+	stopAPI, err := startAPI(n, svc, api, log, ln)
+	if err != nil {
+		_ = n.Stop(context.Background())
+		return err
 	}
 	if withDemo {
 		if _, err := demo.Start(n); err != nil {
@@ -361,9 +341,42 @@ func serveNode(cfg node.Config, httpAddr string, api ops.ServerConfig, log *slog
 	log.Info("stopping", "why", why)
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if srv != nil {
-		_ = srv.Shutdown(sctx)
-	}
+	stopAPI(sctx)
 	svc.stop(sctx, log)
 	return n.Stop(sctx)
+}
+
+// startAPI serves the health endpoints and the operations API of n on ln
+// (if any), with the health monitor behind cluster.health. The returned
+// function stops both.
+func startAPI(n *node.Node, svc *services, api ops.ServerConfig, log *slog.Logger, ln net.Listener) (func(context.Context), error) {
+	health := operations.NewHealthMonitor(n, 10*time.Second, 360)
+	hctx, stopHealth := context.WithCancel(context.Background())
+	go health.Run(hctx)
+	if ln == nil {
+		return func(context.Context) { stopHealth() }, nil
+	}
+	reg := ops.NewRegistry()
+	if err := operations.Register(reg, &operations.Env{Node: n, Health: health, Registry: svc.reg, Placement: svc.pl}); err != nil {
+		stopHealth()
+		ln.Close()
+		return nil, fmt.Errorf("operations: %w", err)
+	}
+	api.Node = n.Name()
+	api.Logger = log.With("component", "api")
+	api.Audit = log.With("component", "audit")
+	mux := http.NewServeMux()
+	n.Mount(mux)
+	mux.Handle("/api/", reg.Handler(api))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("serving HTTP", "addr", ln.Addr().String())
+	return func(ctx context.Context) {
+		_ = srv.Shutdown(ctx)
+		stopHealth()
+	}, nil
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/inspect"
+	"github.com/arsenal-go/arsenal/internal/demo"
+	"github.com/arsenal-go/arsenal/node"
+	"github.com/arsenal-go/arsenal/ops"
+	"github.com/arsenal-go/arsenal/placement"
+	"github.com/arsenal-go/arsenal/sim"
+)
+
+// runDevSimulated is 'arsenal dev --simulate': the dev cluster as complete
+// nodes inside this process on sim's in-memory network, each serving the
+// operations API on a real loopback port.
+func runDevSimulated(nodes, httpPort int, profile, logLevel string, withDemo bool, seed uint64, stdout, stderr io.Writer) int {
+	p, err := cluster.ParseProfile(profile)
+	if err != nil {
+		fmt.Fprintf(stderr, "arsenal dev: --profile: %v\n", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		fmt.Fprintf(stderr, "arsenal dev: --log-level %q: want debug, info, warn or error\n", logLevel)
+		return 2
+	}
+	tokenFile, err := writeDevToken()
+	if err != nil {
+		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
+		return 1
+	}
+	defer os.Remove(devTokenPath())
+	defer os.Remove(tokenFile)
+	tokens, err := ops.LoadTokens(tokenFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
+		return 1
+	}
+	listeners := make([]net.Listener, nodes)
+	closeAll := func() {
+		for _, ln := range listeners {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+	}
+	for i := range listeners {
+		addr := "127.0.0.1:0"
+		if httpPort > 0 {
+			addr = "127.0.0.1:" + strconv.Itoa(httpPort+i)
+		}
+		if listeners[i], err = net.Listen("tcp", addr); err != nil {
+			closeAll()
+			fmt.Fprintf(stderr, "arsenal dev: HTTP %s: %v (try --http-port 0)\n", addr, err)
+			return 1
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	c, err := sim.New(ctx, sim.Options{
+		Nodes: nodes, Seed: seed, Profile: p, Logger: log,
+		Configure: func(i int, cfg *node.Config) {
+			cfg.HTTPAddr = listeners[i].Addr().String()
+			cfg.Version = buildVersion()
+		},
+	})
+	if err != nil {
+		closeAll()
+		fmt.Fprintf(stderr, "arsenal dev: simulated cluster: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	var stops []func(context.Context)
+	for i, n := range c.Nodes() {
+		nlog := log.With("node", n.Name())
+		inspect.Install(n)
+		svc, err := startServices(n, placement.Config{}, nlog)
+		if err != nil {
+			closeAll()
+			fmt.Fprintf(stderr, "arsenal dev: %s: %v\n", n.Name(), err)
+			return 1
+		}
+		stopAPI, err := startAPI(n, svc, ops.ServerConfig{Tokens: tokens, OpenReads: true}, nlog, listeners[i])
+		if err != nil {
+			closeAll()
+			fmt.Fprintf(stderr, "arsenal dev: %s: %v\n", n.Name(), err)
+			return 1
+		}
+		stops = append(stops, func(ctx context.Context) { stopAPI(ctx); svc.stop(ctx, nlog) })
+		if withDemo {
+			if _, err := demo.Start(n); err != nil {
+				nlog.Error("demo workload", "err", err)
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "Arsenal simulated dev cluster: %d nodes in this process, network simulated (seed %d); Ctrl-C stops it\n\n", nodes, c.Seed())
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSIMULATED ADDR\tHTTP")
+	for i, n := range c.Nodes() {
+		fmt.Fprintf(tw, "%s\t%s\thttp://%s\n", n.Name(), n.Addr(), listeners[i].Addr())
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "\nTry: arsenal nodes --addr http://%s   (mode: simulated)\n", listeners[0].Addr())
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping the simulated cluster…")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, f := range stops {
+		f(sctx)
+	}
+	return 0
+}
