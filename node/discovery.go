@@ -20,9 +20,20 @@ type checkedProvider struct {
 	n     *Node
 	inner cluster.Provider
 
-	mu     sync.Mutex
-	logged map[string]time.Time
-	ok     map[string]bool
+	mu        sync.Mutex
+	logged    map[string]time.Time
+	ok        map[string]bool
+	nameTaken error // a peer said our name belongs to another live node
+}
+
+// nameTakenErr reports a name conflict seen during discovery (nil-safe).
+func (p *checkedProvider) nameTakenErr() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.nameTaken
 }
 
 func (p *checkedProvider) Name() string { return p.inner.Name() }
@@ -43,7 +54,9 @@ func (p *checkedProvider) Discover(ctx context.Context) ([]string, error) {
 		known := p.ok[a]
 		p.mu.Unlock()
 		if known {
+			mu.Lock()
 			out = append(out, a)
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
@@ -52,6 +65,15 @@ func (p *checkedProvider) Discover(ctx context.Context) ([]string, error) {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			err := ProbeLink(cctx, p.n, addr)
+			if errors.Is(err, transport.ErrNameTaken) {
+				p.mu.Lock()
+				if p.nameTaken == nil {
+					p.nameTaken = err
+					p.n.log.Error("refused by a peer: this node's name is in use", "peer_addr", addr, "err", err)
+				}
+				p.mu.Unlock()
+				return
+			}
 			if errors.Is(err, transport.ErrAuth) || errors.Is(err, transport.ErrClusterMismatch) || errors.Is(err, transport.ErrSameName) {
 				p.mu.Lock()
 				last := p.logged[addr]

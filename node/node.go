@@ -93,6 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ClusterName: cfg.Cluster, NodeName: cfg.Name, Incarnation: inc, Secret: cfg.Secret,
 		BindAddr: cfg.BindAddr, AdvertiseAddr: cfg.AdvertiseAddr, TLS: cfg.TLS,
 		Faults: cfg.Faults, Net: cfg.Net, Logger: cfg.Logger.With("component", "transport"), OnLink: n.onLink,
+		AcceptPeer: n.acceptPeer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
@@ -102,8 +103,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.HandleRequest(RequestFacts, n.localFactsHandler)
 	n.HandleRequest(requestWhereis, n.whereisHandler)
 	discovery := cfg.Discovery
+	var checked *checkedProvider
 	if discovery != nil {
-		discovery = &checkedProvider{n: n, inner: discovery, logged: map[string]time.Time{}, ok: map[string]bool{}}
+		checked = &checkedProvider{n: n, inner: discovery, logged: map[string]time.Time{}, ok: map[string]bool{}}
+		discovery = checked
 	}
 	n.cl, err = cluster.Start(ctx, cluster.Config{
 		ClusterName: cfg.Cluster, NodeName: cfg.Name, Incarnation: inc,
@@ -117,6 +120,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
 	}
 	n.clReady.Store(true)
+	if err := checked.nameTakenErr(); err != nil {
+		// Another live node already has this name: refuse to run rather
+		// than join as a twin.
+		_ = n.Close(ctx)
+		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
+	}
 	events, cancel := n.cl.Subscribe(1024)
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); defer cancel(); n.watchMembership(events) }()
@@ -124,6 +133,32 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.log.Info("node started", "node", cfg.Name, "cluster", cfg.Cluster, "addr", n.net.Addr(),
 		"incarnation", inc, "profile", cfg.Profile, "secret_fingerprint", transport.Fingerprint(cfg.Secret))
 	return n, nil
+}
+
+// acceptPeer refuses an inbound link from a node whose name belongs to
+// another live member (a second node started with a name in use). A member
+// that no longer answers is not live: a node restarted after a crash, on
+// a new address, before the crash was detected, is accepted.
+func (n *Node) acceptPeer(p transport.PeerInfo) error {
+	if !n.clReady.Load() {
+		return nil
+	}
+	m, ok := n.cl.Member(p.Name)
+	if !ok || !m.Status.Up() || m.Incarnation == p.Incarnation || m.NodeAddr == "" || m.NodeAddr == p.Addr {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	l, err := n.net.Dial(ctx, m.NodeAddr)
+	if err != nil {
+		return nil
+	}
+	holder := l.Peer()
+	_ = l.Close()
+	if holder.Name != p.Name {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is already the member at %s (incarnation %d)", transport.ErrNameTaken, p.Name, m.NodeAddr, holder.Incarnation)
 }
 
 // Name returns the node's name.
@@ -161,6 +196,10 @@ func (n *Node) SecretFingerprint() string { return transport.Fingerprint(n.cfg.S
 func (n *Node) Stop(ctx context.Context) error {
 	var err error
 	n.stopOnce.Do(func() {
+		// Processes stop first, while the network is still up, so links and
+		// monitors on other nodes learn the real exit reasons before the
+		// peers hear that this node left; then the node goes.
+		errRT := n.rt.Shutdown(ctx)
 		leave := 3 * time.Second
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 2*leave {
 			leave = time.Until(dl) / 2
@@ -168,10 +207,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		if e := n.cl.Leave(leave); e != nil {
 			n.log.Warn("leave", "err", e)
 		}
-		// Processes stop first, so links and monitors on other nodes learn
-		// the real exit reasons; then the node goes.
 		close(n.stopCh)
-		errRT := n.rt.Shutdown(ctx)
 		err = errors.Join(errRT, n.closeNetwork())
 	})
 	return err

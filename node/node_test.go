@@ -17,6 +17,7 @@ import (
 	"github.com/arsenal-go/arsenal/internal/testutil"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/process"
+	"github.com/arsenal-go/arsenal/transport"
 )
 
 func TestMain(m *testing.M) {
@@ -264,4 +265,26 @@ func TestWrongSecretRefused(t *testing.T) {
 	testutil.Eventually(t, wait, func() bool {
 		return strings.Contains(alog.String(), "authentication failed") && strings.Contains(blog.String(), "authentication failed")
 	}, "refusal not logged on both sides:\nA: %s\nB: %s", alog.String(), blog.String())
+}
+
+func TestDuplicateNameRefused(t *testing.T) {
+	cl := fmt.Sprintf("d%d", time.Now().UnixNano())
+	a, _ := start(t, "a@127.0.0.1", cl, secret)
+	b, _ := start(t, "b@127.0.0.1", cl, secret, a.Addr())
+	testutil.Eventually(t, wait, func() bool { return a.Cluster().Topology().Alive == 2 }, "no cluster")
+	_, err := node.Start(context.Background(), node.Config{Name: "b@127.0.0.1", Cluster: cl, Secret: secret,
+		Profile: cluster.ProfileFast, Discovery: cluster.StaticSeeds(a.Addr())})
+	if !errors.Is(err, transport.ErrNameTaken) {
+		t.Fatalf("a second node named b started: %v", err)
+	}
+	// A node restarted after a crash, before the crash is detected, is not
+	// a duplicate: the old one no longer answers.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = b.Close(ctx)
+	b2, _ := start(t, "b@127.0.0.1", cl, secret, a.Addr())
+	testutil.Eventually(t, wait, func() bool {
+		m, ok := a.Cluster().Member("b@127.0.0.1")
+		return ok && m.Incarnation == b2.Incarnation() && m.Status == cluster.StatusAlive
+	}, "restarted b not accepted")
 }

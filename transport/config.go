@@ -79,6 +79,10 @@ type Config struct {
 	Net Net
 	// Logger receives the transport's logs; nil uses slog.Default().
 	Logger *slog.Logger
+	// AcceptPeer, if set, vets an inbound peer after it has proved the
+	// secret; an error refuses the link, and the peer's Dial fails with it
+	// (wrap ErrNameTaken for a name already in use in the cluster).
+	AcceptPeer func(PeerInfo) error
 	// OnLink is called for every established link, inbound or outbound,
 	// after the handshake and before any frame is delivered, so it is the
 	// place to call Link.SetHandler. For outbound links it runs inside Dial.

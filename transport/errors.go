@@ -23,6 +23,9 @@ var (
 	// ErrSameName: the peer uses our own node name (a dial to ourselves, or a
 	// misconfigured node).
 	ErrSameName = errors.New("transport: peer has our node name")
+	// ErrNameTaken: another live node of the cluster already uses the
+	// dialling node's name (returned by Config.AcceptPeer).
+	ErrNameTaken = errors.New("transport: node name already in use in the cluster")
 	// ErrRefused: a fault rule refused or blocked the connection.
 	ErrRefused = errors.New("transport: connection refused by fault rule")
 	// ErrHandshake: the handshake broke (garbage, stall, timeout, early close).
@@ -49,6 +52,7 @@ const (
 	codeSameName        byte = 6
 	codeFrameTooLarge   byte = 7
 	codeKeepalive       byte = 8
+	codeNameTaken       byte = 9
 )
 
 // codeErr maps a close code to its sentinel.
@@ -66,6 +70,8 @@ func codeErr(code byte) error {
 		return ErrRefused
 	case codeSameName:
 		return ErrSameName
+	case codeNameTaken:
+		return ErrNameTaken
 	case codeFrameTooLarge:
 		return ErrFrameTooLarge
 	case codeKeepalive:
@@ -90,6 +96,8 @@ func errCode(err error) byte {
 		return codeRefused
 	case errors.Is(err, ErrSameName):
 		return codeSameName
+	case errors.Is(err, ErrNameTaken):
+		return codeNameTaken
 	case errors.Is(err, ErrFrameTooLarge):
 		return codeFrameTooLarge
 	case errors.Is(err, ErrKeepalive):

@@ -24,7 +24,7 @@ func fuzzHandshaker() *handshaker {
 // classified reports whether err wraps one of the package's sentinels, i.e.
 // the handshake said why it failed in a way callers can branch on.
 func classified(err error) bool {
-	for _, s := range []error{ErrHandshake, ErrProtocol, ErrVersion, ErrAuth, ErrClusterMismatch, ErrRefused, ErrSameName, ErrFrameTooLarge, ErrPeerClosed, ErrKeepalive} {
+	for _, s := range []error{ErrHandshake, ErrProtocol, ErrVersion, ErrAuth, ErrClusterMismatch, ErrRefused, ErrSameName, ErrNameTaken, ErrFrameTooLarge, ErrPeerClosed, ErrKeepalive} {
 		if errors.Is(err, s) {
 			return true
 		}

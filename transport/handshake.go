@@ -185,6 +185,8 @@ type handshaker struct {
 	// check vets the peer before we prove anything to it (fault rules); nil
 	// accepts everyone.
 	check func(name, addr string) error
+	// accept vets an authenticated client (server side); nil accepts.
+	accept func(PeerInfo) error
 }
 
 func (h *handshaker) hello() (hello, error) {
@@ -261,6 +263,11 @@ func (h *handshaker) server(w io.Writer, fr *frameReader, binding []byte) (PeerI
 	if !hmac.Equal(mac, h.mac(roleClient, helloC, helloS, binding)) {
 		return peer.info(), refuse(w, ErrAuth)
 	}
+	if h.accept != nil {
+		if err := h.accept(peer.info()); err != nil {
+			return peer.info(), refuse(w, err)
+		}
+	}
 	if err := writeFrame(w, frameAuth, h.mac(roleServer, helloC, helloS, binding)); err != nil {
 		return peer.info(), hsIOErr("sending auth", err)
 	}
@@ -335,7 +342,7 @@ func refuse(w io.Writer, err error) error {
 }
 
 func isSentinel(err error) bool {
-	for _, s := range []error{ErrAuth, ErrClusterMismatch, ErrVersion, ErrRefused, ErrSameName} {
+	for _, s := range []error{ErrAuth, ErrClusterMismatch, ErrVersion, ErrRefused, ErrSameName, ErrNameTaken} {
 		if err == s {
 			return true
 		}

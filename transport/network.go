@@ -344,6 +344,7 @@ func (n *Network) handshaker() *handshaker {
 		incarnation: n.cfg.Incarnation,
 		addr:        n.Addr(),
 		key:         n.key,
+		accept:      n.cfg.AcceptPeer,
 		check: func(name, addr string) error {
 			// Not n.learn here: the hello is not authenticated yet.
 			if e := n.faults.match(name, addr); e.refuses() {
@@ -475,7 +476,7 @@ func tlsBinding(tc *tls.Conn) ([]byte, error) {
 func (n *Network) logHandshake(msg string, err error, args ...any) {
 	args = append(args, "err", err)
 	switch {
-	case errors.Is(err, ErrAuth), errors.Is(err, ErrClusterMismatch), errors.Is(err, ErrVersion), errors.Is(err, ErrSameName):
+	case errors.Is(err, ErrAuth), errors.Is(err, ErrClusterMismatch), errors.Is(err, ErrVersion), errors.Is(err, ErrSameName), errors.Is(err, ErrNameTaken):
 		n.log.Error(msg, args...)
 	case errors.Is(err, ErrRefused), errors.Is(err, ErrClosed):
 		n.log.Info(msg, args...)
