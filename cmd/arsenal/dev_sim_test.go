@@ -19,8 +19,12 @@ type lockedBuf struct {
 	b  bytes.Buffer
 }
 
-func (l *lockedBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lockedBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // 'arsenal dev --simulate' runs the dev cluster in this process; its
 // operations API reports mode simulated, and it stops on SIGINT.
@@ -28,7 +32,9 @@ func TestDevSimulate(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the dev token goes here, not into the user's cache
 	out, errs := &lockedBuf{}, &lockedBuf{}
 	done := make(chan int, 1)
-	go func() { done <- run([]string{"dev", "--simulate", "--http-port", "0", "--no-demo", "--log-level", "error"}, out, errs) }()
+	go func() {
+		done <- run([]string{"dev", "--simulate", "--http-port", "0", "--no-demo", "--log-level", "error"}, out, errs)
+	}()
 	var addr string
 	testutil.Eventually(t, 20*time.Second, func() bool {
 		for _, line := range strings.Split(out.String(), "\n") {
