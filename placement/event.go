@@ -1,8 +1,8 @@
 package placement
 
 import (
-	"sync"
-	"sync/atomic"
+	"github.com/arsenal-go/arsenal/internal/eventfeed"
+
 	"time"
 
 	"github.com/arsenal-go/arsenal/process"
@@ -41,65 +41,17 @@ type Event struct {
 	Up     bool        `json:"up,omitempty"`
 }
 
-type feed struct {
-	mu      sync.Mutex
-	seq     uint64
-	subs    map[uint64]chan Event
-	nextID  uint64
-	closed  bool
-	dropped atomic.Uint64
-}
+// feed stamps events with a gap-free sequence number and the time, and
+// fans them out without blocking (see package eventfeed).
+type feed struct{ eventfeed.Feed[Event] }
 
-func (f *feed) publish(e Event) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return
-	}
-	f.seq++
-	e.Seq = f.seq
+func stamp(e *Event, seq uint64) {
+	e.Seq = seq
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	for _, ch := range f.subs {
-		select {
-		case ch <- e:
-		default:
-			f.dropped.Add(1)
-		}
-	}
 }
 
-func (f *feed) subscribe(buffer int) (<-chan Event, func()) {
-	ch := make(chan Event, max(buffer, 1))
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		close(ch)
-		return ch, func() {}
-	}
-	if f.subs == nil {
-		f.subs = map[uint64]chan Event{}
-	}
-	id := f.nextID
-	f.nextID++
-	f.subs[id] = ch
-	return ch, func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if c, ok := f.subs[id]; ok {
-			delete(f.subs, id)
-			close(c)
-		}
-	}
-}
-
-func (f *feed) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closed = true
-	for id, ch := range f.subs {
-		delete(f.subs, id)
-		close(ch)
-	}
-}
+func (f *feed) publish(e Event)                             { f.Publish(e, stamp) }
+func (f *feed) subscribe(buffer int) (<-chan Event, func()) { return f.Subscribe(buffer) }
+func (f *feed) close()                                      { f.Close() }

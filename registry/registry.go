@@ -254,7 +254,7 @@ func (r *Registry) Stop() {
 func (r *Registry) Subscribe(buffer int) (<-chan Event, func()) { return r.feed.subscribe(buffer) }
 
 // DroppedEvents counts events dropped for slow subscribers.
-func (r *Registry) DroppedEvents() uint64 { return r.feed.dropped.Load() }
+func (r *Registry) DroppedEvents() uint64 { return r.feed.Dropped() }
 
 // ---- the API ----
 
