@@ -1,10 +1,9 @@
 package placement
 
 import (
-	"github.com/arsenal-go/arsenal/internal/eventfeed"
-
 	"time"
 
+	"github.com/arsenal-go/arsenal/internal/eventfeed"
 	"github.com/arsenal-go/arsenal/process"
 )
 
