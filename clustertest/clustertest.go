@@ -917,7 +917,7 @@ func (c *Cluster) cleanup() {
 	for _, n := range everyone {
 		for _, race := range raceReports(n.Logs()) {
 			if known := knownRace(race); known != "" && os.Getenv("ARSENAL_TEST_KNOWN_BUGS") == "" {
-				c.t.Logf("clustertest: node %s hit a known data race (%s; docs/TESTING.md, Known bugs); ARSENAL_TEST_KNOWN_BUGS=1 fails on it", n.Name, known)
+				c.t.Logf("clustertest: node %s hit a known data race (%s; docs/TESTING.md); ARSENAL_TEST_KNOWN_BUGS=1 fails on it", n.Name, known)
 				continue
 			}
 			c.t.Errorf("clustertest: the race detector reported a data race in node %s:\n%s", n.Name, race)
@@ -1008,7 +1008,7 @@ func raceReports(logs string) []string {
 }
 
 // knownRaces are data races in other packages that are reported and
-// waiting for a fix (docs/TESTING.md, Known bugs): a report that mentions
+// waiting for a fix (listed in docs/TESTING.md): a report that mentions
 // the function is logged instead of failing the test, unless
 // ARSENAL_TEST_KNOWN_BUGS is set. Remove an entry when its bug is fixed.
 var knownRaces = []string{}
