@@ -96,15 +96,15 @@ type Process struct {
 	PID         process.PID        `json:"pid"`
 	Name        string             `json:"name,omitempty"`
 	Behaviour   string             `json:"behaviour"`
-	Status      process.Status     `json:"status"`
+	Status      process.Status     `json:"status" enum:"running,waiting,exiting"`
 	System      bool               `json:"system"`
 	Supervisor  bool               `json:"supervisor"`
 	MailboxLen  int                `json:"mailbox_len"`
-	MessagesIn  uint64             `json:"messages_in"`
-	MessagesOut uint64             `json:"messages_out"`
+	MessagesIn  uint64             `json:"messages_in" arsenal:"count"`
+	MessagesOut uint64             `json:"messages_out" arsenal:"count"`
 	Restarts    int                `json:"restarts"`
 	StartedAt   time.Time          `json:"started_at"`
-	Details     *process.Info      `json:"details,omitempty"`
+	Details     *ProcessInfo       `json:"details,omitempty"`
 	Current     *process.CallState `json:"current_call,omitempty"`
 }
 
@@ -212,7 +212,7 @@ func LocalProcesses(rt *process.Runtime, f Filter) (Page, error) {
 		if in, err := rt.Info(all[i].PID); err == nil {
 			all[i].Current = in.CurrentCall
 			if f.Details {
-				d := in
+				d := NewProcessInfo(in)
 				all[i].Details = &d
 			}
 		}

@@ -25,7 +25,31 @@ type TraceStarted struct {
 	PID       process.PID `json:"pid"`
 	Node      string      `json:"node"`
 	MaxEvents int         `json:"max_events"`
-	Duration  string      `json:"duration"`
+	// DurationMS is how long the trace records at most.
+	DurationMS float64 `json:"duration_ms"`
+}
+
+// Trace is a trace as the operations API sends it, the same whether it
+// was read, stopped or listed.
+type Trace struct {
+	ID          string               `json:"trace_id"`
+	PID         process.PID          `json:"pid"`
+	Node        string               `json:"node"`
+	StartedAt   time.Time            `json:"started_at"`
+	Running     bool                 `json:"running"`
+	StopReason  string               `json:"stop_reason,omitempty"`
+	MaxEvents   int                  `json:"max_events"`
+	DurationMS  float64              `json:"duration_ms"`
+	Events      []process.TraceEvent `json:"events"`
+	FilteredOut int                  `json:"filtered_out"`
+}
+
+// NewTrace converts a snapshot taken on node nodeName (whose ID is
+// already the cluster-wide trace id).
+func NewTrace(s process.TraceSnapshot, nodeName string) Trace {
+	d, _ := time.ParseDuration(s.Duration)
+	return Trace{ID: s.ID, PID: s.PID, Node: nodeName, StartedAt: s.Started, Running: s.Running, StopReason: s.StopReason,
+		MaxEvents: s.MaxEvents, DurationMS: Millis(d), Events: orEmpty(s.Events), FilteredOut: s.Filtered}
 }
 
 type traceIDReq struct {
@@ -57,7 +81,7 @@ func (h *handlers) traceStart(_ context.Context, _ string, body []byte) (any, er
 		return nil, codedErr(CodeBadRequest, "%v", err)
 	}
 	s := t.Snapshot()
-	return TraceStarted{ID: TraceID(t.ID, h.n.Name()), PID: r.PID, Node: h.n.Name(), MaxEvents: s.MaxEvents, Duration: s.Duration}, nil
+	return TraceStarted{ID: TraceID(t.ID, h.n.Name()), PID: r.PID, Node: h.n.Name(), MaxEvents: s.MaxEvents, DurationMS: periodMS(s.Duration)}, nil
 }
 
 func (h *handlers) lookupTrace(body []byte) (*process.Trace, error) {
@@ -119,23 +143,27 @@ func traceNode(n *node.Node, id string) (string, error) {
 }
 
 // GetTrace reads a trace's events (also while it runs).
-func GetTrace(ctx context.Context, n *node.Node, id string) (process.TraceSnapshot, error) {
+func GetTrace(ctx context.Context, n *node.Node, id string) (Trace, error) {
 	var s process.TraceSnapshot
 	target, err := traceNode(n, id)
 	if err != nil {
-		return s, err
+		return Trace{}, err
 	}
-	err = n.Request(ctx, target, reqTraceGet, traceIDReq{ID: id}, &s)
-	return s, err
+	if err := n.Request(ctx, target, reqTraceGet, traceIDReq{ID: id}, &s); err != nil {
+		return Trace{}, err
+	}
+	return NewTrace(s, target), nil
 }
 
 // StopTrace stops a trace and returns its events.
-func StopTrace(ctx context.Context, n *node.Node, id string) (process.TraceSnapshot, error) {
+func StopTrace(ctx context.Context, n *node.Node, id string) (Trace, error) {
 	var s process.TraceSnapshot
 	target, err := traceNode(n, id)
 	if err != nil {
-		return s, err
+		return Trace{}, err
 	}
-	err = n.Request(ctx, target, reqTraceStop, traceIDReq{ID: id}, &s)
-	return s, err
+	if err := n.Request(ctx, target, reqTraceStop, traceIDReq{ID: id}, &s); err != nil {
+		return Trace{}, err
+	}
+	return NewTrace(s, target), nil
 }

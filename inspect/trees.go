@@ -15,7 +15,7 @@ type Tree struct {
 	Name          string      `json:"name,omitempty"`
 	Strategy      string      `json:"strategy"`
 	MaxRestarts   int         `json:"max_restarts"`
-	Period        string      `json:"period"`
+	PeriodMS      float64     `json:"period_ms"` // the restart intensity window
 	TotalRestarts int         `json:"total_restarts"`
 	Children      []TreeChild `json:"children"`
 	Truncated     bool        `json:"truncated,omitempty"` // max_depth reached below this supervisor
@@ -23,11 +23,17 @@ type Tree struct {
 
 // TreeChild is one child of a supervisor.
 type TreeChild struct {
-	supervisor.ChildInfo
-	Name       string `json:"name,omitempty"`
-	Behaviour  string `json:"behaviour,omitempty"`
-	MailboxLen int    `json:"mailbox_len"`
-	Tree       *Tree  `json:"tree,omitempty"` // for child supervisors
+	ID         string                 `json:"id"`
+	PID        process.PID            `json:"pid,omitzero"`
+	Type       supervisor.ChildType   `json:"type"`
+	Restart    supervisor.RestartType `json:"restart"`
+	ShutdownMS float64                `json:"shutdown_ms"` // how long the supervisor waits for it to stop, then kills it
+	State      string                 `json:"state" enum:"running,restarting,stopped"`
+	Restarts   int                    `json:"restarts"`
+	Name       string                 `json:"name,omitempty"`
+	Behaviour  string                 `json:"behaviour,omitempty"`
+	MailboxLen int                    `json:"mailbox_len"`
+	Tree       *Tree                  `json:"tree,omitempty"` // for child supervisors
 }
 
 // NodeTrees is one node's supervision trees.
@@ -71,9 +77,9 @@ func describe(ctx context.Context, rt *process.Runtime, in process.Info, byPID m
 		return Tree{}, false // exited meanwhile, or too busy to answer
 	}
 	t := Tree{PID: in.PID, Name: in.Name, Strategy: string(d.Strategy), MaxRestarts: d.MaxRestarts,
-		Period: d.Period, TotalRestarts: d.TotalRestarts, Children: []TreeChild{}}
+		PeriodMS: periodMS(d.Period), TotalRestarts: d.TotalRestarts, Children: []TreeChild{}}
 	for _, c := range d.Children {
-		tc := TreeChild{ChildInfo: c}
+		tc := TreeChild{ID: c.ID, PID: c.PID, Type: c.Type, Restart: c.Restart, ShutdownMS: Millis(c.Shutdown), State: c.State, Restarts: c.Restarts}
 		if ci, ok := byPID[c.PID]; ok {
 			tc.Name, tc.Behaviour, tc.MailboxLen = ci.Name, ci.Behaviour, ci.MailboxLen
 			if c.Type == supervisor.SupervisorType && !c.PID.IsZero() {
@@ -111,4 +117,11 @@ func Trees(ctx context.Context, n *node.Node, nodes []string, maxDepth int) ([]N
 		}
 	}
 	return out, failed
+}
+
+// periodMS reads a supervisor's period (a Go duration string) as
+// milliseconds; an unreadable one is 0.
+func periodMS(s string) float64 {
+	d, _ := time.ParseDuration(s)
+	return Millis(d)
 }

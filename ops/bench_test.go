@@ -25,6 +25,7 @@ func BenchmarkHandlerOverhead(b *testing.B) {
 		Run: func(context.Context, *Request) (*Result, error) {
 			return &Result{Data: map[string]int{"n": 1}}, nil
 		},
+		Response: map[string]int{},
 	})
 	h := reg.Handler(ServerConfig{Node: "bench", Tokens: testTokens})
 	target := "/api/v1/bench/" + testPID + "?limit=50&details=true&sort=age"

@@ -22,6 +22,9 @@ type CatalogueEntry struct {
 	Role        Role          `json:"role"`
 	CLI         string        `json:"cli"`              // the CLI verb
 	Stream      bool          `json:"stream,omitempty"` // answers with Server-Sent Events
+	// Sensitive reads reveal message contents: they need a token even
+	// where reads are open.
+	Sensitive bool `json:"sensitive,omitempty"`
 }
 
 // ParamSchema is a parameter in the catalogue. Durations (defaults and
@@ -51,7 +54,7 @@ func catalogue(entries []*entry) []CatalogueEntry {
 			Name: op.Name, Category: op.Category, Summary: op.Summary, Description: op.Description,
 			Method: op.Method, Path: op.Path, Params: make([]ParamSchema, 0, len(e.params)),
 			Dangerous: op.Dangerous, Idempotent: op.Idempotent, Timeout: op.Timeout.String(),
-			Role: op.Role, CLI: CLIVerb(op.Name), Stream: op.Stream != nil,
+			Role: op.Role, CLI: CLIVerb(op.Name), Stream: op.Stream != nil, Sensitive: op.Sensitive,
 		}
 		for _, p := range e.params {
 			ps := ParamSchema{

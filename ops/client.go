@@ -315,6 +315,7 @@ func bodyValue(t, items Type, s string) any {
 
 // Event is one Server-Sent Event.
 type Event struct {
+	ID   string // the frame's id: line, for Resume; empty if it had none
 	Name string
 	Data json.RawMessage
 }
@@ -323,6 +324,15 @@ type Event struct {
 // stream ends (nil), ctx ends (its error), fn fails (its error) or the
 // server sends an "error" event (an *APIError).
 func (c *Client) Stream(ctx context.Context, name string, args map[string]string, fn func(Event) error) error {
+	return c.Resume(ctx, name, args, "", fn)
+}
+
+// Resume is Stream for a client that reconnects: lastEventID (the ID of
+// the last Event it received) goes in the Last-Event-ID header, and the
+// server sends what the client missed if it still has it. A stream the
+// server ends because it shuts down delivers a "shutdown" event, then
+// Resume returns ErrStreamShutdown.
+func (c *Client) Resume(ctx context.Context, name string, args map[string]string, lastEventID string, fn func(Event) error) error {
 	cat, err := c.Catalogue(ctx)
 	if err != nil {
 		return err
@@ -342,6 +352,9 @@ func (c *Client) Stream(ctx context.Context, name string, args map[string]string
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
 	resp, err := c.client().Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
@@ -361,13 +374,23 @@ func (c *Client) Stream(ctx context.Context, name string, args map[string]string
 			}
 			return apiError(st.Status, ev.Data)
 		}
-		return fn(ev)
+		if err := fn(ev); err != nil {
+			return err
+		}
+		if ev.Name == "shutdown" {
+			return ErrStreamShutdown
+		}
+		return nil
 	})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return err
 }
+
+// ErrStreamShutdown is returned by Stream and Resume when the server ended
+// the stream because it shuts down.
+var ErrStreamShutdown = errors.New("ops: the server ended the stream: it is shutting down")
 
 // readEvents parses a text/event-stream: "event:" and "data:" lines,
 // comments (":"), and a blank line to end each event.
@@ -394,6 +417,8 @@ func readEvents(r io.Reader, fn func(Event) error) error {
 			}
 			ev, data = Event{}, nil
 		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id:"):
+			ev.ID = strings.TrimPrefix(strings.TrimPrefix(line, "id:"), " ")
 		case strings.HasPrefix(line, "event:"):
 			ev.Name = strings.TrimPrefix(strings.TrimPrefix(line, "event:"), " ")
 		case strings.HasPrefix(line, "data:"):

@@ -28,7 +28,7 @@ func clientRegistry() *Registry {
 			Param{Name: "text", Type: TypeString, In: InBody},
 		),
 		Operation{Name: "proc.lost", Category: "process", Summary: "not found", Method: "GET", Path: "/api/v1/lost",
-			Run: func(context.Context, *Request) (*Result, error) { return nil, NotFound("no process 42") }},
+			Run: func(context.Context, *Request) (*Result, error) { return nil, NotFound("no process 42") }, Response: map[string]any{}},
 		okOp("proc.noargs", "GET", "/api/v1/noargs"),
 	)
 	return reg

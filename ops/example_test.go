@@ -26,6 +26,7 @@ func Example() {
 			greeting := strings.Repeat("hello "+req.Params.String("name")+"! ", req.Params.Int("times"))
 			return &ops.Result{Data: strings.TrimSpace(greeting)}, nil
 		},
+		Response: "",
 	}
 	reg := ops.NewRegistry()
 	reg.MustRegister(greet)

@@ -46,7 +46,7 @@ func echo(_ context.Context, req *Request) (*Result, error) {
 func okOp(name, method, path string, params ...Param) Operation {
 	return Operation{
 		Name: name, Category: "system", Summary: "test operation " + name,
-		Method: method, Path: path, Params: params, Run: echo,
+		Method: method, Path: path, Params: params, Run: echo, Response: map[string]any{},
 	}
 }
 

@@ -104,24 +104,31 @@ var errorResponses = []struct {
 	{"401", "Unauthorized", "No token, or an unknown one.", "Error"},
 	{"403", "Forbidden", "The caller's role is too low, or the target is protected.", "Error"},
 	{"404", "NotFound", "Unknown process, node, trace or operation.", "Error"},
+	{"405", "MethodNotAllowed", "Answered to a method this path does not take (the Allow header lists the ones it does).", "Error"},
 	{"409", "Conflict", "The request does not fit the current state.", "Error"},
-	{"413", "PayloadTooLarge", "The request body is over the size limit.", "Error"},
+	{"413", "PayloadTooLarge", "The request body is over the size limit (1 MiB unless configured).", "Error"},
 	{"422", "ValidationFailed", "Invalid parameters; every offending field is listed.", "ValidationError"},
 	{"500", "Internal", "A bug.", "Error"},
 	{"503", "Unavailable", "A node is unreachable, or this node is on the minority side.", "Error"},
 	{"504", "GatewayTimeout", "The operation did not finish within its timeout.", "Error"},
 }
 
-func openAPIComponents() obj {
+func openAPIComponents(defs obj) obj {
 	responses := obj{}
 	for _, r := range errorResponses {
 		resp := obj{
 			"description": r.desc,
 			"content":     obj{"application/json": obj{"schema": ref("schemas", r.schema)}},
 		}
-		if r.status == "401" {
+		switch r.status {
+		case "401":
 			resp["headers"] = obj{"WWW-Authenticate": obj{
 				"description": "Bearer",
+				"schema":      obj{"type": "string"},
+			}}
+		case "405":
+			resp["headers"] = obj{"Allow": obj{
+				"description": "The methods this path takes.",
 				"schema":      obj{"type": "string"},
 			}}
 		}
@@ -138,46 +145,64 @@ func openAPIComponents() obj {
 			},
 		}
 	}
+	schemas := obj{
+		"Meta": obj{
+			"type":     "object",
+			"required": []string{"operation", "node", "duration_ms"},
+			"properties": obj{
+				"operation":   obj{"type": "string"},
+				"node":        obj{"type": "string", "description": "The node that answered."},
+				"duration_ms": obj{"type": "number", "description": "Time spent answering, in milliseconds."},
+				"target_node": obj{"type": "string", "description": "The node that ran the operation, for an operation on a process or trace."},
+				"unreachable_nodes": obj{"type": "object", "additionalProperties": obj{"type": "string"},
+					"description": "For a cluster-wide read: each node that did not answer, with the reason. Absent when every node answered."},
+			},
+			"additionalProperties": true,
+		},
+		"Error": obj{
+			"type":       "object",
+			"required":   []string{"error"},
+			"properties": obj{"error": errorBody(obj{"description": "More about the error; its shape depends on the code."}), "meta": ref("schemas", "Meta")},
+		},
+		"ValidationError": obj{
+			"type":     "object",
+			"required": []string{"error"},
+			"properties": obj{
+				"error": errorBody(obj{"type": "array", "items": ref("schemas", "FieldError")}),
+				"meta":  ref("schemas", "Meta"),
+			},
+		},
+		"FieldError": obj{
+			"type":     "object",
+			"required": []string{"field", "in", "reason"},
+			"properties": obj{
+				"field":  obj{"type": "string"},
+				"in":     obj{"type": "string", "enum": []string{"path", "query", "body"}},
+				"reason": obj{"type": "string"},
+			},
+		},
+		"StreamEnd": obj{
+			"type": "object", "required": []string{"reason"},
+			"properties": obj{"reason": obj{"type": "string", "description": "Why the server ended the stream (server_shutdown)."}},
+		},
+		"StreamError": obj{
+			"type": "object", "required": []string{"error", "status"},
+			"properties": obj{"error": errorBody(obj{}), "status": obj{"type": "integer"}},
+		},
+	}
+	for name, s := range defs {
+		if _, clash := schemas[name]; clash {
+			panic("ops: answer type " + name + " has the name of a built-in schema; rename it")
+		}
+		schemas[name] = s
+	}
 	return obj{
 		"securitySchemes": obj{"bearer": obj{
 			"type": "http", "scheme": "bearer",
 			"description": "A token from the server's token file; its role (viewer or operator) decides what it may run.",
 		}},
 		"responses": responses,
-		"schemas": obj{
-			"Meta": obj{
-				"type":     "object",
-				"required": []string{"operation", "node", "duration_ms"},
-				"properties": obj{
-					"operation":   obj{"type": "string"},
-					"node":        obj{"type": "string", "description": "The node that answered."},
-					"duration_ms": obj{"type": "number"},
-				},
-				"additionalProperties": true,
-			},
-			"Error": obj{
-				"type":       "object",
-				"required":   []string{"error"},
-				"properties": obj{"error": errorBody(obj{"description": "More about the error; its shape depends on the code."}), "meta": ref("schemas", "Meta")},
-			},
-			"ValidationError": obj{
-				"type":     "object",
-				"required": []string{"error"},
-				"properties": obj{
-					"error": errorBody(obj{"type": "array", "items": ref("schemas", "FieldError")}),
-					"meta":  ref("schemas", "Meta"),
-				},
-			},
-			"FieldError": obj{
-				"type":     "object",
-				"required": []string{"field", "in", "reason"},
-				"properties": obj{
-					"field":  obj{"type": "string"},
-					"in":     obj{"type": "string", "enum": []string{"path", "query", "body"}},
-					"reason": obj{"type": "string"},
-				},
-			},
-		},
+		"schemas":   schemas,
 	}
 }
 
@@ -194,6 +219,7 @@ func envelopeSchema(data obj) obj {
 
 // openAPI builds the OpenAPI 3.1 document of the operations.
 func openAPI(entries []*entry, openReads bool) obj {
+	g := newSchemaGen()
 	paths := obj{}
 	tags := []string{"arsenal"}
 	bearer := []obj{{"bearer": []string{}}}
@@ -213,12 +239,13 @@ func openAPI(entries []*entry, openReads bool) obj {
 				"role":       op.Role,
 				"timeout":    op.Timeout.String(),
 				"cli":        CLIVerb(op.Name),
+				"sensitive":  op.Sensitive,
 			},
 		}
 		if op.Description != "" {
 			o["description"] = op.Description
 		}
-		if openReads && op.Role == RoleViewer && !op.Dangerous {
+		if openReads && op.Role == RoleViewer && !op.Dangerous && !op.Sensitive {
 			o["security"] = openOrBearer
 		} else {
 			o["security"] = bearer
@@ -263,14 +290,32 @@ func openAPI(entries []*entry, openReads bool) obj {
 				"content":  obj{"application/json": obj{"schema": s}},
 			}
 		}
-		ok := obj{"description": "Success.", "content": obj{"application/json": obj{"schema": envelopeSchema(obj{})}}}
+		var ok obj
 		if op.Stream != nil {
-			ok = obj{"description": "A stream of Server-Sent Events; each event's data is JSON.",
-				"content": obj{"text/event-stream": obj{"schema": obj{"type": "string"}}}}
+			events := obj{}
+			for _, name := range sortedKeys(op.Events) {
+				es, err := g.schema(answerType(op.Events[name]))
+				if err != nil {
+					panic("ops: " + op.Name + ": checked at Register: " + err.Error())
+				}
+				events[name] = es
+			}
+			events["shutdown"] = ref("schemas", "StreamEnd")
+			events["error"] = ref("schemas", "StreamError")
+			ok = obj{"description": "A stream of Server-Sent Events. Each frame has an id: (resume with the Last-Event-ID header), " +
+				"an event: name and one data: line of JSON whose schema x-arsenal-events gives by event name. " +
+				"A comment line (\": heartbeat\") comes every heartbeat interval. The server ends the stream with a shutdown event when it stops.",
+				"content": obj{"text/event-stream": obj{"schema": obj{"type": "string"}, "x-arsenal-events": events}}}
+		} else {
+			ds, err := g.schema(e.resp)
+			if err != nil {
+				panic("ops: " + op.Name + ": checked at Register: " + err.Error())
+			}
+			ok = obj{"description": "Success.", "content": obj{"application/json": obj{"schema": envelopeSchema(ds)}}}
 		}
 		responses := obj{"200": ok}
 		for _, r := range errorResponses {
-			if r.status == "413" && !e.body || r.status == "409" && op.Method == http.MethodGet {
+			if r.status == "409" && op.Method == http.MethodGet {
 				continue
 			}
 			responses[r.status] = ref("responses", r.name)
@@ -323,6 +368,15 @@ func openAPI(entries []*entry, openReads bool) obj {
 		"tags":       tagList,
 		"security":   bearer,
 		"paths":      paths,
-		"components": openAPIComponents(),
+		"components": openAPIComponents(g.defs),
 	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -147,6 +147,20 @@ type Operation struct {
 	// with nothing to say at once should send a first event (a snapshot,
 	// a hello) so that clients see the stream open.
 	Stream func(ctx context.Context, req *Request, w StreamWriter) error
+	// Response is a value of the type Run puts in Result.Data (a zero
+	// struct such as TopologyData{}). The OpenAPI document describes the
+	// answer from this type, and the server answers 500 when Run returns
+	// data of another type, so the document and the wire cannot drift.
+	// Required with Run. See the rules in jsonschema.go: 64-bit integers
+	// as strings, no time.Duration, no null.
+	Response any
+	// Events, for a Stream, maps each event name it sends to a value of
+	// the type of that event's data, for the document. Required with
+	// Stream.
+	Events map[string]any
+	// Sensitive reads reveal message contents or process state (traces,
+	// a process's messages): they need a token even when reads are open.
+	Sensitive bool
 }
 
 // Request is one call of an operation, after authentication and
@@ -158,6 +172,10 @@ type Request struct {
 	// HTTP is the underlying request, for the rare operation that needs a
 	// header. Its body has already been read.
 	HTTP *http.Request
+	// LastEventID is, for a Stream, the Last-Event-ID header a client
+	// sends when it reconnects: the id of the last event it received.
+	// Empty on a first connection.
+	LastEventID string
 }
 
 // Result is what Run returns on success. Data becomes the "data" member of
@@ -173,4 +191,8 @@ type StreamWriter interface {
 	// Send writes one event, with data encoded as JSON, and flushes it. It
 	// fails once the client has gone; the Stream should then return.
 	Send(event string, data any) error
+	// SendID is Send with an id: line, which a client gives back in the
+	// Last-Event-ID header when it reconnects (see Request.LastEventID).
+	// The id must not contain a line break.
+	SendID(id, event string, data any) error
 }

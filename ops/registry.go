@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,6 +25,7 @@ type entry struct {
 	byName map[string]*param
 	body   bool // has body parameters
 	audit  bool // calls are written to the audit log
+	resp   reflect.Type
 }
 
 // Built-in routes, served by every Handler.
@@ -111,11 +113,31 @@ func (r *Registry) Register(op Operation) (err error) {
 		return errors.New("a dangerous operation needs role operator")
 	}
 
+	if op.Run != nil && op.Response == nil {
+		return errors.New("Response is not set: give a value of the type Run answers with, for the document")
+	}
+	if op.Stream != nil && len(op.Events) == 0 {
+		return errors.New("Events is empty: name every event the Stream sends with a value of its data type")
+	}
+	{
+		g := newSchemaGen()
+		if op.Response != nil {
+			if _, err := g.schema(answerType(op.Response)); err != nil {
+				return fmt.Errorf("response: %w", err)
+			}
+		}
+		for name, v := range op.Events {
+			if _, err := g.schema(answerType(v)); err != nil {
+				return fmt.Errorf("event %q: %w", name, err)
+			}
+		}
+	}
+
 	wild, err := pathWildcards(op.Path)
 	if err != nil {
 		return err
 	}
-	e := &entry{byName: map[string]*param{}, audit: op.Dangerous || !op.Idempotent}
+	e := &entry{byName: map[string]*param{}, audit: op.Dangerous || !op.Idempotent, resp: answerType(op.Response)}
 	params := make([]Param, 0, len(op.Params))
 	for _, p := range op.Params {
 		c, err := compileParam(p, op.Method)

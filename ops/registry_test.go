@@ -139,7 +139,7 @@ func TestRegisterFillsImpliedValues(t *testing.T) {
 		okOp("r.read", "GET", "/api/v1/r/{id}", Param{Name: "id", Type: TypeString, In: InPath}),
 		okOp("r.write", "POST", "/api/v1/r"),
 		Operation{Name: "r.kill", Category: "process", Summary: "kill", Method: "DELETE", Path: "/api/v1/r/{id}",
-			Params: []Param{{Name: "id", Type: TypeString, In: InPath}}, Dangerous: true, Run: echo},
+			Params: []Param{{Name: "id", Type: TypeString, In: InPath}}, Dangerous: true, Run: echo, Response: map[string]any{}},
 	)
 	read, _ := reg.Lookup("r.read")
 	if read.Role != RoleViewer || !read.Idempotent || read.Timeout != DefaultTimeout || !read.Params[0].Required {

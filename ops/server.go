@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ type server struct {
 	allow     map[string][]string // method-less pattern → its methods
 	catalogue []CatalogueEntry
 	docs      []byte
+	shutdowns sync.Map // *http.Server → context.Context ended by its Shutdown
 }
 
 // Handler returns the HTTP handler of every operation registered so far,
@@ -146,7 +148,7 @@ type call struct {
 }
 
 func (s *server) serveOp(e *entry) http.HandlerFunc {
-	open := s.cfg.OpenReads && e.op.Role == RoleViewer && !e.op.Dangerous
+	open := s.cfg.OpenReads && e.op.Role == RoleViewer && !e.op.Dangerous && !e.op.Sensitive
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := &call{e: e, start: time.Now()}
 		if e.audit {
@@ -182,8 +184,18 @@ func (s *server) serveOp(e *entry) http.HandlerFunc {
 			s.fail(w, c, s.classify(e, err))
 			return
 		}
-		if res == nil {
-			res = &Result{}
+		if res == nil || !e.answers(res.Data) {
+			// Data of another type than the documented Response: a bug in
+			// the operation, which must not reach a client that trusts
+			// the document.
+			var got any
+			if res != nil {
+				got = res.Data
+			}
+			s.log.Error("operation answered data of an undocumented type", "operation", e.op.Name, "type", fmt.Sprintf("%T", got), "documented", e.resp.String())
+			s.fail(w, c, NewError(http.StatusInternalServerError, "internal",
+				fmt.Sprintf("%s answered %T, not its documented %s", e.op.Name, got, e.resp)))
+			return
 		}
 		c.status = http.StatusOK
 		meta := s.meta(c)
@@ -201,6 +213,16 @@ func (s *server) serveOp(e *entry) http.HandlerFunc {
 				fmt.Sprintf("the result of %s cannot be encoded as JSON: %v", e.op.Name, err)), s.meta(c))
 		}
 	}
+}
+
+// answers reports whether data has the operation's documented type (or is
+// a non-nil pointer to it).
+func (e *entry) answers(data any) bool {
+	t := reflect.TypeOf(data)
+	if t == e.resp {
+		return true
+	}
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem() == e.resp && !reflect.ValueOf(data).IsNil()
 }
 
 // classify maps a Run error to its Error and logs the ones that are bugs.

@@ -22,7 +22,7 @@ func authRegistry() *Registry {
 		okOp("t.write", "POST", "/api/v1/write", Param{Name: "target", Type: TypeString, In: InBody}),
 		Operation{Name: "t.kill", Category: "process", Summary: "kill", Method: "DELETE",
 			Path: "/api/v1/kill/{pid}", Params: []Param{{Name: "pid", Type: TypePID, In: InPath}},
-			Dangerous: true, Run: echo},
+			Dangerous: true, Run: echo, Response: map[string]any{}},
 	)
 	return reg
 }
@@ -149,18 +149,18 @@ func TestTimeout(t *testing.T) {
 				deadline.Store(int64(time.Until(d)))
 				<-ctx.Done()
 				return nil, ctx.Err()
-			}},
+			}, Response: ""},
 		Operation{Name: "t.stuck", Category: "system", Summary: "ignores its context", Method: "GET",
 			Path: "/api/v1/stuck", Timeout: 50 * time.Millisecond,
 			Run: func(ctx context.Context, _ *Request) (*Result, error) {
 				<-release
 				return &Result{Data: "late"}, nil
-			}},
+			}, Response: ""},
 		Operation{Name: "t.calltimeout", Category: "system", Summary: "a process call timed out", Method: "GET",
 			Path: "/api/v1/calltimeout",
 			Run: func(ctx context.Context, _ *Request) (*Result, error) {
 				return nil, &process.CallError{Err: process.Timeout}
-			}},
+			}, Response: ""},
 	)
 	srv := serve(t, reg, ServerConfig{OpenReads: true})
 	a := do(t, "GET", srv.URL+"/api/v1/slow", "", "")
@@ -189,7 +189,7 @@ func TestPanicIs500AndServerLives(t *testing.T) {
 	reg := NewRegistry()
 	reg.MustRegister(
 		Operation{Name: "t.panic", Category: "system", Summary: "panics", Method: "GET", Path: "/api/v1/panic",
-			Run: func(context.Context, *Request) (*Result, error) { panic("boom") }},
+			Run: func(context.Context, *Request) (*Result, error) { panic("boom") }, Response: ""},
 		okOp("t.ok", "GET", "/api/v1/ok"),
 	)
 	srv := serve(t, reg, ServerConfig{OpenReads: true, Logger: jsonLogger(&logs)})
@@ -265,7 +265,7 @@ func TestErrorMapping(t *testing.T) {
 		err := c.err
 		reg.MustRegister(Operation{Name: fmt.Sprintf("t.e%d", i), Category: "system", Summary: "fails",
 			Method: "GET", Path: fmt.Sprintf("/api/v1/e/%d", i),
-			Run: func(context.Context, *Request) (*Result, error) { return nil, err }})
+			Run: func(context.Context, *Request) (*Result, error) { return nil, err }, Response: ""})
 	}
 	srv := serve(t, reg, ServerConfig{OpenReads: true, Node: "n1", Logger: jsonLogger(&logs)})
 	for i, c := range cases {
@@ -288,11 +288,15 @@ func TestResponsesAndRoutes(t *testing.T) {
 		Operation{Name: "t.meta", Category: "system", Summary: "meta", Method: "GET", Path: "/api/v1/meta",
 			Run: func(context.Context, *Request) (*Result, error) {
 				return &Result{Data: []int{1, 2}, Meta: map[string]any{"total": 2, "node": "evil", "missing_nodes": []string{}}}, nil
-			}},
+			}, Response: []int{}},
 		Operation{Name: "t.nil", Category: "system", Summary: "nil result", Method: "POST", Path: "/api/v1/nil",
-			Run: func(context.Context, *Request) (*Result, error) { return nil, nil }},
+			Run: func(context.Context, *Request) (*Result, error) { return nil, nil }, Response: map[string]any{}},
+		Operation{Name: "t.wrongtype", Category: "system", Summary: "answers another type", Method: "GET", Path: "/api/v1/wrongtype",
+			Run: func(context.Context, *Request) (*Result, error) { return &Result{Data: 7}, nil }, Response: ""},
 		Operation{Name: "t.chan", Category: "system", Summary: "cannot encode", Method: "GET", Path: "/api/v1/chan",
-			Run: func(context.Context, *Request) (*Result, error) { return &Result{Data: make(chan int)}, nil }},
+			Run: func(context.Context, *Request) (*Result, error) {
+				return &Result{Data: map[string]any{"c": make(chan int)}}, nil
+			}, Response: map[string]any{}},
 	)
 	srv := serve(t, reg, ServerConfig{OpenReads: true, Node: "n1", Tokens: testTokens})
 
@@ -302,8 +306,13 @@ func TestResponsesAndRoutes(t *testing.T) {
 		m["total"] != 2.0 || m["duration_ms"] == nil || a.body["data"].([]any)[1] != 2.0 {
 		t.Fatalf("meta: %s", a.raw)
 	}
-	if a := do(t, "POST", srv.URL+"/api/v1/nil", operatorToken, ""); a.status != 200 || a.body["data"] != nil || !strings.Contains(a.raw, `"data":null`) {
-		t.Fatalf("nil result: %s", a.raw)
+	// A nil result or data of another type than Response is the
+	// operation's bug: a 500, never a body the document does not describe.
+	if a := do(t, "POST", srv.URL+"/api/v1/nil", operatorToken, ""); a.status != 500 || !strings.Contains(a.errMessage(), "t.nil answered <nil>, not its documented map[string]interface {}") {
+		t.Fatalf("nil result: %d %s", a.status, a.raw)
+	}
+	if a := do(t, "GET", srv.URL+"/api/v1/wrongtype", "", ""); a.status != 500 || !strings.Contains(a.errMessage(), "t.wrongtype answered int, not its documented string") {
+		t.Fatalf("wrong type: %d %s", a.status, a.raw)
 	}
 	if a := do(t, "GET", srv.URL+"/api/v1/chan", "", ""); a.status != 500 || !strings.Contains(a.errMessage(), "cannot be encoded") {
 		t.Fatalf("unencodable: %d %s", a.status, a.raw)

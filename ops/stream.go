@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -56,15 +57,25 @@ func (s *sseWriter) writeLocked(chunk []byte) error {
 	return nil
 }
 
-func (s *sseWriter) Send(event string, data any) error {
+func (s *sseWriter) Send(event string, data any) error { return s.SendID("", event, data) }
+
+func (s *sseWriter) SendID(id, event string, data any) error {
 	if strings.ContainsAny(event, "\r\n") {
 		return fmt.Errorf("ops: event name %q has a line break", event)
+	}
+	if strings.ContainsAny(id, "\r\n\x00") {
+		return fmt.Errorf("ops: event id %q has a line break or NUL", id)
 	}
 	b, err := json.Marshal(data) // compact JSON has no raw line breaks: one data line
 	if err != nil {
 		return fmt.Errorf("ops: encode event %q: %w", event, err)
 	}
-	chunk := make([]byte, 0, len(event)+len(b)+16)
+	chunk := make([]byte, 0, len(id)+len(event)+len(b)+24)
+	if id != "" {
+		chunk = append(chunk, "id: "...)
+		chunk = append(chunk, id...)
+		chunk = append(chunk, '\n')
+	}
 	if event != "" {
 		chunk = append(chunk, "event: "...)
 		chunk = append(chunk, event...)
@@ -95,8 +106,15 @@ func (s *sseWriter) hasStarted() bool {
 // or the server's base context ends; the operation's Timeout does not
 // apply.
 func (s *server) stream(w http.ResponseWriter, r *http.Request, c *call, req *Request) {
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancelCause := context.WithCancelCause(r.Context())
+	cancel := func() { cancelCause(context.Canceled) }
 	defer cancel()
+	// The end of the server ends the stream at once, so that a feed never
+	// holds up a graceful shutdown (http.Server.Shutdown waits for every
+	// handler to return, and a feed would never return by itself).
+	stopAfter := context.AfterFunc(s.shutdownContext(r), func() { cancelCause(errServerShutdown) })
+	defer stopAfter()
+	req.LastEventID = r.Header.Get("Last-Event-ID")
 	rc := http.NewResponseController(w)
 	// A server WriteTimeout would cut every stream; lift it for this one.
 	// Not every ResponseWriter supports it, and then there is none to lift.
@@ -121,10 +139,20 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, c *call, req *Re
 	})
 
 	err := s.runStream(ctx, c.e, req, sw)
+	shutdown := errors.Is(context.Cause(ctx), errServerShutdown)
 	cancel()
 	wg.Wait()
 
 	c.status = http.StatusOK
+	if shutdown && r.Context().Err() == nil {
+		// Say why the stream ends, so a client reconnects elsewhere (or
+		// later) instead of taking it for a network error.
+		sw.mu.Lock()
+		sw.ctx = r.Context()
+		sw.mu.Unlock()
+		_ = sw.Send("shutdown", streamEnd{Reason: "server_shutdown"})
+		return
+	}
 	if err == nil || r.Context().Err() != nil {
 		return // done, or nobody is listening any more
 	}
@@ -140,6 +168,36 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, c *call, req *Re
 	sw.ctx = r.Context()
 	sw.mu.Unlock()
 	_ = sw.Send("error", streamError{Error: ae, Status: ae.Status})
+}
+
+// streamEnd is the data of the "shutdown" event that ends every stream
+// when the server shuts down.
+type streamEnd struct {
+	Reason string `json:"reason"`
+}
+
+var errServerShutdown = errors.New("ops: the HTTP server is shutting down")
+
+// shutdownContext returns a context that ends when the http.Server that
+// serves r starts its Shutdown. The first stream of each server registers
+// the hook (http.Server.RegisterOnShutdown), so nobody has to wire the
+// handler to the server. A request served without an http.Server (a test
+// calling ServeHTTP) gets a context that never ends.
+func (s *server) shutdownContext(r *http.Request) context.Context {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if !ok || srv == nil {
+		return context.Background()
+	}
+	if v, ok := s.shutdowns.Load(srv); ok {
+		return v.(context.Context)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if v, loaded := s.shutdowns.LoadOrStore(srv, ctx); loaded {
+		cancel()
+		return v.(context.Context)
+	}
+	srv.RegisterOnShutdown(cancel)
+	return ctx
 }
 
 // streamError is the data of the "error" event that ends a stream that

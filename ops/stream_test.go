@@ -22,6 +22,7 @@ func (f *feed) op() Operation {
 	return Operation{Name: "t.events", Category: "cluster", Summary: "events", Method: "GET",
 		Path:   "/api/v1/events",
 		Params: []Param{{Name: "kinds", Type: TypeList, In: InQuery}},
+		Events: map[string]any{"tick": map[string]any{}},
 		Stream: func(ctx context.Context, req *Request, w StreamWriter) (err error) {
 			defer func() { f.ended <- err }()
 			for {
@@ -168,7 +169,7 @@ func TestStreamPanic(t *testing.T) {
 	reg := NewRegistry()
 	reg.MustRegister(Operation{Name: "t.panics", Category: "cluster", Summary: "panics", Method: "GET",
 		Path:   "/api/v1/panics",
-		Stream: func(context.Context, *Request, StreamWriter) error { panic("stream boom") }})
+		Stream: func(context.Context, *Request, StreamWriter) error { panic("stream boom") }, Events: map[string]any{"x": ""}})
 	srv := serve(t, reg, ServerConfig{OpenReads: true, Logger: jsonLogger(&logs)})
 	a := do(t, "GET", srv.URL+"/api/v1/panics", "", "")
 	if a.status != 500 || !strings.Contains(a.errMessage(), "t.panics panicked: stream boom") {

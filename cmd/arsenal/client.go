@@ -400,7 +400,8 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 		_ = json.Unmarshal(e.Data, &ev)
 		switch e.Name {
 		case "topology":
-			fmt.Fprintf(stdout, "%s  connected to %v: %v members, mode %v\n", time.Now().Format(time.TimeOnly), ev["self"], ev["members"], ev["mode"])
+			top, _ := ev["topology"].(map[string]any)
+			fmt.Fprintf(stdout, "%s  connected to %v: %v members, mode %v\n", time.Now().Format(time.TimeOnly), top["current_node"], top["total_nodes"], top["mode"])
 		default:
 			detail := fmt.Sprint(ev["node"])
 			if p, ok := ev["partition"].(map[string]any); ok && e.Name == "partition_changed" {

@@ -1,6 +1,8 @@
 package operations
 
 import (
+	"sync"
+
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/ops"
 	"github.com/arsenal-go/arsenal/placement"
@@ -14,10 +16,23 @@ type Env struct {
 	// Registry and Placement may be nil: their operations then answer 503.
 	Registry  *registry.Registry
 	Placement *placement.Placement
+
+	evOnce sync.Once
+	events *eventLog
+}
+
+// eventLog is the node's backlog of cluster events, started with
+// Register so that it holds the events from the node's start.
+func (e *Env) eventLog() *eventLog {
+	e.evOnce.Do(func() { e.events = startEventLog(e.Node.Cluster()) })
+	return e.events
 }
 
 // Register adds every operation to reg.
 func Register(reg *ops.Registry, env *Env) error {
+	if env.Node != nil {
+		env.eventLog()
+	}
 	for _, op := range []ops.Operation{
 		topology(env), health(env), nodeInfo(env), processes(env), supervisionTrees(env),
 		supervisors(env), processInfo(env), processKill(env), processSend(env), processRestart(env),

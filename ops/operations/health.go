@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/inspect"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/ops"
 )
@@ -22,7 +23,7 @@ const (
 // NodeHealth is one node's score and the reasons for it.
 type NodeHealth struct {
 	Node       string   `json:"node"`
-	Status     string   `json:"status"` // alive, suspect, dead
+	Status     string   `json:"status" enum:"alive,suspect,dead"`
 	Score      int      `json:"score"`
 	Issues     []string `json:"issues"`
 	CPUPercent *float64 `json:"cpu_percent,omitempty"` // of GOMAXPROCS cores, between the last two samples
@@ -31,7 +32,7 @@ type NodeHealth struct {
 // HealthSnapshot is one entry of the history.
 type HealthSnapshot struct {
 	Time      time.Time `json:"time"`
-	Overall   string    `json:"overall_status"`
+	Overall   string    `json:"overall_status" enum:"healthy,warning,degraded,critical"`
 	NodesUp   int       `json:"nodes_up"`
 	Nodes     int       `json:"nodes_total"`
 	Partition string    `json:"partition"`
@@ -113,7 +114,7 @@ func (h *HealthMonitor) History() []HealthSnapshot {
 
 // HealthReport is the cluster's health as this node sees it.
 type HealthReport struct {
-	Overall         string                  `json:"overall_status"` // healthy, warning, degraded, critical
+	Overall         string                  `json:"overall_status" enum:"healthy,warning,degraded,critical"`
 	Partition       cluster.PartitionStatus `json:"partition_status"`
 	NodesTotal      int                     `json:"nodes_total"`
 	NodesUp         int                     `json:"nodes_up"`
@@ -121,7 +122,7 @@ type HealthReport struct {
 	Nodes           []NodeHealth            `json:"nodes"`
 	Recommendations []string                `json:"recommendations"`
 	FormedAt        time.Time               `json:"formed_at"`
-	UptimeSeconds   float64                 `json:"cluster_uptime_seconds"`
+	UptimeMS        float64                 `json:"cluster_uptime_ms"`
 	Metrics         *HealthMetrics          `json:"metrics,omitempty"`
 	History         []HealthSnapshot        `json:"history,omitempty"`
 }
@@ -144,17 +145,17 @@ type HealthMetrics struct {
 
 // NodeMetrics are one node's measured numbers.
 type NodeMetrics struct {
-	Processes     int       `json:"processes"`
-	Goroutines    int       `json:"goroutines"`
-	HeapAlloc     uint64    `json:"heap_alloc_bytes"`
-	HeapSys       uint64    `json:"heap_sys_bytes"`
-	MailboxTotal  int       `json:"mailbox_backlog_total"`
-	MailboxMax    int       `json:"mailbox_backlog_max"`
-	GCCycles      uint32    `json:"gc_cycles"`
-	GCPauseTotal  uint64    `json:"gc_pause_total_ns"`
-	GCLastPause   uint64    `json:"gc_last_pause_ns"`
-	MeasuredAt    time.Time `json:"measured_at"`
-	UptimeSeconds float64   `json:"uptime_seconds"`
+	Processes      int       `json:"processes"`
+	Goroutines     int       `json:"goroutines"`
+	HeapAlloc      uint64    `json:"heap_alloc_bytes" arsenal:"count"`
+	HeapSys        uint64    `json:"heap_sys_bytes" arsenal:"count"`
+	MailboxTotal   int       `json:"mailbox_backlog_total"`
+	MailboxMax     int       `json:"mailbox_backlog_max"`
+	GCCycles       uint32    `json:"gc_cycles"`
+	GCPauseTotalMS float64   `json:"gc_pause_total_ms"`
+	GCLastPauseMS  float64   `json:"gc_last_pause_ms"`
+	MeasuredAt     time.Time `json:"measured_at"`
+	UptimeMS       float64   `json:"uptime_ms"`
 }
 
 // Report scores every node now from the facts collected in the background.
@@ -169,7 +170,7 @@ func (h *HealthMonitor) Report() HealthReport {
 	}
 	h.mu.Unlock()
 	stale := 3 * n.Config().FactsInterval
-	rep := HealthReport{Partition: top.Partition, FormedAt: top.FormedAt, UptimeSeconds: time.Since(top.FormedAt).Seconds(),
+	rep := HealthReport{Partition: top.Partition, FormedAt: top.FormedAt, UptimeMS: inspect.Millis(time.Since(top.FormedAt)),
 		Nodes: []NodeHealth{}, Recommendations: []string{}}
 	for _, m := range top.Nodes {
 		if m.Status == cluster.StatusLeft {
@@ -313,7 +314,8 @@ func (h *HealthMonitor) metrics() *HealthMetrics {
 		m.MailboxMax = max(m.MailboxMax, f.MailboxMax)
 		m.PerNode[name] = NodeMetrics{Processes: f.Processes, Goroutines: f.Goroutines, HeapAlloc: f.HeapAlloc,
 			HeapSys: f.HeapSys, MailboxTotal: f.MailboxTotal, MailboxMax: f.MailboxMax, GCCycles: f.NumGC,
-			GCPauseTotal: f.GCPauseTotal, GCLastPause: f.LastGCPause, MeasuredAt: f.MeasuredAt, UptimeSeconds: f.UptimeSeconds}
+			GCPauseTotalMS: inspect.Millis(time.Duration(f.GCPauseTotal)), GCLastPauseMS: inspect.Millis(time.Duration(f.LastGCPause)),
+			MeasuredAt: f.MeasuredAt, UptimeMS: f.UptimeSeconds * 1000}
 	}
 	return m
 }
@@ -327,7 +329,7 @@ func health(env *Env) ops.Operation {
 			"no facts −50. Suspect nodes score 10, dead nodes 0; nodes that left are not counted. Overall: degraded on a partition; " +
 			"else by the share of nodes up: all healthy, ≥ 80 % warning, ≥ 50 % degraded, below critical (warning also when a node scores under 80). " +
 			"History: one snapshot per sampling interval, bounded.",
-		Method: "GET", Path: "/api/v1/cluster/health",
+		Method: "GET", Path: "/api/v1/cluster/health", Response: HealthReport{},
 		Params: []ops.Param{
 			{Name: "include_metrics", Type: ops.TypeBool, In: ops.InQuery, Default: true, Description: "add the measured numbers per node"},
 			{Name: "include_history", Type: ops.TypeBool, In: ops.InQuery, Default: false, Description: "add the history of overall status"},

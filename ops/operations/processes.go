@@ -7,12 +7,19 @@ import (
 	"github.com/arsenal-go/arsenal/ops"
 )
 
+// ProcessList is the answer of cluster.processes.
+type ProcessList struct {
+	Processes []inspect.Process `json:"processes"`
+	Total     int               `json:"total" doc:"every matching process on the nodes that answered, not only this page"`
+}
+
 func processes(env *Env) ops.Operation {
 	return ops.Operation{
 		Name: "cluster.processes", Category: "process",
 		Summary:     "Every process on every node, filtered, sorted and paged, with the true total",
 		Description: "Asks all nodes (or one) in parallel, one request per node; each node filters and sorts its own processes and returns the first offset+limit, and the pages are merged. Nodes that did not answer are listed in meta.unreachable_nodes.",
 		Method:      "GET", Path: "/api/v1/cluster/processes",
+		Response: ProcessList{},
 		Params: []ops.Param{
 			{Name: "node", Type: ops.TypeNode, In: ops.InQuery, Description: "only this node"},
 			{Name: "behaviour", Type: ops.TypeString, In: ops.InQuery, Max: f(200), Description: "substring of the behaviour name (e.g. supervisor), case-insensitive"},
@@ -42,7 +49,11 @@ func processes(env *Env) ops.Operation {
 			meta["total"] = l.Total
 			meta["nodes_queried"] = l.Nodes
 			meta["limit"], meta["offset"] = p.Int("limit"), p.Int("offset")
-			return &ops.Result{Data: map[string]any{"processes": l.Processes, "total": l.Total}, Meta: meta}, nil
+			procs := l.Processes
+			if procs == nil {
+				procs = []inspect.Process{}
+			}
+			return &ops.Result{Data: ProcessList{Processes: procs, Total: l.Total}, Meta: meta}, nil
 		},
 	}
 }

@@ -17,7 +17,7 @@ func traceStart(env *Env) ops.Operation {
 		Summary:     "Record a process's messages in and out, bounded by duration and count",
 		Description: "Returns a trace id; read the events with GET /api/v1/traces/{id} while it runs or after. The trace stops by itself at its bounds.",
 		Method:      "POST", Path: "/api/v1/processes/{pid}/trace",
-		Role: ops.RoleOperator,
+		Role: ops.RoleOperator, Response: inspect.TraceStarted{},
 		Params: []ops.Param{
 			pidParam,
 			{Name: "duration", Type: ops.TypeDuration, In: ops.InBody, Default: 60 * time.Second, MinDuration: time.Millisecond, MaxDuration: 3600 * time.Second},
@@ -38,9 +38,10 @@ func traceStart(env *Env) ops.Operation {
 func traceGet(env *Env) ops.Operation {
 	return ops.Operation{
 		Name: "trace.get", Category: "tracing",
-		Summary: "Read a trace's events (also while it runs)",
-		Method:  "GET", Path: "/api/v1/traces/{id}",
-		Params: []ops.Param{traceIDParam},
+		Summary:   "Read a trace's events (also while it runs)",
+		Sensitive: true,
+		Method:    "GET", Path: "/api/v1/traces/{id}",
+		Params: []ops.Param{traceIDParam}, Response: inspect.Trace{},
 		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
 			s, err := inspect.GetTrace(ctx, env.Node, req.Params.String("id"))
 			if err != nil {
@@ -57,7 +58,7 @@ func traceStop(env *Env) ops.Operation {
 		Summary: "Stop a trace and return its events",
 		Method:  "DELETE", Path: "/api/v1/traces/{id}",
 		Role: ops.RoleOperator, Idempotent: true,
-		Params: []ops.Param{traceIDParam},
+		Params: []ops.Param{traceIDParam}, Response: inspect.Trace{},
 		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
 			s, err := inspect.StopTrace(ctx, env.Node, req.Params.String("id"))
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/arsenal-go/arsenal/inspect"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/ops"
+	"github.com/arsenal-go/arsenal/process"
 )
 
 // nodesParam returns the optional "node" parameter as a node list (nil:
@@ -36,11 +37,23 @@ func knownNode(n *node.Node, name string) error {
 	return ops.NotFound(fmt.Sprintf("no node %s in the cluster", name))
 }
 
+// SupervisionTrees is the answer of cluster.supervision_trees.
+type SupervisionTrees struct {
+	Nodes []inspect.NodeTrees `json:"nodes"`
+}
+
+// SupervisorList is the answer of supervisors.list.
+type SupervisorList struct {
+	Supervisors []SupervisorEntry `json:"supervisors"`
+	Total       int               `json:"total"`
+}
+
 func supervisionTrees(env *Env) ops.Operation {
 	return ops.Operation{
 		Name: "cluster.supervision_trees", Category: "supervisor",
 		Summary: "Every supervision tree on every node, with children, real strategies and restart counts",
 		Method:  "GET", Path: "/api/v1/cluster/supervision-trees",
+		Response: SupervisionTrees{},
 		Params: []ops.Param{
 			{Name: "node", Type: ops.TypeNode, In: ops.InQuery, Description: "only this node"},
 			{Name: "max_depth", Type: ops.TypeInt, In: ops.InQuery, Default: 0, Min: f(0), Max: f(64), Description: "levels of supervisors to descend (0: all)"},
@@ -57,30 +70,34 @@ func supervisionTrees(env *Env) ops.Operation {
 			}
 			meta := unreachableMeta(failed)
 			meta["total_trees"] = total
-			return &ops.Result{Data: map[string]any{"nodes": trees}, Meta: meta}, nil
+			if trees == nil {
+				trees = []inspect.NodeTrees{}
+			}
+			return &ops.Result{Data: SupervisionTrees{Nodes: trees}, Meta: meta}, nil
 		},
 	}
 }
 
-type supervisorEntry struct {
-	Node          string `json:"node"`
-	PID           string `json:"pid"`
-	Name          string `json:"name,omitempty"`
-	Strategy      string `json:"strategy"`
-	Children      int    `json:"children"`
-	ActiveWorkers int    `json:"active_children"`
-	TotalRestarts int    `json:"total_restarts"`
-	Depth         int    `json:"depth"`
+// SupervisorEntry is one supervisor in supervisors.list.
+type SupervisorEntry struct {
+	Node          string      `json:"node"`
+	PID           process.PID `json:"pid"`
+	Name          string      `json:"name,omitempty"`
+	Strategy      string      `json:"strategy"`
+	Children      int         `json:"children"`
+	ActiveWorkers int         `json:"active_children"`
+	TotalRestarts int         `json:"total_restarts"`
+	Depth         int         `json:"depth"`
 }
 
-func flatten(nodeName string, t inspect.Tree, depth int, out *[]supervisorEntry) {
+func flatten(nodeName string, t inspect.Tree, depth int, out *[]SupervisorEntry) {
 	active := 0
 	for _, c := range t.Children {
 		if !c.PID.IsZero() {
 			active++
 		}
 	}
-	*out = append(*out, supervisorEntry{Node: nodeName, PID: t.PID.String(), Name: t.Name, Strategy: t.Strategy,
+	*out = append(*out, SupervisorEntry{Node: nodeName, PID: t.PID, Name: t.Name, Strategy: t.Strategy,
 		Children: len(t.Children), ActiveWorkers: active, TotalRestarts: t.TotalRestarts, Depth: depth})
 	for _, c := range t.Children {
 		if c.Tree != nil {
@@ -94,6 +111,7 @@ func supervisors(env *Env) ops.Operation {
 		Name: "supervisors.list", Category: "supervisor",
 		Summary: "Supervisors on every node, paged",
 		Method:  "GET", Path: "/api/v1/supervisors",
+		Response: SupervisorList{},
 		Params: []ops.Param{
 			{Name: "node", Type: ops.TypeNode, In: ops.InQuery, Description: "only this node"},
 			{Name: "page", Type: ops.TypeInt, In: ops.InQuery, Default: 1, Min: f(1), Max: f(100000)},
@@ -105,7 +123,7 @@ func supervisors(env *Env) ops.Operation {
 				return nil, err
 			}
 			trees, failed := inspect.Trees(ctx, env.Node, nodes, 0)
-			all := []supervisorEntry{}
+			all := []SupervisorEntry{}
 			for _, nt := range trees {
 				for _, t := range nt.Trees {
 					flatten(nt.Node, t, 0, &all)
@@ -116,7 +134,7 @@ func supervisors(env *Env) ops.Operation {
 			to := min(from+per, len(all))
 			meta := unreachableMeta(failed)
 			meta["total"], meta["page"], meta["per_page"] = len(all), page, per
-			return &ops.Result{Data: map[string]any{"supervisors": all[from:to], "total": len(all)}, Meta: meta}, nil
+			return &ops.Result{Data: SupervisorList{Supervisors: all[from:to], Total: len(all)}, Meta: meta}, nil
 		},
 	}
 }
