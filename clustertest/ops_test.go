@@ -116,7 +116,9 @@ func TestOperationsAcrossRealNodes(t *testing.T) {
 	if reply, _ := r.Data["reply"].(map[string]any); reply["ping"] != 1.0 {
 		t.Fatalf("call reply %+v", r.Data)
 	}
-	r = api(t, "GET", base+"/traces/"+url.PathEscape(traceID), "", nil)
+	// Traces hold message contents: a token even on loopback.
+	want(t, api(t, "GET", base+"/traces/"+url.PathEscape(traceID), "", nil), 401, "trace get without a token")
+	r = api(t, "GET", base+"/traces/"+url.PathEscape(traceID), op, nil)
 	want(t, r, 200, "trace get")
 	if ev := r.Data["events"].([]any); len(ev) == 0 {
 		t.Fatalf("trace recorded nothing: %+v", r.Data)

@@ -28,6 +28,7 @@ const (
 	reqTrace     = "inspect.trace.start"
 	reqTraceGet  = "inspect.trace.get"
 	reqTraceStop = "inspect.trace.stop"
+	reqTraceList = "inspect.trace.list"
 )
 
 // Error codes carried across nodes (the operations layer maps them to
@@ -54,7 +55,7 @@ func (c *coded) Code() string  { return c.code }
 
 // Install registers the inspection handlers on n.
 func Install(n *node.Node) {
-	h := &handlers{n: n}
+	h := &handlers{n: n, traces: newTraceKeeper(n.Runtime(), TraceRetention)}
 	n.HandleRequest(reqProcesses, h.processes)
 	n.HandleRequest(reqInfo, h.info)
 	n.HandleRequest(reqKill, h.kill)
@@ -64,9 +65,13 @@ func Install(n *node.Node) {
 	n.HandleRequest(reqTrace, h.traceStart)
 	n.HandleRequest(reqTraceGet, h.traceGet)
 	n.HandleRequest(reqTraceStop, h.traceStop)
+	n.HandleRequest(reqTraceList, h.traceList)
 }
 
-type handlers struct{ n *node.Node }
+type handlers struct {
+	n      *node.Node
+	traces *traceKeeper
+}
 
 func decode[T any](body []byte) (T, error) {
 	var v T

@@ -73,6 +73,13 @@ func (h *handlers) traceStart(_ context.Context, _ string, body []byte) (any, er
 	if err != nil {
 		return nil, err
 	}
+	maxEvents := r.MaxEvents
+	if maxEvents <= 0 {
+		maxEvents = 1000 // the runtime's default
+	}
+	if err := h.traces.admit(maxEvents); err != nil {
+		return nil, err
+	}
 	t, err := h.n.Runtime().Trace(r.PID, process.TraceOptions{MaxEvents: r.MaxEvents, Duration: r.Duration, Filter: r.Filter})
 	if err != nil {
 		if !h.n.Runtime().Alive(r.PID) {
@@ -80,6 +87,7 @@ func (h *handlers) traceStart(_ context.Context, _ string, body []byte) (any, er
 		}
 		return nil, codedErr(CodeBadRequest, "%v", err)
 	}
+	h.traces.add(t, maxEvents)
 	s := t.Snapshot()
 	return TraceStarted{ID: TraceID(t.ID, h.n.Name()), PID: r.PID, Node: h.n.Name(), MaxEvents: s.MaxEvents, DurationMS: periodMS(s.Duration)}, nil
 }

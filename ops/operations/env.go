@@ -36,7 +36,7 @@ func Register(reg *ops.Registry, env *Env) error {
 	for _, op := range []ops.Operation{
 		topology(env), health(env), nodeInfo(env), processes(env), supervisionTrees(env),
 		supervisors(env), processInfo(env), processKill(env), processSend(env), processRestart(env),
-		traceStart(env), traceGet(env), traceStop(env), events(env),
+		traceStart(env), traceGet(env), traceStop(env), traceList(env), events(env),
 		clusterRegistry(env), registryLookup(env), clusterPlacement(env), placementStart(env), placementStop(env),
 	} {
 		if err := reg.Register(op); err != nil {

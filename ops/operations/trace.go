@@ -68,3 +68,24 @@ func traceStop(env *Env) ops.Operation {
 		},
 	}
 }
+
+// TraceList is the answer of trace.list.
+type TraceList struct {
+	Traces []inspect.TraceSummary `json:"traces"`
+}
+
+func traceList(env *Env) ops.Operation {
+	return ops.Operation{
+		Name: "trace.list", Category: "tracing",
+		Summary:     "Traces kept on every node, running or stopped, without their events",
+		Description: "A node keeps at most 32 traces holding at most 100 000 events together; a stopped trace is removed 10 minutes after it stopped (expires_at). Nodes that did not answer are listed in meta.unreachable_nodes.",
+		Method:      "GET", Path: "/api/v1/traces",
+		Response: TraceList{},
+		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
+			l := inspect.ListTraces(ctx, env.Node)
+			meta := unreachableMeta(l.Unreachable)
+			meta["total"] = len(l.Traces)
+			return &ops.Result{Data: TraceList{Traces: l.Traces}, Meta: meta}, nil
+		},
+	}
+}
