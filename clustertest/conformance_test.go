@@ -158,7 +158,7 @@ func (cf *conformance) check(method, rawPath string, status int, ctype string, b
 	if err != nil {
 		t.Fatalf("%s %s (%s) %d: not JSON: %v", method, rawPath, id, status, err)
 	}
-	if err := cf.schema(respPtr+"/content/application~1json/schema").Validate(inst); err != nil {
+	if err := cf.schema(respPtr + "/content/application~1json/schema").Validate(inst); err != nil {
 		t.Fatalf("%s %s (%s) %d: the answer does not match the document:\n%v\nanswer: %s", method, rawPath, id, status, err, trim(body))
 	}
 	return id

@@ -186,4 +186,3 @@ func ListTraces(ctx context.Context, n *node.Node) TraceList {
 	})
 	return out
 }
-
