@@ -425,10 +425,7 @@ func (h *handlers) kill(_ context.Context, _ string, body []byte) (any, error) {
 		}
 		return nil, codedErr(CodeProtected, "%s is %s; set force to kill it", r.PID, what)
 	}
-	wait := r.Wait
-	if wait <= 0 || wait > 30*time.Second {
-		wait = 5 * time.Second
-	}
+	wait := killWait(r.Wait)
 	gone := make(chan process.Reason, 1)
 	cancel := rt.Watch(r.PID, func(d process.DownMsg) { gone <- d.Reason })
 	defer cancel()
@@ -447,9 +444,30 @@ func (h *handlers) kill(_ context.Context, _ string, body []byte) (any, error) {
 	return res, nil
 }
 
+// killWait is how long a kill waits for the exit: 5 s unless the request
+// says otherwise, at most 30 s.
+func killWait(d time.Duration) time.Duration {
+	if d <= 0 || d > 30*time.Second {
+		return 5 * time.Second
+	}
+	return d
+}
+
+// callTimeout is how long a call through send waits for the reply: 5 s
+// unless the request says otherwise, at most 60 s.
+func callTimeout(d time.Duration) time.Duration {
+	if d <= 0 || d > 60*time.Second {
+		return 5 * time.Second
+	}
+	return d
+}
+
 // Kill sends an exit signal to a process on any node and waits for it to
 // exit.
 func Kill(ctx context.Context, n *node.Node, r KillRequest) (KillResult, error) {
+	// The wait travels in the request and bounds the handler; the asking
+	// side waits that long plus its usual request timeout.
+	ctx = node.WithRequestTimeout(ctx, killWait(r.Wait)+n.Config().RequestTimeout)
 	return ask[KillResult](ctx, n, r.PID, reqKill, r)
 }
 
@@ -486,11 +504,9 @@ func (h *handlers) send(ctx context.Context, _ string, body []byte) (any, error)
 	case "cast":
 		rt.Cast(r.PID, r.Message)
 	case "call":
-		timeout := r.Timeout
-		if timeout <= 0 {
-			timeout = 5 * time.Second
-		}
-		cctx, cancel := context.WithTimeout(ctx, timeout)
+		// The node gives a handler a context of its own request timeout;
+		// the call is bounded by the timeout it carries instead.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout(r.Timeout))
 		defer cancel()
 		v, err := rt.Call(cctx, r.PID, r.Message)
 		if err != nil {
@@ -527,6 +543,9 @@ func renderable(v any) any {
 
 // Send delivers a message to a process on any node.
 func Send(ctx context.Context, n *node.Node, r SendRequest) (SendResult, error) {
+	if r.Mode == "call" {
+		ctx = node.WithRequestTimeout(ctx, callTimeout(r.Timeout)+n.Config().RequestTimeout)
+	}
 	return ask[SendResult](ctx, n, r.PID, reqSend, r)
 }
 

@@ -23,9 +23,16 @@ var bg = context.Background()
 
 func twoNodes(t *testing.T) (*node.Node, *node.Node) {
 	t.Helper()
+	return twoNodesWith(t, 0)
+}
+
+// twoNodesWith starts two nodes whose request timeout is reqTimeout (0:
+// the default).
+func twoNodesWith(t *testing.T, reqTimeout time.Duration) (*node.Node, *node.Node) {
+	t.Helper()
 	cl := fmt.Sprintf("i%d", time.Now().UnixNano())
 	start := func(name string, seeds ...string) *node.Node {
-		cfg := node.Config{Name: name, Cluster: cl, Secret: []byte("inspect-test-secret-0123"), Profile: cluster.ProfileFast}
+		cfg := node.Config{Name: name, Cluster: cl, Secret: []byte("inspect-test-secret-0123"), Profile: cluster.ProfileFast, RequestTimeout: reqTimeout}
 		if len(seeds) > 0 {
 			cfg.Discovery = cluster.StaticSeeds(seeds...)
 		}
@@ -148,5 +155,49 @@ func TestInspectAcrossNodes(t *testing.T) {
 	}
 	if _, err := inspect.Info(bg, a, process.PID{Node: "nobody@127.0.0.1", Incarnation: 1, ID: 1}); !errors.As(err, &re) || re.Code != inspect.CodeNotFound {
 		t.Fatalf("info on unknown node: %v", err)
+	}
+}
+
+// slowWorker answers a call after a delay longer than the nodes' request
+// timeout, and traps exits so that a kill with reason shutdown waits.
+type slowWorker struct {
+	process.Server
+	delay time.Duration
+}
+
+func (w slowWorker) HandleCall(_ *process.Proc, _ process.From, req any) (any, error) {
+	time.Sleep(w.delay) // the slow handler under test, not a wait for a condition
+	return "late but here", nil
+}
+
+// A remote call and a remote kill are bounded by the timeouts they carry,
+// not by the node's request timeout.
+func TestRemoteOperationsHonourTheirOwnTimeouts(t *testing.T) {
+	const reqTimeout = 200 * time.Millisecond
+	a, b := twoNodesWith(t, reqTimeout)
+	pid, err := b.Runtime().Spawn(slowWorker{delay: 3 * reqTimeout}, process.WithTrapExits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := inspect.Send(bg, a, inspect.SendRequest{PID: pid, Mode: "call", Message: "ping", Timeout: 10 * time.Second})
+	if err != nil || res.Reply != "late but here" {
+		t.Fatalf("a remote call with a 10 s timeout to a process that answers after %s: %+v, %v", 3*reqTimeout, res, err)
+	}
+	// Its own shorter timeout still applies.
+	if _, err := inspect.Send(bg, a, inspect.SendRequest{PID: pid, Mode: "call", Message: "ping", Timeout: reqTimeout / 2}); err == nil {
+		t.Fatal("a call with a timeout shorter than the reply succeeded")
+	}
+	// A kill that the process traps waits its whole wait, then says so.
+	wait := 3 * reqTimeout
+	kr, err := inspect.Kill(bg, a, inspect.KillRequest{PID: pid, Reason: "shutdown", Wait: wait})
+	if err != nil {
+		t.Fatalf("a remote kill waiting %s, over the request timeout of %s: %v", wait, reqTimeout, err)
+	}
+	if kr.Exited || kr.WaitedMS < float64(wait.Milliseconds()) {
+		t.Fatalf("the trapped kill: %+v", kr)
+	}
+	kr, err = inspect.Kill(bg, a, inspect.KillRequest{PID: pid, Reason: "kill", Wait: wait})
+	if err != nil || !kr.Exited {
+		t.Fatalf("kill: %+v %v", kr, err)
 	}
 }

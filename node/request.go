@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/arsenal-go/arsenal/codec"
 	"github.com/arsenal-go/arsenal/process"
@@ -47,15 +48,32 @@ func (n *Node) HandleRequest(op string, h RequestHandler) {
 	n.handlersMu.Unlock()
 }
 
+type requestTimeoutKey struct{}
+
+// WithRequestTimeout returns a context under which Request waits up to d
+// for an answer instead of Config.RequestTimeout, for a request whose
+// handler waits on purpose (a kill that waits for the exit, a call with
+// its own timeout). The bound does not travel: the handler on the other
+// node must bound itself by a timeout carried in the request, since the
+// context it gets ends after Config.RequestTimeout.
+func WithRequestTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, requestTimeoutKey{}, d)
+}
+
 // Request runs op on node with req and decodes the answer into resp (a
-// pointer, or nil). It is bounded by ctx and Config.RequestTimeout. On
-// this node it calls the handler directly, through the same encoding.
+// pointer, or nil). It is bounded by ctx and Config.RequestTimeout (or
+// the timeout of WithRequestTimeout). On this node it calls the handler
+// directly, through the same encoding.
 func (n *Node) Request(ctx context.Context, node, op string, req, resp any) error {
 	body, err := codec.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("request %s: encode: %w", op, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	timeout := n.cfg.RequestTimeout
+	if d, ok := ctx.Value(requestTimeoutKey{}).(time.Duration); ok && d > 0 {
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var out []byte
 	if node == n.cfg.Name {

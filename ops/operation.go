@@ -63,6 +63,10 @@ type Param struct {
 	// Negative durations are always rejected.
 	MinDuration, MaxDuration time.Duration
 	Pattern                  string
+	// Payload marks what a caller sends on to a process (a message, a
+	// child's arguments): the audit log shows only its size unless
+	// ServerConfig.AuditPayloads. Object parameters are payloads always.
+	Payload bool
 	// Items is the type of the elements of a list. Empty means string.
 	// Lists of lists or objects are not supported: a query string cannot
 	// carry them.

@@ -137,7 +137,7 @@ func (r *Registry) Register(op Operation) (err error) {
 	if err != nil {
 		return err
 	}
-	e := &entry{byName: map[string]*param{}, audit: op.Dangerous || !op.Idempotent, resp: answerType(op.Response)}
+	e := &entry{byName: map[string]*param{}, audit: op.Dangerous || !op.Idempotent || op.Sensitive, resp: answerType(op.Response)}
 	params := make([]Param, 0, len(op.Params))
 	for _, p := range op.Params {
 		c, err := compileParam(p, op.Method)

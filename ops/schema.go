@@ -647,3 +647,6 @@ func names(ps []*param, in In) string {
 	slices.Sort(out)
 	return strings.Join(out, ", ")
 }
+
+// isPayload reports whether the audit log redacts the parameter.
+func (p *param) isPayload() bool { return p.Payload || p.Type == TypeObject }

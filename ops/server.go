@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"reflect"
 	"runtime/debug"
@@ -32,10 +33,31 @@ type ServerConfig struct {
 	// MaxBodyBytes bounds request bodies; zero means 1 MiB. A larger body
 	// is refused with 413.
 	MaxBodyBytes int64
-	// Audit gets one line per call of a mutating operation (not idempotent,
-	// or dangerous), including refused ones: who, which operation, its
-	// parameters, the status and the duration. Nil means Logger.
+	// AuditOutput, when set, gets the audit log as JSON lines, one per
+	// call of a mutating operation (not idempotent, or dangerous) or of a
+	// sensitive read, refused calls included: who (principal, role,
+	// remote address), what (operation, method, path, parameters), the
+	// target (the path parameters: a PID, a node, a trace or child id),
+	// the result (status, code) and the duration. It is written whatever
+	// the level of Logger, so an audit trail never depends on how chatty
+	// the node is. A file opened with O_APPEND is a good AuditOutput.
+	AuditOutput io.Writer
+	// Audit is the logger of the audit lines when AuditOutput is nil. Nil
+	// means Logger (whose level then applies: audit lines are INFO).
 	Audit *slog.Logger
+	// AuditPayloads writes payload parameters (a message sent to a
+	// process, a child's arguments) to the audit log. By default they are
+	// redacted to their size: the log says what was done to what, it does
+	// not keep what a message said.
+	AuditPayloads bool
+	// AllowedHosts are host names (without port) a request's Host header
+	// may carry besides IP literals and "localhost": the node's DNS names.
+	// A request without a token whose Host is none of them is refused with
+	// 403, which stops DNS rebinding (a web page whose own domain resolves
+	// to this node's address would otherwise read the open reads through
+	// the developer's browser). "*" allows any host, for a node behind a
+	// proxy that checks hosts itself.
+	AllowedHosts []string
 	// Logger gets internal errors (500s, with their cause) and panics
 	// (with their stack). Nil discards them.
 	Logger *slog.Logger
@@ -64,6 +86,7 @@ type server struct {
 	catalogue []CatalogueEntry
 	docs      []byte
 	shutdowns sync.Map // *http.Server → context.Context ended by its Shutdown
+	hosts     map[string]bool
 }
 
 // Handler returns the HTTP handler of every operation registered so far,
@@ -83,8 +106,15 @@ func (r *Registry) Handler(cfg ServerConfig) http.Handler {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.audit == nil {
+	switch {
+	case cfg.AuditOutput != nil:
+		s.audit = slog.New(slog.NewJSONHandler(cfg.AuditOutput, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", cfg.Node)
+	case s.audit == nil:
 		s.audit = s.log
+	}
+	s.hosts = map[string]bool{"localhost": true}
+	for _, h := range cfg.AllowedHosts {
+		s.hosts[strings.ToLower(strings.TrimSuffix(h, "."))] = true
 	}
 	if s.cfg.MaxBodyBytes <= 0 {
 		s.cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -153,6 +183,10 @@ func (s *server) serveOp(e *entry) http.HandlerFunc {
 		c := &call{e: e, start: time.Now()}
 		if e.audit {
 			defer s.auditCall(r, c)
+		}
+		if herr := s.checkHost(r); herr != nil {
+			s.fail(w, c, herr)
+			return
 		}
 		p, aerr := s.tokens.authenticate(r, e.op.Role, open)
 		c.principal = p
@@ -325,6 +359,26 @@ func (s *server) run(parent context.Context, e *entry, req *Request) (*Result, e
 	return nil, expired(context.DeadlineExceeded)
 }
 
+// checkHost refuses a request without a token whose Host header names
+// none of the hosts this node answers to (see ServerConfig.AllowedHosts).
+// A request with a token is not checked: a page in a browser that a
+// rebinding attack uses has no token.
+func (s *server) checkHost(r *http.Request) *Error {
+	if s.hosts["*"] || r.Header.Get("Authorization") != "" {
+		return nil
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "" || net.ParseIP(host) != nil || s.hosts[host] {
+		return nil
+	}
+	return NewError(http.StatusForbidden, "host_not_allowed",
+		fmt.Sprintf("Host %q is not one of this node's names; without a token only an IP address, localhost or a configured name (ServerConfig.AllowedHosts) is answered, against DNS rebinding", r.Host))
+}
+
 // auditCall writes the audit line of a mutating call.
 func (s *server) auditCall(r *http.Request, c *call) {
 	who := c.principal.Name
@@ -338,10 +392,23 @@ func (s *server) auditCall(r *http.Request, c *call) {
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 	}
+	var target []string
+	for _, p := range c.e.params {
+		if p.In == InPath {
+			target = append(target, r.PathValue(p.Name))
+		}
+	}
+	if len(target) > 0 {
+		attrs = append(attrs, slog.String("target", strings.Join(target, " ")))
+	}
 	if len(c.params) > 0 {
 		ps := make([]any, 0, len(c.params))
 		for _, p := range c.e.params {
 			if v, ok := c.params[p.Name]; ok {
+				if p.isPayload() && !s.cfg.AuditPayloads {
+					ps = append(ps, slog.String(p.Name, redacted(v)))
+					continue
+				}
 				ps = append(ps, slog.String(p.Name, auditValue(v)))
 			}
 		}
@@ -354,6 +421,19 @@ func (s *server) auditCall(r *http.Request, c *call) {
 		slog.String("remote", r.RemoteAddr),
 	)
 	s.audit.LogAttrs(context.Background(), slog.LevelInfo, "operation call", attrs...)
+}
+
+// redacted stands for a payload in the audit log: its size only.
+func redacted(v any) string {
+	var n int
+	switch x := v.(type) {
+	case string:
+		n = len(x)
+	default:
+		b, _ := json.Marshal(x)
+		n = len(b)
+	}
+	return fmt.Sprintf("[redacted: %d bytes]", n)
 }
 
 // auditValue renders a parameter for the audit log, shortened: the log
@@ -445,6 +525,10 @@ func (s *server) serveDocs(w http.ResponseWriter, r *http.Request) {
 
 // authorizeRead guards the catalogue and the docs like a read operation.
 func (s *server) authorizeRead(w http.ResponseWriter, r *http.Request) bool {
+	if err := s.checkHost(r); err != nil {
+		s.writeError(w, err, nil)
+		return false
+	}
 	_, err := s.tokens.authenticate(r, RoleViewer, s.cfg.OpenReads)
 	if err != nil {
 		if err.Status == http.StatusUnauthorized {

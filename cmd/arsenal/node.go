@@ -56,7 +56,7 @@ type nodeFlags struct {
 	name, clusterName, secretFile, nodeAddr, advertise, httpAddr *string
 	seeds, dnsName, dnsSRV, profile, expected                    *string
 	tlsCert, tlsKey, tlsCA, logFormat, logLevel, control, demo   *string
-	tokensFile, openReads                                        *string
+	tokensFile, openReads, auditFile, httpHosts                  *string
 	config, controlSocket                                        *string
 	services                                                     serviceFlags // services.go
 }
@@ -85,6 +85,8 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		demo:        o.add("demo", "ARSENAL_DEMO", "false", "start the demo workload (what 'arsenal dev' runs)"),
 		tokensFile:  o.add("tokens-file", "ARSENAL_TOKENS_FILE", "", "bearer tokens of the operations API, one 'TOKEN ROLE NAME' per line (roles: viewer, operator)"),
 		openReads:   o.add("open-reads", "ARSENAL_OPEN_READS", "auto", "let read operations run without a token: auto (only on a loopback --http-addr), true or false"),
+		auditFile:   o.add("audit-file", "ARSENAL_AUDIT_FILE", "", "append the audit log of the operations API (JSON lines) to this file, whatever --log-level; empty: stderr"),
+		httpHosts:   o.add("http-hosts", "ARSENAL_HTTP_HOSTS", "", "comma-separated DNS names of this node that HTTP requests without a token may use in Host (IP addresses and localhost always can; * for any)"),
 	}
 	f.services = addServiceFlags(o)
 	f.config = fs.String("config", os.Getenv("ARSENAL_CONFIG"), "JSON config file (env ARSENAL_CONFIG)")
@@ -236,6 +238,19 @@ func (f nodeFlags) apiConfig(httpAddr string) (ops.ServerConfig, error) {
 		}
 		c.Tokens = t
 	}
+	c.AuditOutput = os.Stderr
+	if *f.auditFile != "" {
+		af, err := os.OpenFile(*f.auditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return c, fmt.Errorf("--audit-file: %w", err)
+		}
+		c.AuditOutput = af // open for the life of the process
+	}
+	for h := range strings.SplitSeq(*f.httpHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.AllowedHosts = append(c.AllowedHosts, h)
+		}
+	}
 	switch *f.openReads {
 	case "auto":
 		c.OpenReads = ops.DefaultOpenReads(httpAddr)
@@ -364,7 +379,9 @@ func startAPI(n *node.Node, svc *services, api ops.ServerConfig, log *slog.Logge
 	}
 	api.Node = n.Name()
 	api.Logger = log.With("component", "api")
-	api.Audit = log.With("component", "audit")
+	if api.AuditOutput == nil {
+		api.Audit = log.With("component", "audit")
+	}
 	mux := http.NewServeMux()
 	n.Mount(mux)
 	mux.Handle("/api/", reg.Handler(api))

@@ -136,7 +136,7 @@ func placementStart(env *Env) ops.Operation {
 		Params: []ops.Param{
 			{Name: "id", Type: ops.TypeString, In: ops.InBody, Required: true, Min: f(1), Max: f(255), Pattern: childIDParam.Pattern},
 			{Name: "kind", Type: ops.TypeString, In: ops.InBody, Required: true, Min: f(1), Max: f(200)},
-			{Name: "args", Type: ops.TypeString, In: ops.InBody, Max: f(65536), Description: "the factory's argument, as text"},
+			{Name: "args", Type: ops.TypeString, In: ops.InBody, Max: f(65536), Payload: true, Description: "the factory's argument, as text"},
 			{Name: "name", Type: ops.TypeString, In: ops.InBody, Max: f(255), Description: "register the child under this cluster-wide name"},
 			{Name: "restart", Type: ops.TypeEnum, In: ops.InBody, Enum: []string{placement.Permanent, placement.Transient, placement.Temporary}, Default: placement.Permanent},
 			{Name: "strategy", Type: ops.TypeEnum, In: ops.InBody, Enum: []string{"rendezvous", "round_robin", "least_loaded", "local"}, Description: "default: the node's"},

@@ -35,6 +35,7 @@ func processKill(env *Env) ops.Operation {
 		Description: "System processes and supervisors are protected (403) unless force is set. The answer says whether the process exited within the wait, and with which reason. Reason kill cannot be trapped; shutdown and other reasons can be.",
 		Method:      "DELETE", Path: "/api/v1/processes/{pid}",
 		Dangerous: true, Role: ops.RoleOperator, Response: inspect.KillResult{},
+		Timeout: 35 * time.Second, // wait is at most 30 s
 		Params: []ops.Param{
 			pidParam,
 			{Name: "reason", Type: ops.TypeString, In: ops.InQuery, Default: "kill", Max: f(200), Pattern: `^[A-Za-z0-9_.:-]+( [^\x00-\x1f]*)?$`, Description: "kill (untrappable), shutdown, normal, or your own reason"},
