@@ -57,11 +57,10 @@ func (c *clientFlags) client() (*ops.Client, error) {
 		}
 		tok = strings.TrimSpace(string(b))
 	}
-	if tok == "" && isLoopbackURL(*c.addr) {
-		// The operator token of a local 'arsenal dev' cluster, if one runs.
-		if b, err := os.ReadFile(devTokenPath()); err == nil {
-			tok = strings.TrimSpace(string(b))
-		}
+	if tok == "" {
+		// The operator token of the local cluster (arsenal dev or arsenal
+		// cluster) that --addr belongs to, if any: never another's.
+		tok = clusterTokenFor(*c.addr)
 	}
 	return &ops.Client{BaseURL: *c.addr, Token: tok}, nil
 }

@@ -107,6 +107,9 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 	if err := writeClusterSecret(secretFile); err != nil {
 		return clusterFail(stderr, cmd, "secret file: %v", err)
 	}
+	if _, err := writeClusterToken(dir, "cluster "+*ref.name); err != nil {
+		return clusterFail(stderr, cmd, "%v", err)
+	}
 	st := &clusterstate.State{Name: *ref.name, SecretFile: secretFile, Binary: bin, Profile: *profile,
 		HTTPPort: *httpPort, Demo: *demo, CreatedAt: time.Now().UTC()}
 	for i := 1; i <= *nodes; i++ {
@@ -274,6 +277,11 @@ func (l *clusterLauncher) startNode(ctx context.Context, i int, seeds []string) 
 		"--demo", strconv.FormatBool(st.Demo)}
 	if len(seeds) > 0 {
 		args = append(args, "--seeds", strings.Join(seeds, ","))
+	}
+	// The cluster's operator token (a cluster started by an older binary
+	// has none, and its nodes keep running without).
+	if tf := filepath.Join(l.dir, nodeTokensFile); fileExists(tf) {
+		args = append(args, "--tokens-file", tf)
 	}
 	socket := ""
 	if l.sockets {

@@ -310,7 +310,7 @@ var nodeFileRE = regexp.MustCompile(`^node[0-9]+\.(log|sock)$`)
 // removeClusterFiles removes what the cluster created in dir, then dir if
 // it is empty; it returns the names of what was left.
 func removeClusterFiles(dir string, st *clusterstate.State) []string {
-	own := map[string]bool{clusterstate.FileName: true, clusterstate.LockFile: true}
+	own := map[string]bool{clusterstate.FileName: true, clusterstate.LockFile: true, operatorTokenFile: true, nodeTokensFile: true}
 	if filepath.Dir(st.SecretFile) == dir {
 		own[filepath.Base(st.SecretFile)] = true
 	}

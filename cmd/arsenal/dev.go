@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -69,15 +70,16 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	_, _ = rand.Read(sb[:])
 	secret := hex.EncodeToString(sb[:])
 	clusterName := "dev-" + secret[:8]
-	// An operator token for the CLI verbs that change things (kill, send,
-	// trace): the client finds it by itself on loopback addresses.
-	tokenFile, err := writeDevToken()
+	// An operator token of this cluster's own, for the CLI verbs that
+	// change things (kill, send, trace): the client finds it by itself for
+	// the addresses of this cluster's nodes, and only for them.
+	stateDir := filepath.Join(devRoot(), clusterName)
+	tokenFile, err := writeClusterToken(stateDir, "dev")
 	if err != nil {
 		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
 		return 1
 	}
-	defer os.Remove(devTokenPath())
-	defer os.Remove(tokenFile)
+	defer os.RemoveAll(stateDir)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -120,6 +122,15 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 			seed = c.Ready.NodeAddr
 		}
 	}
+	var addrs strings.Builder
+	for _, c := range children {
+		fmt.Fprintln(&addrs, c.Ready.HTTPAddr)
+	}
+	if err := os.WriteFile(filepath.Join(stateDir, devHTTPFile), []byte(addrs.String()), 0o600); err != nil {
+		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
+		stopAll()
+		return 1
+	}
 	outMu.Lock()
 	fmt.Fprintf(stdout, "Arsenal dev cluster %q: %d nodes on loopback (Ctrl-C stops them all)\n\n", clusterName, len(children))
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -130,7 +141,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nTry: arsenal nodes | arsenal health | arsenal ps | arsenal tree | arsenal events | arsenal ops list\n")
 	fmt.Fprintf(stdout, "     curl http://%s/api/v1/cluster/topology   (OpenAPI: /api/v1/arsenal/docs)\n", children[0].Ready.HTTPAddr)
-	fmt.Fprintf(stdout, "Operator token (for kill, send, trace; the CLI finds it by itself): %s\n", devTokenPath())
+	fmt.Fprintf(stdout, "Operator token (for kill, send, trace; the CLI finds it by itself for these nodes): %s\n", filepath.Join(stateDir, operatorTokenFile))
 	outMu.Unlock()
 
 	exited := make(chan string, len(children))
@@ -148,35 +159,6 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	stopAll()
 	fmt.Fprintln(stdout, "all nodes stopped")
 	return code
-}
-
-// devTokenPath is where a running 'arsenal dev' keeps its operator token.
-func devTokenPath() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	return filepath.Join(dir, "arsenal", "dev-token")
-}
-
-// writeDevToken makes a random operator token and writes it for the CLI
-// (devTokenPath) and as a tokens file for the nodes, both mode 0600.
-func writeDevToken() (tokensFile string, err error) {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
-	p := devTokenPath()
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return "", fmt.Errorf("token directory: %w", err)
-	}
-	if err := os.WriteFile(p, []byte(token+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("token file: %w", err)
-	}
-	tokensFile = p + ".nodes"
-	if err := os.WriteFile(tokensFile, []byte(token+" operator dev\n"), 0o600); err != nil {
-		return "", fmt.Errorf("tokens file: %w", err)
-	}
-	return tokensFile, nil
 }
 
 func prefixLines(r io.Reader, w io.Writer, mu *sync.Mutex, prefix string) {

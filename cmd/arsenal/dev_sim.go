@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -36,13 +39,15 @@ func runDevSimulated(nodes, httpPort int, profile, logLevel string, withDemo boo
 		fmt.Fprintf(stderr, "arsenal dev: --log-level %q: want debug, info, warn or error\n", logLevel)
 		return 2
 	}
-	tokenFile, err := writeDevToken()
+	var rb [4]byte
+	_, _ = rand.Read(rb[:])
+	stateDir := filepath.Join(devRoot(), fmt.Sprintf("sim-%x", rb))
+	tokenFile, err := writeClusterToken(stateDir, "dev")
 	if err != nil {
 		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
 		return 1
 	}
-	defer os.Remove(devTokenPath())
-	defer os.Remove(tokenFile)
+	defer os.RemoveAll(stateDir)
 	tokens, err := ops.LoadTokens(tokenFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
@@ -66,6 +71,15 @@ func runDevSimulated(nodes, httpPort int, profile, logLevel string, withDemo boo
 			fmt.Fprintf(stderr, "arsenal dev: HTTP %s: %v (try --http-port 0)\n", addr, err)
 			return 1
 		}
+	}
+	var addrs strings.Builder
+	for _, ln := range listeners {
+		fmt.Fprintln(&addrs, ln.Addr().String())
+	}
+	if err := os.WriteFile(filepath.Join(stateDir, devHTTPFile), []byte(addrs.String()), 0o600); err != nil {
+		closeAll()
+		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
+		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
