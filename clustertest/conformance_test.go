@@ -440,6 +440,25 @@ func TestOperationsConformToTheirDocument(t *testing.T) {
 	cf.must(cf.call(base, "GET", "/api/v1/cluster/nodes/"+url.PathEscape(x.Name)+"/info", "", nil), 503, "info of a dead node")
 	cf.must(cf.call(base, "GET", "/api/v1/cluster/processes", "", nil), 200, "processes with a node down")
 
+	// The calls are counted per operation on /metrics, next to
+	// memberlist's own metrics.
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`arsenal_ops_calls_total{node="` + a.Name + `",operation="cluster.topology",status="200"} 2`,
+		`arsenal_ops_errors_total{code="unauthorized",node="` + a.Name + `",operation="process.kill"} 1`,
+		`arsenal_ops_call_duration_seconds_bucket{node="` + a.Name + `",operation="process.kill"`,
+		`arsenal_memberlist_`,
+	} {
+		if !strings.Contains(string(prom), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+
 	// Every operation of the document was called and answered 200.
 	var missing []string
 	for tmpl, it := range cf.doc["paths"].(map[string]any) {

@@ -23,8 +23,9 @@ func (n *Node) Handler() http.Handler {
 	return mux
 }
 
-// Mount adds the health endpoints to mux.
-func (n *Node) Mount(mux *http.ServeMux) {
+// Mount adds the health endpoints to mux. /metrics also serves the
+// metrics of the extra gatherers (the operations API's, memberlist's).
+func (n *Node) Mount(mux *http.ServeMux, extra ...prometheus.Gatherer) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-n.stopCh:
@@ -47,7 +48,7 @@ func (n *Node) Mount(mux *http.ServeMux) {
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n.collector())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(append(prometheus.Gatherers{reg}, extra...), promhttp.HandlerOpts{}))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ServerConfig configures the HTTP handler of a registry.
@@ -58,6 +60,14 @@ type ServerConfig struct {
 	// the developer's browser). "*" allows any host, for a node behind a
 	// proxy that checks hosts itself.
 	AllowedHosts []string
+	// Metrics, when set, gets the Prometheus metrics of every operation:
+	// arsenal_ops_calls_total{operation,status},
+	// arsenal_ops_errors_total{operation,code},
+	// arsenal_ops_call_duration_seconds{operation} (a histogram) and
+	// arsenal_ops_streams_open{operation}. Handler panics if they cannot
+	// be registered (a second handler on the same registry). Nil records
+	// none.
+	Metrics prometheus.Registerer
 	// Logger gets internal errors (500s, with their cause) and panics
 	// (with their stack). Nil discards them.
 	Logger *slog.Logger
@@ -87,6 +97,7 @@ type server struct {
 	docs      []byte
 	shutdowns sync.Map // *http.Server → context.Context ended by its Shutdown
 	hosts     map[string]bool
+	metrics   *metrics
 }
 
 // Handler returns the HTTP handler of every operation registered so far,
@@ -112,6 +123,11 @@ func (r *Registry) Handler(cfg ServerConfig) http.Handler {
 	case s.audit == nil:
 		s.audit = s.log
 	}
+	m, err := newMetrics(cfg.Metrics, cfg.Node)
+	if err != nil {
+		panic("ops: register the metrics: " + err.Error())
+	}
+	s.metrics = m
 	s.hosts = map[string]bool{"localhost": true}
 	for _, h := range cfg.AllowedHosts {
 		s.hosts[strings.ToLower(strings.TrimSuffix(h, "."))] = true
@@ -183,6 +199,15 @@ func (s *server) serveOp(e *entry) http.HandlerFunc {
 		c := &call{e: e, start: time.Now()}
 		if e.audit {
 			defer s.auditCall(r, c)
+		}
+		if s.metrics != nil {
+			defer func() {
+				status := c.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				s.metrics.observe(e.op.Name, status, c.code, time.Since(c.start))
+			}()
 		}
 		if herr := s.checkHost(r); herr != nil {
 			s.fail(w, c, herr)

@@ -115,6 +115,8 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, c *call, req *Re
 	stopAfter := context.AfterFunc(s.shutdownContext(r), func() { cancelCause(errServerShutdown) })
 	defer stopAfter()
 	req.LastEventID = r.Header.Get("Last-Event-ID")
+	s.metrics.stream(c.e.op.Name, 1)
+	defer s.metrics.stream(c.e.op.Name, -1)
 	rc := http.NewResponseController(w)
 	// A server WriteTimeout would cut every stream; lift it for this one.
 	// Not every ResponseWriter supports it, and then there is none to lift.

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/arsenal-go/arsenal/cluster"
 	"github.com/arsenal-go/arsenal/inspect"
 	"github.com/arsenal-go/arsenal/internal/demo"
@@ -378,12 +380,17 @@ func startAPI(n *node.Node, svc *services, api ops.ServerConfig, log *slog.Logge
 		return nil, fmt.Errorf("operations: %w", err)
 	}
 	api.Node = n.Name()
+	metrics := prometheus.NewRegistry()
+	api.Metrics = metrics
+	if err := bridgeMemberlistMetrics(metrics); err != nil {
+		log.Warn("memberlist metrics are not bridged to /metrics", "err", err)
+	}
 	api.Logger = log.With("component", "api")
 	if api.AuditOutput == nil {
 		api.Audit = log.With("component", "audit")
 	}
 	mux := http.NewServeMux()
-	n.Mount(mux)
+	n.Mount(mux, metrics)
 	mux.Handle("/api/", reg.Handler(api))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
