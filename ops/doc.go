@@ -5,9 +5,12 @@
 // An operation is written once, as an Operation value. From that one
 // description come the parameter validation, the HTTP route, the CLI verb,
 // the entry in the catalogue (GET /api/v1/arsenal/operations) and the
-// OpenAPI 3.1 document (GET /api/v1/arsenal/docs). Nothing is listed
+// OpenAPI 3.1 document (GET /api/v1/arsenal/docs), with the schema of its
+// answer reflected from the Go type it answers with. Nothing is listed
 // twice, so nothing can drift: a parameter added to the description is
-// validated, documented and offered by the CLI at once.
+// validated, documented and offered by the CLI at once, and the server
+// answers 500 rather than send data of another type than the documented
+// one.
 //
 // # Writing an operation
 //
@@ -25,13 +28,14 @@
 //			{Name: "messages", Type: ops.TypeInt, In: ops.InQuery, Default: 0,
 //				Min: new(0.0), Max: new(100.0), Description: "How many queued messages to show."},
 //		},
-//		Timeout: 5 * time.Second,
+//		Timeout:  5 * time.Second,
+//		Response: ProcessInfo{}, // the type of Data, for the document
 //		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
 //			info, err := rt.Info(req.Params.PID("pid")) // a NoProc error becomes a 404
 //			if err != nil {
 //				return nil, err
 //			}
-//			return &ops.Result{Data: info}, nil
+//			return &ops.Result{Data: toProcessInfo(info)}, nil
 //		},
 //	}
 //
@@ -41,6 +45,13 @@
 //		Node:      "api@10.0.0.5",
 //		OpenReads: ops.DefaultOpenReads(addr),
 //	}))
+//
+// The answer type follows the wire rules, which Register enforces: a
+// 64-bit integer is a string (json:",string") unless it is a count
+// (arsenal:"count"); a duration is a float64 of milliseconds in a field
+// named …_ms, never a time.Duration; a pointer field is omitempty; lists
+// must be non-nil (the schema has no null). Tags doc:"…" and enum:"a,b"
+// describe a field.
 //
 // Register checks the description itself, so mistakes show at start-up
 // rather than on the first request: the {pid} wildcard must have a path
@@ -77,14 +88,22 @@
 // Callers present a bearer token that maps to a Principal with a role,
 // viewer or operator (see LoadTokens). With OpenReads, read operations need
 // no token; DefaultOpenReads turns that on for loopback addresses only.
-// Dangerous operations always need an operator. Calls of operations that
-// change things are written to the audit log, refused ones included.
+// Sensitive reads (message contents) need a token even then. Dangerous
+// operations always need an operator. A request without a token must name
+// the node by an IP address, localhost or one of AllowedHosts in its Host
+// header (against DNS rebinding). Calls of operations that change things,
+// and of sensitive reads, are written to the audit log (AuditOutput),
+// refused ones included, with payloads redacted.
 //
 // # Streams
 //
 // An operation with Stream instead of Run answers with Server-Sent Events
-// (the cluster event feed): it sends events through a StreamWriter until
-// the client goes away, with a heartbeat comment every 15 s in between.
+// (the cluster event feed): it sends events through a StreamWriter (with
+// an id: line by SendID, which a reconnecting client gives back as
+// Request.LastEventID) until the client goes away, with a heartbeat
+// comment every 15 s in between. When the http.Server that serves it
+// shuts down, every stream ends at once with a "shutdown" event, so an
+// open stream never holds up a graceful stop.
 //
 // # Client
 //
