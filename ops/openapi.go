@@ -80,7 +80,8 @@ func schemaOf(p *param, t Type, top bool) obj {
 		s["items"] = schemaOf(p, p.item, false)
 		bounds("minItems", "maxItems")
 	case TypeObject:
-		s["type"] = "object"
+		// Any members: said explicitly, or generators make an empty struct.
+		s["type"], s["additionalProperties"] = "object", true
 	}
 	if top && p.Default != nil {
 		s["default"] = jsonValue(p.Default)
