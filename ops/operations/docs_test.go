@@ -1,10 +1,13 @@
 package operations
 
 import (
+	"bytes"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/arsenal-go/arsenal/ops"
 )
@@ -56,5 +59,36 @@ func TestOpenAPIDocumentBuilds(t *testing.T) {
 		if err := os.WriteFile(p, rec.Body.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Valid against the OpenAPI Initiative's schema of 3.1 documents, with
+	// an independent validator; every schema in it compiles as draft
+	// 2020-12 (checked by the conformance test in clustertest).
+	c := jsonschema.NewCompiler()
+	f, err := os.Open("testdata/oas-3.1-schema-2022-10-07.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	oas, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddResource("https://spec.openapis.org/oas/3.1/schema/2022-10-07", oas); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("https://spec.openapis.org/oas/3.1/schema/2022-10-07")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(rec.Body.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Fatalf("the document is not a valid OpenAPI 3.1 document:\n%v", err)
+	}
+	bad, _ := jsonschema.UnmarshalJSON(strings.NewReader(`{"openapi":"3.1.0","info":{"title":"x"},"paths":{"/a":{"get":{"responses":{"200":{}}}}}}`))
+	if sch.Validate(bad) == nil {
+		t.Fatal("the OpenAPI schema accepts a document without info.version")
 	}
 }
