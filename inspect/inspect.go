@@ -557,10 +557,23 @@ type RestartResult struct {
 	ChildID    string      `json:"child_id"`
 }
 
+// restartReq carries the time the asking side gives the restart, which
+// bounds it on the process's node (whose own context for a request ends
+// after its request timeout).
+type restartReq struct {
+	PID     process.PID   `cbor:"1,keyasint"`
+	Timeout time.Duration `cbor:"2,keyasint,omitempty"`
+}
+
 func (h *handlers) restart(ctx context.Context, _ string, body []byte) (any, error) {
-	r, err := decode[pidReq](body)
+	r, err := decode[restartReq](body)
 	if err != nil {
 		return nil, err
+	}
+	if r.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), min(r.Timeout, time.Minute))
+		defer cancel()
 	}
 	rt := h.n.Runtime()
 	in, err := rt.Info(r.PID)
@@ -588,7 +601,15 @@ func (h *handlers) restart(ctx context.Context, _ string, body []byte) (any, err
 
 // Restart restarts a process through its supervisor.
 func Restart(ctx context.Context, n *node.Node, pid process.PID) (RestartResult, error) {
-	return ask[RestartResult](ctx, n, pid, reqRestart, pidReq{PID: pid})
+	// A restart waits for the old child to stop (its shutdown timeout),
+	// which can take longer than a node request: it gets the time left to
+	// the caller, carried to the process's node.
+	wait := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
+	}
+	ctx = node.WithRequestTimeout(ctx, wait)
+	return ask[RestartResult](ctx, n, pid, reqRestart, restartReq{PID: pid, Timeout: wait})
 }
 
 // Distribution returns, for every up node, its process count and the

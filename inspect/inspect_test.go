@@ -201,3 +201,36 @@ func TestRemoteOperationsHonourTheirOwnTimeouts(t *testing.T) {
 		t.Fatalf("kill: %+v %v", kr, err)
 	}
 }
+
+// slowStop takes its time to stop, as a child that flushes its work.
+type slowStop struct {
+	process.Server
+	stop time.Duration
+}
+
+func (s slowStop) Terminate(*process.Proc, process.Reason) {
+	time.Sleep(s.stop) // the slow stop under test, not a wait for a condition
+}
+
+// A remote restart waits for the old child's shutdown longer than the
+// nodes' request timeout, within the time its caller gives it.
+func TestRemoteRestartOutlastsTheRequestTimeout(t *testing.T) {
+	const reqTimeout = 200 * time.Millisecond
+	a, b := twoNodesWith(t, reqTimeout)
+	sup, err := supervisor.Start(b.Runtime(), supervisor.Spec{Children: []supervisor.ChildSpec{
+		{ID: "slow", Start: func() process.Behaviour { return slowStop{stop: 3 * reqTimeout} }, Shutdown: 10 * reqTimeout},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	children, err := supervisor.WhichChildren(bg, b.Runtime(), sup)
+	if err != nil || len(children) != 1 {
+		t.Fatalf("%v %v", children, err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	res, err := inspect.Restart(ctx, a, children[0].PID)
+	if err != nil || res.NewPID.IsZero() || res.NewPID == children[0].PID {
+		t.Fatalf("a remote restart whose child takes %s to stop: %+v, %v", 3*reqTimeout, res, err)
+	}
+}
