@@ -1,8 +1,11 @@
 package operations
 
 import (
+	"fmt"
 	"sync"
+	"time"
 
+	"github.com/arsenal-go/arsenal/cluster"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/ops"
 	"github.com/arsenal-go/arsenal/placement"
@@ -48,11 +51,27 @@ func Register(reg *ops.Registry, env *Env) error {
 
 func f(v float64) *float64 { return &v }
 
-// unreachableMeta lists the nodes that did not answer a cluster-wide read.
-func unreachableMeta(failed map[string]string) map[string]any {
-	m := map[string]any{}
-	if len(failed) > 0 {
-		m["unreachable_nodes"] = failed
+// unreachableMeta lists the nodes that did not answer a cluster-wide read
+// and, when the read asked every node (all), the members that are down
+// and were therefore not asked: a dead node is said, never silently
+// missing. Nodes that left on purpose are not listed.
+func unreachableMeta(env *Env, all bool, failed map[string]string) map[string]any {
+	out := map[string]string{}
+	for k, v := range failed {
+		out[k] = v
 	}
-	return m
+	if all && env.Node != nil {
+		for _, m := range env.Node.Cluster().Members() {
+			if m.Status == cluster.StatusDead {
+				if _, ok := out[m.Name]; !ok {
+					out[m.Name] = fmt.Sprintf("node is dead (since %s): not asked", m.Since.UTC().Format(time.RFC3339))
+				}
+			}
+		}
+	}
+	meta := map[string]any{}
+	if len(out) > 0 {
+		meta["unreachable_nodes"] = out
+	}
+	return meta
 }

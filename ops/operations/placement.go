@@ -110,7 +110,7 @@ func clusterPlacement(env *Env) ops.Operation {
 				for k, v := range answers {
 					data.Nodes[k] = wireStatus(v)
 				}
-				for k, v := range unreachableMeta(failed) {
+				for k, v := range unreachableMeta(env, true, failed) {
 					meta[k] = v
 				}
 			}

@@ -45,7 +45,7 @@ func processes(env *Env) ops.Operation {
 			if err != nil {
 				return nil, err
 			}
-			meta := unreachableMeta(l.Unreachable)
+			meta := unreachableMeta(env, !p.Has("node"), l.Unreachable)
 			meta["total"] = l.Total
 			meta["nodes_queried"] = l.Nodes
 			meta["limit"], meta["offset"] = p.Int("limit"), p.Int("offset")

@@ -71,7 +71,7 @@ func topology(env *Env) ops.Operation {
 					}
 					data.Distribution[name] = d
 				}
-				for k, v := range unreachableMeta(failed) {
+				for k, v := range unreachableMeta(env, true, failed) {
 					meta[k] = v
 				}
 			}

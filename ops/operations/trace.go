@@ -83,7 +83,7 @@ func traceList(env *Env) ops.Operation {
 		Response: TraceList{},
 		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
 			l := inspect.ListTraces(ctx, env.Node)
-			meta := unreachableMeta(l.Unreachable)
+			meta := unreachableMeta(env, true, l.Unreachable)
 			meta["total"] = len(l.Traces)
 			return &ops.Result{Data: TraceList{Traces: l.Traces}, Meta: meta}, nil
 		},

@@ -68,7 +68,7 @@ func supervisionTrees(env *Env) ops.Operation {
 			for _, t := range trees {
 				total += len(t.Trees)
 			}
-			meta := unreachableMeta(failed)
+			meta := unreachableMeta(env, !req.Params.Has("node"), failed)
 			meta["total_trees"] = total
 			if trees == nil {
 				trees = []inspect.NodeTrees{}
@@ -132,7 +132,7 @@ func supervisors(env *Env) ops.Operation {
 			page, per := req.Params.Int("page"), req.Params.Int("per_page")
 			from := min((page-1)*per, len(all))
 			to := min(from+per, len(all))
-			meta := unreachableMeta(failed)
+			meta := unreachableMeta(env, !req.Params.Has("node"), failed)
 			meta["total"], meta["page"], meta["per_page"] = len(all), page, per
 			return &ops.Result{Data: SupervisorList{Supervisors: all[from:to], Total: len(all)}, Meta: meta}, nil
 		},
