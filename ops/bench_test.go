@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkHandlerOverhead measures what the HTTP layer costs per call:
@@ -37,6 +39,21 @@ func BenchmarkHandlerOverhead(b *testing.B) {
 			r.Header.Set("Authorization", "Bearer "+viewerToken)
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
+			if w.Code != 200 {
+				b.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+	})
+	// With the per-operation Prometheus metrics on, and without a token
+	// (an open read, whose Host is checked).
+	hm := reg.Handler(ServerConfig{Node: "bench", Tokens: testTokens, OpenReads: true, Metrics: prometheus.NewRegistry()})
+	b.Run("in-process-open-metrics", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r := httptest.NewRequest("GET", target, nil)
+			r.Host = "127.0.0.1:4100"
+			w := httptest.NewRecorder()
+			hm.ServeHTTP(w, r)
 			if w.Code != 200 {
 				b.Fatalf("%d %s", w.Code, w.Body)
 			}
