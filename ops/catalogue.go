@@ -22,6 +22,9 @@ type CatalogueEntry struct {
 	Role        Role          `json:"role"`
 	CLI         string        `json:"cli"`              // the CLI verb
 	Stream      bool          `json:"stream,omitempty"` // answers with Server-Sent Events
+	// Response names the schema of the answer's data in the OpenAPI
+	// document (#/components/schemas/NAME), for a named struct type.
+	Response string `json:"response,omitempty"`
 	// Sensitive reads reveal message contents: they need a token even
 	// where reads are open.
 	Sensitive bool `json:"sensitive,omitempty"`

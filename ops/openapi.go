@@ -220,7 +220,12 @@ func envelopeSchema(data obj) obj {
 
 // openAPI builds the OpenAPI 3.1 document of the operations.
 func openAPI(entries []*entry, openReads bool) obj {
-	g := newSchemaGen()
+	return openAPIWith(newSchemaGen(), entries, openReads)
+}
+
+// openAPIWith builds the document with g, which then names every answer
+// type the way the document does.
+func openAPIWith(g *schemaGen, entries []*entry, openReads bool) obj {
 	paths := obj{}
 	tags := []string{"arsenal"}
 	bearer := []obj{{"bearer": []string{}}}

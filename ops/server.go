@@ -144,12 +144,16 @@ func (r *Registry) Handler(cfg ServerConfig) http.Handler {
 		mux.Handle(e.op.Method+" "+e.op.Path, s.serveOp(e))
 		s.addPath(e.op.Method, e.op.Path)
 	}
-	s.catalogue = catalogue(entries)
-	doc, err := json.MarshalIndent(openAPI(entries, cfg.OpenReads), "", "  ")
+	g := newSchemaGen()
+	doc, err := json.MarshalIndent(openAPIWith(g, entries, cfg.OpenReads), "", "  ")
 	if err != nil {
 		panic("ops: encode the OpenAPI document: " + err.Error()) // built from plain values: cannot fail
 	}
 	s.docs = doc
+	s.catalogue = catalogue(entries)
+	for i, e := range entries {
+		s.catalogue[i].Response = g.names[e.resp] // the answer's schema, as the document names it
+	}
 	mux.HandleFunc("GET "+CataloguePath, s.serveCatalogue)
 	mux.HandleFunc("GET "+DocsPath, s.serveDocs)
 	s.addPath(http.MethodGet, CataloguePath)

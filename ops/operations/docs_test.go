@@ -2,6 +2,7 @@ package operations
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -86,6 +87,29 @@ func TestOpenAPIDocumentBuilds(t *testing.T) {
 	}
 	if err := sch.Validate(doc); err != nil {
 		t.Fatalf("the document is not a valid OpenAPI 3.1 document:\n%v", err)
+	}
+	// The catalogue names each answer's schema, as the document does.
+	creq := httptest.NewRequest("GET", ops.CataloguePath, nil)
+	creq.Host = "127.0.0.1:4100"
+	crec := httptest.NewRecorder()
+	reg.Handler(ops.ServerConfig{Node: "doc@127.0.0.1", OpenReads: true}).ServeHTTP(crec, creq)
+	var cat struct{ Data []ops.CatalogueEntry }
+	var full struct {
+		Components struct{ Schemas map[string]any }
+	}
+	if err := json.Unmarshal(crec.Body.Bytes(), &cat); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &full); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range cat.Data {
+		if e.Stream {
+			continue
+		}
+		if e.Response == "" || full.Components.Schemas[e.Response] == nil {
+			t.Errorf("%s: catalogue response %q is not a schema of the document", e.Name, e.Response)
+		}
 	}
 	bad, _ := jsonschema.UnmarshalJSON(strings.NewReader(`{"openapi":"3.1.0","info":{"title":"x"},"paths":{"/a":{"get":{"responses":{"200":{}}}}}}`))
 	if sch.Validate(bad) == nil {
