@@ -107,7 +107,7 @@ func runDevSimulated(nodes, httpPort int, profile, logLevel string, withDemo boo
 			fmt.Fprintf(stderr, "arsenal dev: %s: %v\n", n.Name(), err)
 			return 1
 		}
-		stopAPI, err := startAPI(n, svc, ops.ServerConfig{Tokens: tokens, OpenReads: true}, nlog, listeners[i])
+		stopAPI, err := startAPI(n, svc, ops.ServerConfig{Tokens: tokens, OpenReads: true, AuditOutput: stderr}, nlog, listeners[i])
 		if err != nil {
 			closeAll()
 			fmt.Fprintf(stderr, "arsenal dev: %s: %v\n", n.Name(), err)
