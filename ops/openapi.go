@@ -2,6 +2,7 @@ package ops
 
 import (
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -344,9 +345,13 @@ func openAPIWith(g *schemaGen, entries []*entry, openReads bool) obj {
 			"responses": obj{"200": ok, "401": ref("responses", "Unauthorized"), "403": ref("responses", "Forbidden")},
 		}}
 	}
+	cat, err := g.schema(reflect.TypeFor[[]CatalogueEntry]())
+	if err != nil {
+		panic("ops: the catalogue's own type: " + err.Error())
+	}
 	paths[CataloguePath] = builtin("arsenal.operations", "The catalogue of operations", obj{
 		"description": "Every operation with its parameters.",
-		"content":     obj{"application/json": obj{"schema": envelopeSchema(obj{"type": "array", "items": obj{"type": "object"}})}},
+		"content":     obj{"application/json": obj{"schema": envelopeSchema(cat)}},
 	})
 	paths[DocsPath] = builtin("arsenal.docs", "This OpenAPI document", obj{
 		"description": "The OpenAPI document.",
