@@ -110,5 +110,6 @@
 // Client calls any operation by name, knowing only the catalogue: it puts
 // each key=value argument in the path, the query or the body, converted to
 // the parameter's JSON type, and returns the data or an *APIError that
-// reads well in a terminal.
+// reads well in a terminal. Stream follows a stream of events; Resume
+// reconnects to one with the id of the last event received.
 package ops
