@@ -46,7 +46,7 @@ import (
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
-	"github.com/arsenal-go/arsenal/internal/control"
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/launch"
 	"github.com/arsenal-go/arsenal/internal/testutil"
 )

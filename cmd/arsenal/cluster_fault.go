@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/clusterstate"
-	"github.com/arsenal-go/arsenal/internal/control"
 )
 
 // errNoControlSocket explains why partition and heal cannot reach the

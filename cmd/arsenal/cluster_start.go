@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/arsenal-go/arsenal/control"
 	"io"
 	"os"
 	"os/exec"
@@ -224,7 +225,7 @@ func (l *clusterLauncher) socketPath(i int) string {
 
 func (l *clusterLauncher) socketsFit() bool {
 	for i := range l.st.Nodes {
-		if len(l.socketPath(i)) > maxSocketPath {
+		if len(l.socketPath(i)) > control.MaxSocketPath {
 			return false
 		}
 	}

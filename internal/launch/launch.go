@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/arsenal-go/arsenal/internal/control"
+	"github.com/arsenal-go/arsenal/control"
 )
 
 // Spec describes one child.
