@@ -197,6 +197,18 @@ func sameFunc(a, b placement.Factory) bool {
 	return reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer()
 }
 
+// Register validates the App and registers its message types (package
+// codec) and kinds (package placement) in this process, as Start does. A
+// test process that talks to nodes of the App calls it (clustertest does,
+// with Options.App) so that it can encode and decode their messages. It
+// can be called any number of times.
+func (a App) Register() error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	return a.register()
+}
+
 // register registers the App's message types and kinds, after Validate.
 func (a App) register() error {
 	var errs []error

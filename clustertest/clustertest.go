@@ -45,58 +45,118 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arsenal-go/arsenal"
 	"github.com/arsenal-go/arsenal/cluster"
 	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/launch"
 	"github.com/arsenal-go/arsenal/internal/testutil"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
-)
+// builds are the binaries built in this test run, one per package.
+var builds struct {
+	mu  sync.Mutex
+	m   map[string]*build
+	dir string
+}
 
-// Main builds the arsenal binary, runs the tests and removes the binary.
-// Call it from TestMain: os.Exit(clustertest.Main(m)).
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Main runs the tests and removes the binaries they built. Call it from
+// TestMain: os.Exit(clustertest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
+	builds.mu.Lock()
+	if builds.dir != "" {
+		_ = os.RemoveAll(builds.dir)
 	}
+	builds.mu.Unlock()
 	return code
 }
 
-// Binary returns the path of the arsenal binary, building it on first use.
+// Binary returns the path of the arsenal binary (`arsenal node`),
+// building it on first use; ARSENAL_BINARY names a prebuilt one.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		if p := os.Getenv("ARSENAL_BINARY"); p != "" {
-			binPath = p
+	if p := os.Getenv("ARSENAL_BINARY"); p != "" {
+		return p
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(file))
+	return BuildBinary(t, filepath.Join(root, "cmd", "arsenal"))
+}
+
+// BuildBinary builds the main package pkg (a directory, relative to the
+// test's working directory, which go test sets to the test's package
+// directory, such as "./cmd/jobq" or "../cmd/jobq"; or an import path)
+// once per test run, with the race detector unless ARSENAL_TEST_NORACE is
+// set, and returns the binary's path. Options.Build calls it.
+func BuildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	builds.mu.Lock()
+	if builds.m == nil {
+		builds.m = map[string]*build{}
+	}
+	key := pkg
+	if abs, err := filepath.Abs(pkg); err == nil && (strings.HasPrefix(pkg, ".") || filepath.IsAbs(pkg)) {
+		key = abs
+	}
+	b := builds.m[key]
+	if b == nil {
+		b = &build{}
+		builds.m[key] = b
+	}
+	if builds.dir == "" {
+		dir, err := os.MkdirTemp("", "arsenal-clustertest-")
+		if err != nil {
+			builds.mu.Unlock()
+			t.Fatal(err)
+		}
+		builds.dir = dir
+	}
+	dir := builds.dir
+	builds.mu.Unlock()
+	b.once.Do(func() {
+		sub, err := os.MkdirTemp(dir, "bin-")
+		if err != nil {
+			b.err = err
 			return
 		}
-		buildDir, buildErr = os.MkdirTemp("", "arsenal-clustertest-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "arsenal")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Dir(filepath.Dir(file))
-		cmd := exec.Command("go", "build", "-race", "-o", binPath, "./cmd/arsenal")
+		b.path = filepath.Join(sub, filepath.Base(key))
+		args := []string{"build", "-race", "-o", b.path, key}
 		if os.Getenv("ARSENAL_TEST_NORACE") != "" {
-			cmd = exec.Command("go", "build", "-o", binPath, "./cmd/arsenal")
+			args = []string{"build", "-o", b.path, key}
 		}
-		cmd.Dir = root
+		cmd := exec.Command("go", args...)
+		if filepath.IsAbs(key) {
+			cmd.Dir = key // the package's own module, wherever it is
+			cmd.Args[len(cmd.Args)-1] = "."
+		}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/arsenal: %v\n%s", err, out)
+			b.err = fmt.Errorf("clustertest: go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
+}
+
+// binary is the node binary of the cluster, and the arguments that go
+// before its flags ("node" for the arsenal binary).
+func (c *Cluster) binary() (string, []string) {
+	c.t.Helper()
+	switch {
+	case c.opts.Binary != "":
+		return c.opts.Binary, nil
+	case c.opts.Build != "":
+		return BuildBinary(c.t, c.opts.Build), nil
+	}
+	return Binary(c.t), []string{"node"}
 }
 
 // Options configure a cluster.
@@ -120,6 +180,15 @@ type Options struct {
 	// Seed seeds the simulator's network (0: random; logged). The real
 	// backend has no randomness of its own.
 	Seed uint64
+	// Binary is a prebuilt node binary to run: a program whose main calls
+	// arsenal.Main. Build is the main package of one, built once per test
+	// run (see BuildBinary). Neither: arsenal's own 'arsenal node'.
+	Binary string
+	Build  string
+	// App is the application the nodes run on the simulator backend,
+	// which runs it in this process (the real backend runs Binary or
+	// Build, which must run the same App). Nil: an App without kinds.
+	App *arsenal.App
 }
 
 // Cluster is a set of real node processes. It implements Harness.
@@ -156,6 +225,7 @@ type Node struct {
 	Index int
 	Name  string
 	Args  []string
+	bin   string // the binary's base name, for the diagnostics
 	logs  *logBuffer
 	mu    sync.Mutex
 	child *launch.Child
@@ -200,6 +270,11 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 	if opts.Order != nil {
 		if err := checkOrder(n, opts.Order); err != nil {
 			t.Fatalf("clustertest: %v", err)
+		}
+	}
+	if opts.App != nil {
+		if err := opts.App.Register(); err != nil {
+			t.Fatalf("clustertest: Options.App: %v", err)
 		}
 	}
 	var b [12]byte
@@ -288,19 +363,26 @@ func (n *Node) seeds() string {
 
 func (n *Node) start(seeds string) error {
 	c := n.c
-	args := []string{"node", "--control", "stdio", "--name", n.Name, "--cluster", c.Name,
+	bin, pre := c.binary()
+	args := append(pre, "--control", "stdio", "--name", n.Name, "--cluster", c.Name,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--tokens-file", c.tokens}
+		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--tokens-file", c.tokens)
 	if seeds != "" {
 		args = append(args, "--seeds", seeds)
 	}
 	args = append(args, c.opts.Args...)
 	ch, err := launch.Start(context.Background(), launch.Spec{
-		Binary: Binary(c.t), Args: args, Env: []string{"ARSENAL_SECRET=" + c.secret}, Stderr: n.logs,
+		Binary: bin, Args: args, Env: []string{"ARSENAL_SECRET=" + c.secret}, Stderr: n.logs,
 		StartTimeout: testutil.Scale(30 * time.Second),
 	})
+	n.mu.Lock()
+	n.bin = filepath.Base(bin)
+	n.mu.Unlock()
 	if err != nil {
-		return err
+		n.mu.Lock()
+		n.Args = args
+		n.mu.Unlock()
+		return fmt.Errorf("%w%s", err, lastLines(n.Logs(), 20))
 	}
 	n.mu.Lock()
 	n.Args = args
@@ -972,9 +1054,9 @@ func (c *Cluster) diagnose(w *strings.Builder) {
 	c.mu.Unlock()
 	for _, n := range everyone {
 		n.mu.Lock()
-		args := n.Args
+		args, bin := n.Args, n.bin
 		n.mu.Unlock()
-		fmt.Fprintf(w, "\n-- %s: arsenal %s --\n", n.Name, strings.Join(args, " "))
+		fmt.Fprintf(w, "\n-- %s: %s %s --\n", n.Name, bin, strings.Join(args, " "))
 		lines := strings.Split(strings.TrimRight(n.Logs(), "\n"), "\n")
 		if len(lines) > 300 {
 			fmt.Fprintf(w, "[%s] … %d earlier lines …\n", n.Name, len(lines)-300)
@@ -1022,6 +1104,19 @@ func knownRace(report string) string {
 	return ""
 }
 
+// lastLines is the end of a node's log, for an error message.
+func lastLines(logs string, n int) string {
+	logs = strings.TrimRight(logs, "\n")
+	if logs == "" {
+		return "; the node logged nothing"
+	}
+	lines := strings.Split(logs, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "; its last log lines:\n  " + strings.Join(lines, "\n  ")
+}
+
 // SortedNames returns the names of the given nodes, sorted.
 func SortedNames(nodes ...*Node) []string {
 	out := make([]string, len(nodes))
@@ -1039,12 +1134,13 @@ func SortedNames(nodes ...*Node) []string {
 func (c *Cluster) StartForeign(name, clusterName, secret string) *Node {
 	c.t.Helper()
 	n := &Node{c: c, Index: -1, Name: name, logs: &logBuffer{}, events: make(chan control.Line, 16)}
-	args := []string{"node", "--control", "stdio", "--name", name, "--cluster", clusterName,
+	bin, pre := c.binary()
+	args := append(pre, "--control", "stdio", "--name", name, "--cluster", clusterName,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--log-level", "debug", "--seeds", c.nodes[0].Ready().NodeAddr}
+		"--log-level", "debug", "--seeds", c.nodes[0].Ready().NodeAddr)
 	n.Args = args
 	ch, err := launch.Start(context.Background(), launch.Spec{
-		Binary: Binary(c.t), Args: args, Env: []string{"ARSENAL_SECRET=" + secret}, Stderr: n.logs,
+		Binary: bin, Args: args, Env: []string{"ARSENAL_SECRET=" + secret}, Stderr: n.logs,
 		StartTimeout: testutil.Scale(30 * time.Second),
 	})
 	if err != nil {
@@ -1068,16 +1164,17 @@ func (c *Cluster) StartDuplicate(i int) (*Node, error) {
 	c.t.Helper()
 	orig := c.nodes[i]
 	n := &Node{c: c, Index: -1, Name: orig.Name, logs: &logBuffer{}, events: make(chan control.Line, 16)}
-	args := []string{"node", "--control", "stdio", "--name", orig.Name, "--cluster", c.Name,
+	bin, pre := c.binary()
+	args := append(pre, "--control", "stdio", "--name", orig.Name, "--cluster", c.Name,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--seeds", orig.seeds()}
+		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--seeds", orig.seeds())
 	n.Args = args
 	c.mu.Lock()
 	c.foreign = append(c.foreign, n)
 	c.mu.Unlock()
 	c.record("started a duplicate of %s", orig.Name)
 	ch, err := launch.Start(context.Background(), launch.Spec{
-		Binary: Binary(c.t), Args: args, Env: []string{"ARSENAL_SECRET=" + c.secret}, Stderr: n.logs,
+		Binary: bin, Args: args, Env: []string{"ARSENAL_SECRET=" + c.secret}, Stderr: n.logs,
 		StartTimeout: testutil.Scale(30 * time.Second),
 	})
 	if err != nil {

@@ -219,20 +219,26 @@ func (c *session) execService(cmd Command) (res any, ok bool, err error) {
 		}
 		return c.s.hist.get(), true, nil
 	case "services":
-		st := pl.Status()
-		out := ServicesState{PlacementUp: st.Up, PlacementPending: st.Pending != nil, PlacementReason: st.Reason,
-			Registry: map[string]string{}, Children: map[string]string{}}
-		for name, pid := range reg.Digest() {
-			out.Registry[name] = pid.String()
-		}
-		for _, ch := range pl.Children() {
-			if ch.Status == "running" {
-				out.Children[ch.ID] = ch.Node
-			} else {
-				out.Children[ch.ID] = ""
-			}
-		}
-		return out, true, nil
+		return Services(reg, pl), true, nil
 	}
 	return nil, false, nil
+}
+
+// Services is the state of a node's cluster services, as the "services"
+// command answers it.
+func Services(reg *registry.Registry, pl *placement.Placement) ServicesState {
+	st := pl.Status()
+	out := ServicesState{PlacementUp: st.Up, PlacementPending: st.Pending != nil, PlacementReason: st.Reason,
+		Registry: map[string]string{}, Children: map[string]string{}}
+	for name, pid := range reg.Digest() {
+		out.Registry[name] = pid.String()
+	}
+	for _, ch := range pl.Children() {
+		if ch.Status == "running" {
+			out.Children[ch.ID] = ch.Node
+		} else {
+			out.Children[ch.ID] = ""
+		}
+	}
+	return out
 }

@@ -1,4 +1,5 @@
-// Package launch starts `arsenal node` processes with the control
+// Package launch starts Arsenal node processes (`arsenal node`, or any
+// binary built with arsenal.Main) with the control
 // protocol on their stdin and stdout, for `arsenal dev` and the
 // clustertest harness. A child dies with its parent: it is in a process
 // group of its own, gets SIGKILL from the kernel if the parent thread dies
@@ -84,13 +85,17 @@ func Start(ctx context.Context, s Spec) (*Child, error) {
 	defer t.Stop()
 	select {
 	case r := <-ready:
+		if err := control.CheckVersion("node "+r.Name+" ("+s.Binary+")", r.Protocol); err != nil {
+			c.Kill()
+			return nil, err
+		}
 		c.Ready = r
 		return c, nil
 	case <-c.exited:
 		return nil, fmt.Errorf("node process exited before it was ready: %v", c.exitErr)
 	case <-t.C:
 		c.Kill()
-		return nil, fmt.Errorf("node process not ready within %s", timeout)
+		return nil, fmt.Errorf("node process not ready within %s: %s never reported \"ready\" on its control channel (stdout); a binary whose main calls arsenal.Main (or 'arsenal node') does, with --control stdio", timeout, s.Binary)
 	case <-ctx.Done():
 		c.Kill()
 		return nil, ctx.Err()
