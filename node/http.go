@@ -60,6 +60,7 @@ type nodeCollector struct {
 	n                                            *Node
 	procs, spawned, crashed, members, mailbox    *prometheus.Desc
 	sent, recv, bad, dropped, links, partitionUp *prometheus.Desc
+	undeliverable                                *prometheus.Desc
 }
 
 func (n *Node) collector() prometheus.Collector {
@@ -68,23 +69,24 @@ func (n *Node) collector() prometheus.Collector {
 		return prometheus.NewDesc("arsenal_"+name, help, vars, l)
 	}
 	return &nodeCollector{
-		n:           n,
-		procs:       d("processes", "Live processes on this node."),
-		spawned:     d("processes_spawned_total", "Processes spawned since start."),
-		crashed:     d("processes_crashed_total", "Processes that exited abnormally since start."),
-		mailbox:     d("mailbox_messages", "Messages waiting in all mailboxes."),
-		members:     d("cluster_members", "Cluster members by status, as this node sees them.", "status"),
-		partitionUp: d("cluster_partition_minority", "1 when this node is on the minority side of a partition."),
-		sent:        d("link_frames_sent_total", "Frames sent to other nodes."),
-		recv:        d("link_frames_received_total", "Frames received from other nodes."),
-		bad:         d("link_bad_frames_total", "Malformed frames received (each closed its link)."),
-		dropped:     d("link_frames_dropped_total", "Frames dropped: unknown node, unencodable, or link lost."),
-		links:       d("links_established_total", "Node links established, inbound and outbound."),
+		n:             n,
+		procs:         d("processes", "Live processes on this node."),
+		spawned:       d("processes_spawned_total", "Processes spawned since start."),
+		crashed:       d("processes_crashed_total", "Processes that exited abnormally since start."),
+		mailbox:       d("mailbox_messages", "Messages waiting in all mailboxes."),
+		members:       d("cluster_members", "Cluster members by status, as this node sees them.", "status"),
+		partitionUp:   d("cluster_partition_minority", "1 when this node is on the minority side of a partition."),
+		sent:          d("link_frames_sent_total", "Frames sent to other nodes."),
+		recv:          d("link_frames_received_total", "Frames received from other nodes."),
+		bad:           d("link_bad_frames_total", "Malformed frames received (each closed its link)."),
+		dropped:       d("link_frames_dropped_total", "Frames dropped: unknown node, unencodable, or link lost."),
+		links:         d("links_established_total", "Node links established, inbound and outbound."),
+		undeliverable: d("messages_undeliverable_total", "Messages and replies received of a type not registered on this node: dropped and logged (a caller gets an error); the link stays up."),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.procs, c.spawned, c.crashed, c.mailbox, c.members, c.partitionUp, c.sent, c.recv, c.bad, c.dropped, c.links} {
+	for _, d := range []*prometheus.Desc{c.procs, c.spawned, c.crashed, c.mailbox, c.members, c.partitionUp, c.sent, c.recv, c.bad, c.dropped, c.links, c.undeliverable} {
 		ch <- d
 	}
 }
@@ -120,4 +122,5 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ct(c.bad, n.stats.BadFrames.Load())
 	ct(c.dropped, n.stats.Dropped.Load())
 	ct(c.links, n.stats.LinksUp.Load())
+	ct(c.undeliverable, n.stats.Undeliverable.Load())
 }
