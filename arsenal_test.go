@@ -26,7 +26,7 @@ type echo struct{ process.Server }
 
 func (echo) HandleCall(_ *process.Proc, _ process.From, req any) (any, error) { return req, nil }
 
-func newEcho([]byte) (process.Behaviour, error) { return echo{}, nil }
+func newEcho([]byte) (process.Behaviour, error)  { return echo{}, nil }
 func newOther([]byte) (process.Behaviour, error) { return echo{}, nil }
 
 type ping struct{ N int }
