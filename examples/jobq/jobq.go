@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/arsenal-go/arsenal"
@@ -89,25 +90,26 @@ type Stats struct {
 	Pending    int      // waiting for a worker
 	InFlight   int      // taken, not done
 	Done       int      // done at least once
-	Duplicates int      // Done reports for a job already done
+	Duplicates int      // Done reports for a job already done by another worker: runs beyond the first
 	DoneIDs    []string // sorted
 }
 
-// StoreState is a store's copy: job ID → payload, and done job IDs.
+// StoreState is a store's copy: job ID → payload, and done job ID → the
+// worker whose report came first.
 type StoreState struct {
 	Submitted map[string]string
-	Done      map[string]bool
+	Done      map[string]string
 }
 
 // clone copies st: a message to a local process is not copied, and the
 // sender must not change what it sent.
 func (st StoreState) clone() StoreState {
-	out := StoreState{Submitted: make(map[string]string, len(st.Submitted)), Done: make(map[string]bool, len(st.Done))}
+	out := StoreState{Submitted: make(map[string]string, len(st.Submitted)), Done: make(map[string]string, len(st.Done))}
 	for k, v := range st.Submitted {
 		out.Submitted[k] = v
 	}
-	for k := range st.Done {
-		out.Done[k] = true
+	for k, v := range st.Done {
+		out.Done[k] = v
 	}
 	return out
 }
@@ -115,8 +117,12 @@ func (st StoreState) clone() StoreState {
 // Snapshot asks a store for its StoreState.
 type Snapshot struct{}
 
-// App is the job queue as an Arsenal application.
+// App is the job queue as an Arsenal application. Its one setting of its
+// own, --submit N (ARSENAL_JOBQ_SUBMIT), makes the node submit N demo jobs
+// once the queue answers.
 func App() arsenal.App {
+	submit := new(string)
+	*submit = "0"
 	specs := []placement.ChildSpec{{ID: "queue", Kind: QueueKind, Name: QueueName}}
 	for i := 1; i <= Workers; i++ {
 		specs = append(specs, placement.ChildSpec{ID: fmt.Sprintf("worker-%d", i), Kind: WorkerKind})
@@ -141,7 +147,45 @@ func App() arsenal.App {
 			}}
 		}}},
 		Singletons: specs,
+		Flags: func(f *arsenal.Flags) {
+			submit = f.String("submit", "ARSENAL_JOBQ_SUBMIT", "0", "submit this many demo jobs once the queue answers")
+		},
+		Check: func() error {
+			if n, err := strconv.Atoi(*submit); err != nil || n < 0 {
+				return fmt.Errorf("--submit %q: want a whole number", *submit)
+			}
+			return nil
+		},
+		Start: func(_ context.Context, n *arsenal.Node) error {
+			count, _ := strconv.Atoi(*submit)
+			if count > 0 {
+				go submitDemoJobs(n, count)
+			}
+			return nil
+		},
 	}
+}
+
+// submitDemoJobs submits count jobs through n, each retried until the
+// queue acknowledges it, and stops early when the node stops.
+func submitDemoJobs(n *arsenal.Node, count int) {
+	for k := 0; k < count; k++ {
+		id := fmt.Sprintf("%s-%d", n.Name(), k)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := n.Registry().Call(ctx, QueueName, Submit{ID: id, Payload: "demo"})
+			cancel()
+			if err == nil {
+				break
+			}
+			select {
+			case <-n.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	n.Logger().Info("jobq: demo jobs submitted", "count", count)
 }
 
 // ---- store: one per node ----
@@ -152,7 +196,7 @@ type store struct {
 }
 
 func (s *store) Init(*process.Proc) error {
-	s.st = StoreState{Submitted: map[string]string{}, Done: map[string]bool{}}
+	s.st = StoreState{Submitted: map[string]string{}, Done: map[string]string{}}
 	return nil
 }
 
@@ -178,8 +222,10 @@ func (s *store) merge(r StoreState) {
 	for id, p := range r.Submitted {
 		s.st.Submitted[id] = p
 	}
-	for id := range r.Done {
-		s.st.Done[id] = true
+	for id, w := range r.Done {
+		if _, ok := s.st.Done[id]; !ok {
+			s.st.Done[id] = w
+		}
 	}
 }
 
@@ -192,16 +238,20 @@ type queue struct {
 	pending    []string             // FIFO of job IDs
 	inFlight   map[string]time.Time // job → lease end
 	duplicates int
+	last       logged
 }
 
 type syncTick struct{}
+
+// logged is what the queue last logged, so that it logs changes only.
+type logged struct{ submitted, done, duplicates int }
 
 func (q *queue) Init(p *process.Proc) error {
 	q.n = arsenal.From(p)
 	if q.n == nil {
 		return errors.New("jobq: the queue must run on an Arsenal node")
 	}
-	q.st = StoreState{Submitted: map[string]string{}, Done: map[string]bool{}}
+	q.st = StoreState{Submitted: map[string]string{}, Done: map[string]string{}}
 	q.inFlight = map[string]time.Time{}
 	q.sync(p) // start from what the stores know
 	p.SendAfter(p.Self(), syncTick{}, 500*time.Millisecond)
@@ -246,16 +296,16 @@ func (q *queue) sync(p *process.Proc) {
 }
 
 func (q *queue) merge(st StoreState) {
-	for id := range st.Done {
-		if !q.st.Done[id] {
-			q.st.Done[id] = true
+	for id, w := range st.Done {
+		if _, done := q.st.Done[id]; !done {
+			q.st.Done[id] = w
 			delete(q.inFlight, id)
 		}
 	}
 	for id, payload := range st.Submitted {
 		if _, ok := q.st.Submitted[id]; !ok {
 			q.st.Submitted[id] = payload
-			if !q.st.Done[id] {
+			if _, done := q.st.Done[id]; !done {
 				q.pending = append(q.pending, id)
 			}
 		}
@@ -271,6 +321,10 @@ func (q *queue) HandleInfo(p *process.Proc, msg any) error {
 				delete(q.inFlight, id)
 				q.pending = append(q.pending, id)
 			}
+		}
+		if now := (logged{len(q.st.Submitted), len(q.st.Done), q.duplicates}); now != q.last {
+			q.last = now
+			q.n.Logger().Info("jobq: queue", "submitted", now.submitted, "done", now.done, "in_flight", len(q.inFlight), "duplicates", now.duplicates)
 		}
 		p.SendAfter(p.Self(), syncTick{}, 500*time.Millisecond)
 	}
@@ -291,7 +345,7 @@ func (q *queue) HandleCall(p *process.Proc, _ process.From, req any) (any, error
 		ctx, cancel := context.WithTimeout(p.Context(), time.Second)
 		defer cancel()
 		stored := 0
-		one := StoreState{Submitted: map[string]string{r.ID: r.Payload}, Done: map[string]bool{}}
+		one := StoreState{Submitted: map[string]string{r.ID: r.Payload}, Done: map[string]string{}}
 		for _, pid := range q.stores(ctx) {
 			if _, err := p.Call(ctx, pid, one); err == nil {
 				stored++
@@ -302,7 +356,7 @@ func (q *queue) HandleCall(p *process.Proc, _ process.From, req any) (any, error
 		for len(q.pending) > 0 {
 			id := q.pending[0]
 			q.pending = q.pending[1:]
-			if q.st.Done[id] {
+			if _, done := q.st.Done[id]; done {
 				continue
 			}
 			if _, taken := q.inFlight[id]; taken {
@@ -314,14 +368,16 @@ func (q *queue) HandleCall(p *process.Proc, _ process.From, req any) (any, error
 		return Job{}, nil
 	case Done:
 		delete(q.inFlight, r.ID)
-		if q.st.Done[r.ID] {
-			q.duplicates++
+		if by, done := q.st.Done[r.ID]; done {
+			if by != r.Worker {
+				q.duplicates++ // another worker ran it too
+			} // else: the same report again (its ack was lost)
 			return Ack{First: false}, nil
 		}
-		q.st.Done[r.ID] = true
+		q.st.Done[r.ID] = r.Worker
 		ctx, cancel := context.WithTimeout(p.Context(), time.Second)
 		defer cancel()
-		one := StoreState{Submitted: map[string]string{}, Done: map[string]bool{r.ID: true}}
+		one := StoreState{Submitted: map[string]string{}, Done: map[string]string{r.ID: r.Worker}}
 		for _, pid := range q.stores(ctx) {
 			p.Send(pid, one)
 		}
@@ -330,7 +386,7 @@ func (q *queue) HandleCall(p *process.Proc, _ process.From, req any) (any, error
 		s := Stats{Node: p.Runtime().Node(), Submitted: len(q.st.Submitted), InFlight: len(q.inFlight),
 			Done: len(q.st.Done), Duplicates: q.duplicates}
 		for _, id := range q.pending {
-			if !q.st.Done[id] {
+			if _, done := q.st.Done[id]; !done {
 				s.Pending++
 			}
 		}
@@ -377,7 +433,7 @@ func (w *worker) HandleInfo(p *process.Proc, msg any) error {
 // step reports the last job if it is not acknowledged yet, else takes and
 // runs one job; it reports whether there was work.
 func (w *worker) step(p *process.Proc) bool {
-	ctx, cancel := context.WithTimeout(p.Context(), time.Second)
+	ctx, cancel := context.WithTimeout(p.Context(), 3*time.Second)
 	defer cancel()
 	if w.unsent != nil {
 		if _, err := w.n.Registry().Call(ctx, QueueName, *w.unsent); err != nil {

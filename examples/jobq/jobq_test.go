@@ -222,3 +222,42 @@ func TestPartitionMinorityStops(t *testing.T) {
 		t.Logf("%s: %d jobs done, %d duplicate runs", backend, s.Done, s.Duplicates)
 	})
 }
+
+// TestDocExample is the test docs/TESTING.md shows in full.
+func TestDocExample(t *testing.T) {
+	// Three nodes of the service's own binary, built once per test run
+	// (or in this process with ARSENAL_CLUSTER=sim). App tells the harness
+	// the service's message types and, for the simulator, its behaviours.
+	app := jobq.App()
+	h := clustertest.New(t, 3, clustertest.Options{
+		Build: "./cmd/jobq", App: &app,
+		Args: []string{"--stable-after", "1s", "--removal-margin", "3s"},
+	})
+	// The registry is in sync and the queue and the workers are placed.
+	h.WaitServicesReady(30 * time.Second)
+
+	// Submit a job through n1, with the service's own message types.
+	v, err := h.CallName(0, jobq.QueueName, jobq.Submit{ID: "j1", Payload: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := v.(jobq.Accepted); !ok || a.Stored < 2 {
+		t.Fatalf("submit answered %#v; want the job in at least two stores", v)
+	}
+
+	// Kill -9 the node that runs the queue.
+	s, err := h.Services(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := h.Index(s.Children["queue"])
+	h.Kill(owner)
+
+	// The queue runs again on a survivor, and the job is done.
+	survivor := (owner + 1) % 3
+	h.Eventually(20*time.Second, func() bool {
+		v, err := h.CallName(survivor, jobq.QueueName, jobq.GetStats{})
+		st, ok := v.(jobq.Stats)
+		return err == nil && ok && st.Node != h.NodeName(owner) && slices.Contains(st.DoneIDs, "j1")
+	}, "the queue runs again on a survivor and j1 is done")
+}
