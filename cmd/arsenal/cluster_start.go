@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/arsenal-go/arsenal/control"
 	"io"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/clusterstate"
 )
 
@@ -38,9 +38,17 @@ a command line. Each node logs to <state dir>/<node>.log.
 
 A cluster whose state directory still has live nodes is not started again.
 
+The cluster gets an operator token for the operations API (kill, send,
+restart, trace, placement): it is in <state dir>/token, and the CLI finds
+it by itself for the cluster's addresses (or use --token-file).
+
+--binary PATH or --build PKG runs your own service instead of
+'arsenal node': a binary whose main calls arsenal.Main (docs/NODE.md).
+
 Examples:
   arsenal cluster start
   arsenal cluster start --nodes 5 --name chaos --profile fast
+  arsenal cluster start --name jobq --build ./examples/jobq/cmd/jobq
   arsenal cluster start --http-port 4100      # node1 on :4100, node2 on :4101…
   arsenal cluster start --dir ./.arsenal --format json
 `
@@ -53,11 +61,19 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 	httpPort := fs.Int("http-port", 0, "HTTP port of the first node; the others count up from it (0: any free port for each)")
 	demo := fs.Bool("demo", false, "run the demo workload on the nodes (what 'arsenal dev' runs)")
 	timeout := fs.Duration("timeout", 60*time.Second, "how long to wait for every node to be ready")
+	userBin := fs.String("binary", "", "run this binary (built with arsenal.Main) instead of 'arsenal node'")
+	build := fs.String("build", "", "build this main package (go build) and run it instead of 'arsenal node'")
 	format := addClusterFormatFlag(fs)
 	if code, done := parse(fs, args, stdout); done {
 		return code
 	}
 	const cmd = "start"
+	if *userBin != "" && *build != "" {
+		return clusterUsageErr(stderr, cmd, "--binary and --build: give one")
+	}
+	if (*userBin != "" || *build != "") && *demo {
+		return clusterUsageErr(stderr, cmd, "--demo is the demo workload of 'arsenal node'; your binary has its own")
+	}
 	if fs.NArg() > 0 {
 		return clusterUsageErr(stderr, cmd, "unexpected arguments %q", fs.Args())
 	}
@@ -84,6 +100,21 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return clusterFail(stderr, cmd, "state directory: %v", err)
 	}
+	switch {
+	case *userBin != "":
+		if bin, err = filepath.Abs(*userBin); err == nil {
+			_, err = os.Stat(bin)
+		}
+		if err != nil {
+			return clusterUsageErr(stderr, cmd, "--binary: %v", err)
+		}
+	case *build != "":
+		bin = filepath.Join(dir, "bin", filepath.Base(strings.TrimSuffix(*build, "/")))
+		out, err := exec.Command("go", "build", "-o", bin, *build).CombinedOutput()
+		if err != nil {
+			return clusterFail(stderr, cmd, "--build: go build %s: %v\n%s", *build, err, out)
+		}
+	}
 	unlock, err := clusterstate.Lock(dir)
 	if err != nil {
 		return clusterFail(stderr, cmd, "%v", err)
@@ -108,8 +139,13 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 	if err := writeClusterSecret(secretFile); err != nil {
 		return clusterFail(stderr, cmd, "secret file: %v", err)
 	}
+	tokensFile, tokenFile := filepath.Join(dir, "tokens"), filepath.Join(dir, "token")
+	if err := writeClusterTokens(tokensFile, tokenFile, *ref.name); err != nil {
+		return clusterFail(stderr, cmd, "token files: %v", err)
+	}
 	st := &clusterstate.State{Name: *ref.name, SecretFile: secretFile, Binary: bin, Profile: *profile,
-		HTTPPort: *httpPort, Demo: *demo, CreatedAt: time.Now().UTC()}
+		HTTPPort: *httpPort, Demo: *demo, CreatedAt: time.Now().UTC(),
+		UserBinary: *userBin != "" || *build != "", TokensFile: tokensFile, TokenFile: tokenFile}
 	for i := 1; i <= *nodes; i++ {
 		name := fmt.Sprintf("node%d@127.0.0.1", i)
 		log := filepath.Join(dir, fmt.Sprintf("node%d.log", i))
@@ -149,6 +185,7 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	more := clusterNameFlag(ref) + clusterDirFlag(ref)
+	fmt.Fprintf(stdout, "\nOperator token: %s (the CLI finds it for these addresses; elsewhere ARSENAL_TOKEN_FILE=%s)\n", st.TokenFile, st.TokenFile)
 	fmt.Fprintf(stdout, "\nNext: arsenal cluster status%s   arsenal cluster logs%s   arsenal cluster stop%s\n", more, more, more)
 	return 0
 }
@@ -175,6 +212,24 @@ func clusterJSON(stdout, stderr io.Writer, v any) int {
 		return 1
 	}
 	return 0
+}
+
+// writeClusterTokens makes the cluster's operator token: the nodes'
+// tokens file ("TOKEN operator NAME") and a file with the token alone,
+// both mode 0600.
+func writeClusterTokens(tokensFile, tokenFile, name string) error {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	tok := hex.EncodeToString(b[:])
+	if err := os.WriteFile(tokensFile, []byte(tok+" operator cluster-"+name+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
+		return err
+	}
+	return errors.Join(os.Chmod(tokensFile, 0o600), os.Chmod(tokenFile, 0o600))
 }
 
 func writeClusterSecret(path string) error {
@@ -269,10 +324,16 @@ func (l *clusterLauncher) startNode(ctx context.Context, i int, seeds []string) 
 	if st.HTTPPort > 0 {
 		httpAddr = "127.0.0.1:" + strconv.Itoa(st.HTTPPort+i)
 	}
-	args := []string{l.bin, "node", "--name", n.Name, "--cluster", st.Name, "--secret-file", st.SecretFile,
+	args := []string{l.bin}
+	if !st.UserBinary {
+		args = append(args, "node", "--demo", strconv.FormatBool(st.Demo))
+	}
+	args = append(args, "--name", n.Name, "--cluster", st.Name, "--secret-file", st.SecretFile,
 		"--node-addr", "127.0.0.1:0", "--http-addr", httpAddr, "--profile", st.Profile,
-		"--expected-size", strconv.Itoa(len(st.Nodes)), "--log-format", "text", "--log-level", "info",
-		"--demo", strconv.FormatBool(st.Demo)}
+		"--expected-size", strconv.Itoa(len(st.Nodes)), "--log-format", "text", "--log-level", "info")
+	if st.TokensFile != "" {
+		args = append(args, "--tokens-file", st.TokensFile)
+	}
 	if len(seeds) > 0 {
 		args = append(args, "--seeds", strings.Join(seeds, ","))
 	}
@@ -482,7 +543,7 @@ func runClusterRestart(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	bin := st.Binary
-	if self, err := os.Executable(); err == nil {
+	if self, err := os.Executable(); err == nil && !st.UserBinary {
 		bin = self // restart with this binary, as start would
 	}
 	l := newClusterLauncher(dir, st, bin)
