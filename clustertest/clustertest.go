@@ -1005,6 +1005,17 @@ func (c *Cluster) cleanup() {
 			c.t.Errorf("clustertest: the race detector reported a data race in node %s:\n%s", n.Name, race)
 		}
 	}
+	if c.t.Failed() {
+		logs := map[string]string{}
+		for _, n := range everyone {
+			logs[n.Name] += n.Logs()
+		}
+		if j, txt, err := writeReport(c.t.Name(), c.Name, BackendReal, c.hist, logs); err != nil {
+			c.t.Logf("clustertest: failure report not written: %v", err)
+		} else {
+			c.t.Logf("clustertest: failure report: %s (and %s)", txt, j)
+		}
+	}
 	if failed {
 		c.t.Log(report.String())
 	} else if len(c.hist.Faults()) > 0 {

@@ -165,6 +165,17 @@ func (s *SimCluster) cleanup() {
 		fmt.Fprintf(&report, "\n-- fault life cycles --\n%s", s.hist.Summary())
 		fmt.Fprintf(&report, "\n-- membership changes and signals --\n%s", s.hist.changes(300))
 	}
+	if failed {
+		logs := map[string]string{}
+		for i := range s.c.Size() {
+			logs[s.c.Name(i)] = s.c.Logs(i)
+		}
+		if j, txt, err := writeReport(s.t.Name(), fmt.Sprintf("sim-%d", s.c.Seed()), BackendSim, s.hist, logs); err != nil {
+			s.t.Logf("clustertest: failure report not written: %v", err)
+		} else {
+			s.t.Logf("clustertest: failure report: %s (and %s)", txt, j)
+		}
+	}
 	s.c.Close()
 	s.mu.Lock()
 	stops := s.stops
