@@ -1,8 +1,13 @@
-// Package clustertest starts clusters of real `arsenal node` processes on
-// loopback inside `go test`, injects faults between them, waits on
-// conditions with deadlines, records what happened, and explains failures.
+// Package clustertest starts clusters of real node processes on loopback
+// inside `go test` — `arsenal node`, or the user's own binary built with
+// arsenal.Main (Options.Build, Options.Binary) — injects faults between
+// them, waits on conditions with deadlines, records what happened, and
+// explains failures. Tests talk to the user's own kinds with the user's
+// own message types (SpawnKind, SendTo, CallTo, CallName, Place…), and
+// WaitServicesReady waits for the registry and the distributed
+// supervisor.
 //
-// The arsenal binary is built once per test binary (see Main). Each
+// A binary is built once per test binary (see Main). Each
 // cluster gets its own name and secret, so parallel tests never cross.
 // Nodes bind port 0 and report their addresses over a control channel
 // (their stdin and stdout), which is separate from the cluster network, so
@@ -21,7 +26,8 @@
 // When a test fails, the cleanup prints the membership matrix (who sees
 // whom, with statuses), the timeline of faults and waits, the membership
 // changes, each node's command line and each node's log with a node
-// prefix. On success it logs only the fault summary (go test -v shows it).
+// prefix, and writes a failure report file (see ReportDir). On success it
+// logs only the fault summary (go test -v shows it).
 // docs/TESTING.md is the user's guide.
 package clustertest
 
