@@ -159,6 +159,7 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 		return clusterFail(stderr, cmd, "saving state: %v", err)
 	}
 	l := newClusterLauncher(dir, st, bin)
+	l.say = stderr
 	if l.sockets && !l.socketsFit() {
 		l.sockets = false
 		fmt.Fprintf(stderr, "warning: %s is too long a path for unix sockets; the nodes get no control socket, so partition and heal will not work (use a shorter --dir)\n", dir)
@@ -254,7 +255,8 @@ func writeClusterSecret(path string) error {
 type clusterLauncher struct {
 	dir     string
 	bin     string
-	sockets bool // the nodes get --control-socket
+	sockets bool      // the nodes get --control-socket
+	say     io.Writer // where retries are announced (nil: nowhere)
 
 	mu    sync.Mutex // guards st and procs
 	st    *clusterstate.State
@@ -290,7 +292,7 @@ func (l *clusterLauncher) socketsFit() bool {
 // startAll starts the first node alone, then the others in parallel,
 // seeded with the first one's address, and waits until all are ready.
 func (l *clusterLauncher) startAll(ctx context.Context) error {
-	if err := l.startNode(ctx, 0, nil); err != nil {
+	if err := l.startNodeRetry(ctx, 0, nil); err != nil {
 		return err
 	}
 	seed := []string{l.st.Nodes[0].NodeAddr}
@@ -299,7 +301,7 @@ func (l *clusterLauncher) startAll(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := 1; i < n; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = l.startNode(ctx, i, seed) }()
+		go func() { defer wg.Done(); errs[i] = l.startNodeRetry(ctx, i, seed) }()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -311,6 +313,41 @@ func (l *clusterLauncher) startAll(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// startRetries bounds the retries of a node that failed to start for a
+// transient reason.
+var startRetries = []time.Duration{250 * time.Millisecond, time.Second, 3 * time.Second}
+
+// transientStart reports whether a start failure may pass by itself: a
+// port in use (a fixed --http-port that another process holds for now).
+func transientStart(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "address already in use")
+}
+
+// startNodeRetry is startNode, retried with backoff while the failure is
+// transient, saying so; any other failure returns at once, with the
+// node's last log lines.
+func (l *clusterLauncher) startNodeRetry(ctx context.Context, i int, seeds []string) error {
+	err := l.startNode(ctx, i, seeds)
+	for attempt, wait := range startRetries {
+		if !transientStart(err) || ctx.Err() != nil {
+			return err
+		}
+		l.mu.Lock()
+		name := l.st.Nodes[i].Name
+		l.mu.Unlock()
+		if l.say != nil {
+			fmt.Fprintf(l.say, "%s: a port is taken; retrying in %s (attempt %d of %d)\n", name, wait, attempt+2, len(startRetries)+1)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		err = l.startNode(ctx, i, seeds)
+	}
+	return err
 }
 
 // startNode starts node i and waits until its log reports the addresses
@@ -560,7 +597,8 @@ func runClusterRestart(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	err = l.startNode(ctx, i, seeds)
+	l.say = stderr
+	err = l.startNodeRetry(ctx, i, seeds)
 	if err == nil && len(st.Partition) > 0 {
 		err = applyPartition(ctx, st, st.Partition)
 	} else if err == nil {
