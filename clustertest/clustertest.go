@@ -195,6 +195,9 @@ type Options struct {
 	// which runs it in this process (the real backend runs Binary or
 	// Build, which must run the same App). Nil: an App without kinds.
 	App *arsenal.App
+	// Attach names a running 'arsenal cluster' to use instead of starting
+	// nodes (real backend; default: ARSENAL_ATTACH). See attach.go.
+	Attach string
 }
 
 // Cluster is a set of real node processes. It implements Harness.
@@ -208,6 +211,8 @@ type Cluster struct {
 	started time.Time
 	hist    *History
 	profile cluster.ProfileSettings
+	// attached: the nodes belong to a running 'arsenal cluster'
+	attached bool
 
 	mu      sync.Mutex
 	nodes   []*Node
@@ -246,6 +251,11 @@ type Node struct {
 	events chan control.Line
 	// every incarnation of this node, for the leak check
 	children []*launch.Child
+	// attached: a node of a running 'arsenal cluster' (Options.Attach),
+	// whose log is logFile from logOffset on
+	attached  bool
+	logFile   string
+	logOffset int64
 }
 
 type logBuffer struct {
@@ -263,6 +273,9 @@ func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l
 // Start starts n nodes and waits until every node sees all n alive.
 func Start(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
+	if name := attachName(opts); name != "" {
+		return attachCluster(t, n, opts, name)
+	}
 	if opts.Profile == "" {
 		opts.Profile = "fast"
 	}
@@ -511,7 +524,12 @@ func (n *Node) MustDo(cmd string, args, out any) {
 func (n *Node) Events() <-chan control.Line { return n.events }
 
 // Logs returns what the node has logged so far (all incarnations).
-func (n *Node) Logs() string { return n.logs.String() }
+func (n *Node) Logs() string {
+	if n.logFile != "" {
+		return readFrom(n.logFile, n.logOffset)
+	}
+	return n.logs.String()
+}
 
 // Members returns the membership as this node sees it.
 func (n *Node) Members() ([]control.Member, error) {
@@ -863,6 +881,8 @@ func (c *Cluster) Heal() {
 
 // Kill sends SIGKILL to node i and waits for it to exit.
 func (c *Cluster) Kill(i int) {
+	c.t.Helper()
+	c.mine(i, "kill")
 	c.hist.inject("kill", fmt.Sprintf("kill -9 %s", c.nodes[i].Name), i)
 	c.nodes[i].current().Kill()
 }
@@ -870,6 +890,7 @@ func (c *Cluster) Kill(i int) {
 // Stop stops node i gracefully (SIGTERM: it leaves the cluster).
 func (c *Cluster) Stop(i int) {
 	c.t.Helper()
+	c.mine(i, "stop")
 	c.Resume(i)
 	c.hist.inject("leave", fmt.Sprintf("stop %s (graceful leave)", c.nodes[i].Name), i)
 	if err := c.nodes[i].current().Stop(testutil.Scale(20 * time.Second)); err != nil {
@@ -887,6 +908,7 @@ func (c *Cluster) Leave(i int) {
 // cannot answer commands (Do returns ErrPaused) and the waits skip it.
 func (c *Cluster) Pause(i int) {
 	c.t.Helper()
+	c.mine(i, "pause")
 	n := c.nodes[i]
 	c.hist.inject("pause", fmt.Sprintf("pause %s (SIGSTOP)", n.Name), i)
 	n.mu.Lock()
@@ -926,6 +948,7 @@ func (c *Cluster) Resume(i int) {
 // its peers' rules learn its new address).
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
+	c.mine(i, "restart")
 	n := c.nodes[i]
 	if n.Alive() {
 		c.t.Fatalf("clustertest: restart %s: still running; Kill or Stop it first", n.Name)
@@ -982,6 +1005,7 @@ func (c *Cluster) cleanup() {
 		}()
 	}
 	wg.Wait()
+	c.detach()
 	c.collectors.Wait()
 	// Nothing may be left behind: every child has exited (Kill waited)
 	// and every port it bound is free again.

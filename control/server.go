@@ -115,12 +115,14 @@ func (c *session) event(name string, data any) {
 	c.write(Event{Event: name, Data: b})
 }
 
-func (c *session) ready() {
-	c.event("ready", Ready{
+func (c *session) readyInfo() Ready {
+	return Ready{
 		Name: c.n.Name(), Cluster: c.n.ClusterName(), NodeAddr: c.n.Addr(), HTTPAddr: c.s.t.HTTPAddr,
 		Incarnation: c.n.Incarnation(), OSPID: os.Getpid(), Protocol: Version, App: c.s.t.App, Kinds: c.s.t.Kinds,
-	})
+	}
 }
+
+func (c *session) ready() { c.event("ready", c.readyInfo()) }
 
 func (c *session) serve(in io.Reader) {
 	sc := bufio.NewScanner(in)
@@ -221,6 +223,9 @@ func (c *session) exec(cmd Command) (any, error) {
 		return Hello{Protocol: Version, App: c.s.t.App}, nil
 	case "ping":
 		return "pong", nil
+	case "ready":
+		// What the "ready" event says, for a client on a socket.
+		return c.readyInfo(), nil
 	case "members":
 		var out []Member
 		for _, m := range c.n.Cluster().Members() {
