@@ -16,6 +16,7 @@ func TestAttachToRunningCluster(t *testing.T) {
 	bin := clustertest.Binary(t)
 	dir := t.TempDir()
 	t.Setenv("ARSENAL_ATTACH_DIR", dir)
+	t.Setenv("ARSENAL_TEST_REPORTS", t.TempDir()) // the refused run writes one
 	out, err := exec.Command(bin, "cluster", "start", "--name", "att", "--nodes", "2", "--profile", "fast", "--dir", dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("arsenal cluster start: %v\n%s", err, out)

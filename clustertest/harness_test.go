@@ -99,6 +99,7 @@ func (r *recordingTB) run(body func(tb testing.TB)) string {
 }
 
 func TestHarnessDiagnosticsOnlyOnFailure(t *testing.T) {
+	t.Setenv("ARSENAL_TEST_REPORTS", t.TempDir()) // the failing body writes one
 	failing := &recordingTB{TB: t}
 	out := failing.run(func(tb testing.TB) {
 		c := clustertest.Start(tb, 2, clustertest.Options{})
@@ -143,6 +144,7 @@ func TestHarnessDiagnosticsOnlyOnFailure(t *testing.T) {
 }
 
 func TestHarnessPartitionSpecValidated(t *testing.T) {
+	t.Setenv("ARSENAL_TEST_REPORTS", t.TempDir()) // the failing bodies write some
 	r := &recordingTB{TB: t}
 	bad := [][][]int{
 		{{0, 1}, {1, 2}}, // repeated
