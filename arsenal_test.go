@@ -18,9 +18,17 @@ import (
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/placement"
 	"github.com/arsenal-go/arsenal/process"
+	"go.uber.org/goleak"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
+
+// Every node a test starts is stopped, and leaves nothing running.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/go-metrics.(*InmemSink).run"),
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"))
+}
 
 type echo struct{ process.Server }
 
