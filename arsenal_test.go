@@ -156,9 +156,13 @@ func TestStopLeavesCrashDoesNot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+		if path == "/metrics" && !strings.Contains(string(body), "arsenal_messages_undeliverable_total") {
+			t.Errorf("/metrics lacks the undeliverable counter")
 		}
 	}
 	pid, _ := a.Registry().Whereis("t.svc")

@@ -68,21 +68,22 @@ func (n *Node) collector() prometheus.Collector {
 	d := func(name, help string, vars ...string) *prometheus.Desc {
 		return prometheus.NewDesc("arsenal_"+name, help, vars, l)
 	}
-	return &nodeCollector{
-		n:             n,
-		procs:         d("processes", "Live processes on this node."),
-		spawned:       d("processes_spawned_total", "Processes spawned since start."),
-		crashed:       d("processes_crashed_total", "Processes that exited abnormally since start."),
-		mailbox:       d("mailbox_messages", "Messages waiting in all mailboxes."),
-		members:       d("cluster_members", "Cluster members by status, as this node sees them.", "status"),
-		partitionUp:   d("cluster_partition_minority", "1 when this node is on the minority side of a partition."),
-		sent:          d("link_frames_sent_total", "Frames sent to other nodes."),
-		recv:          d("link_frames_received_total", "Frames received from other nodes."),
-		bad:           d("link_bad_frames_total", "Malformed frames received (each closed its link)."),
-		dropped:       d("link_frames_dropped_total", "Frames dropped: unknown node, unencodable, or link lost."),
-		links:         d("links_established_total", "Node links established, inbound and outbound."),
-		undeliverable: d("messages_undeliverable_total", "Messages and replies received of a type not registered on this node: dropped and logged (a caller gets an error); the link stays up."),
+	c := &nodeCollector{
+		n:           n,
+		procs:       d("processes", "Live processes on this node."),
+		spawned:     d("processes_spawned_total", "Processes spawned since start."),
+		crashed:     d("processes_crashed_total", "Processes that exited abnormally since start."),
+		mailbox:     d("mailbox_messages", "Messages waiting in all mailboxes."),
+		members:     d("cluster_members", "Cluster members by status, as this node sees them.", "status"),
+		partitionUp: d("cluster_partition_minority", "1 when this node is on the minority side of a partition."),
+		sent:        d("link_frames_sent_total", "Frames sent to other nodes."),
+		recv:        d("link_frames_received_total", "Frames received from other nodes."),
+		bad:         d("link_bad_frames_total", "Malformed frames received (each closed its link)."),
+		dropped:     d("link_frames_dropped_total", "Frames dropped: unknown node, unencodable, or link lost."),
+		links:       d("links_established_total", "Node links established, inbound and outbound."),
 	}
+	c.undeliverable = d("messages_undeliverable_total", "Messages and replies received of a type not registered on this node: dropped and logged (a caller gets an error); the link stays up.")
+	return c
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
