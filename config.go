@@ -87,7 +87,11 @@ func (c *Config) validateServices() error {
 			errs = append(errs, fmt.Errorf("HTTP address %q: want host:port", c.HTTPAddr))
 		}
 		if !c.API.OpenReads && len(c.API.Tokens) == 0 {
-			errs = append(errs, fmt.Errorf("HTTP address %s is not loopback and no tokens are given: nobody could use the operations API (give tokens, or open reads on purpose)", c.HTTPAddr))
+			if c.HTTPListener == nil && !ops.DefaultOpenReads(c.HTTPAddr) {
+				errs = append(errs, fmt.Errorf("HTTP address %s is not loopback and no tokens are given: nobody could use the operations API (give tokens, or open reads on purpose)", c.HTTPAddr))
+			} else {
+				errs = append(errs, errors.New("the operations API has neither tokens nor open reads: nobody could use it (set API.Tokens, or API.OpenReads)"))
+			}
 		}
 	}
 	if err := c.App.Validate(); err != nil {
