@@ -26,8 +26,10 @@ type App struct {
 	// cluster names, and the control channel's "ready" event. Default:
 	// the program's base name.
 	Name string
-	// Description is the --help text.
+	// Description is the --help text; Usage its first line (default
+	// "NAME [flags]").
 	Description string
+	Usage       string
 	// Kinds are the behaviours the distributed supervisor can start by
 	// name on any node (placement kinds), and that a harness can spawn.
 	Kinds []Kind

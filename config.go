@@ -168,7 +168,11 @@ func ParseConfig(app App, args []string, stdout, stderr io.Writer) (Config, erro
 		app.Flags(&Flags{o: o})
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s [flags]\n\n%s\n\nFlags:\n", name, strings.TrimSpace(app.description()))
+		usage := app.Usage
+		if usage == "" {
+			usage = name + " [flags]"
+		}
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\nFlags:\n", usage, strings.TrimSpace(app.description()))
 		fs.PrintDefaults()
 	}
 	for _, a := range args {

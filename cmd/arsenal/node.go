@@ -48,7 +48,7 @@ Examples:
 func nodeApp(demoDefault string) arsenal.App {
 	withDemo := &demoDefault
 	return arsenal.App{
-		Name: "arsenal", Description: nodeDescription,
+		Name: "arsenal", Usage: "arsenal node [flags]", Description: nodeDescription,
 		Kinds: append([]arsenal.Kind{{Name: "echo", New: newEcho}}, demo.Kinds()...),
 		Flags: func(f *arsenal.Flags) {
 			withDemo = f.String("demo", "ARSENAL_DEMO", demoDefault, "start the demo workload (what 'arsenal dev' runs)")
