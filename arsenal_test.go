@@ -170,11 +170,24 @@ func TestStopLeavesCrashDoesNot(t *testing.T) {
 	if pid.Node == a.Name() {
 		leaver, stayer = a, b
 	}
+	events, cancelEvents := stayer.Cluster().Subscribe(1024)
+	defer cancelEvents()
 	if err := leaver.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if m, ok := stayer.Cluster().Member(leaver.Name()); !ok || m.Status != cluster.StatusLeft {
-		t.Fatalf("the peer sees the leaver %v, want left", m.Status)
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		m, ok := stayer.Cluster().Member(leaver.Name())
+		return ok && m.Status == cluster.StatusLeft
+	}, "the peer sees the leaver left")
+	for drained := false; !drained; {
+		select {
+		case ev := <-events:
+			if ev.Node == leaver.Name() && ev.NewStatus == cluster.StatusDead {
+				t.Fatalf("the peer saw the leaver dead (a crash), not left: %+v", ev)
+			}
+		default:
+			drained = true
+		}
 	}
 	testutil.Eventually(t, 20*time.Second, func() bool {
 		p, ok := stayer.Registry().Whereis("t.svc")
