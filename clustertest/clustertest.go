@@ -292,6 +292,9 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		}
 	}
 	if opts.App != nil {
+		if opts.Build == "" && opts.Binary == "" {
+			t.Fatalf("clustertest: Options.App %q is set, but neither Options.Build nor Options.Binary: the real backend would run 'arsenal node', which does not run your App", opts.App.Name)
+		}
 		if err := opts.App.Register(); err != nil {
 			t.Fatalf("clustertest: Options.App: %v", err)
 		}
