@@ -55,7 +55,7 @@ func attachCluster(t testing.TB, n int, opts Options, name string) *Cluster {
 	}
 	opts.Profile, opts.ExpectedSize = st.Profile, n
 	secret, _ := os.ReadFile(st.SecretFile)
-	token, _ := os.ReadFile(st.TokenFile)
+	token, _ := os.ReadFile(filepath.Join(dir, "operator-token")) // 'arsenal cluster' keeps it there, if it made one
 	now := time.Now()
 	c := &Cluster{t: t, Name: st.Name, secret: strings.TrimSpace(string(secret)), token: strings.TrimSpace(string(token)),
 		opts: opts, started: now, hist: newHistory(now), profile: prof.Settings(), attached: true}

@@ -10,14 +10,12 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/arsenal-go/arsenal/internal/clusterstate"
 	"github.com/arsenal-go/arsenal/ops"
 )
 
@@ -60,11 +58,8 @@ func (c *clientFlags) client() (*ops.Client, error) {
 		tok = strings.TrimSpace(string(b))
 	}
 	if tok == "" && isLoopbackURL(*c.addr) {
-		// The operator token of an 'arsenal cluster' whose node serves
-		// this address, or of a local 'arsenal dev' cluster, if one runs.
-		if t := clusterTokenFor(*c.addr); t != "" {
-			tok = t
-		} else if b, err := os.ReadFile(devTokenPath()); err == nil {
+		// The operator token of a local 'arsenal dev' cluster, if one runs.
+		if b, err := os.ReadFile(devTokenPath()); err == nil {
 			tok = strings.TrimSpace(string(b))
 		}
 	}
@@ -506,32 +501,4 @@ func runOps(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return printJSON(stdout, stderr, resp.Data)
-}
-
-// clusterTokenFor returns the operator token of the 'arsenal cluster' (in
-// the default state directory) one of whose nodes serves addr, or "".
-func clusterTokenFor(addr string) string {
-	u, err := url.Parse(addr)
-	if err != nil || u.Host == "" {
-		return ""
-	}
-	root, err := clusterstate.DefaultRoot()
-	if err != nil {
-		return ""
-	}
-	names, _ := clusterstate.List(root)
-	for _, name := range names {
-		st, err := clusterstate.Load(filepath.Join(root, name))
-		if err != nil || st.TokenFile == "" {
-			continue
-		}
-		for _, n := range st.Nodes {
-			if n.HTTPAddr == u.Host {
-				if b, err := os.ReadFile(st.TokenFile); err == nil {
-					return strings.TrimSpace(string(b))
-				}
-			}
-		}
-	}
-	return ""
 }

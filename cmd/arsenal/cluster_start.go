@@ -38,10 +38,6 @@ a command line. Each node logs to <state dir>/<node>.log.
 
 A cluster whose state directory still has live nodes is not started again.
 
-The cluster gets an operator token for the operations API (kill, send,
-restart, trace, placement): it is in <state dir>/token, and the CLI finds
-it by itself for the cluster's addresses (or use --token-file).
-
 --binary PATH or --build PKG runs your own service instead of
 'arsenal node': a binary whose main calls arsenal.Main (docs/NODE.md).
 
@@ -139,13 +135,9 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 	if err := writeClusterSecret(secretFile); err != nil {
 		return clusterFail(stderr, cmd, "secret file: %v", err)
 	}
-	tokensFile, tokenFile := filepath.Join(dir, "tokens"), filepath.Join(dir, "token")
-	if err := writeClusterTokens(tokensFile, tokenFile, *ref.name); err != nil {
-		return clusterFail(stderr, cmd, "token files: %v", err)
-	}
 	st := &clusterstate.State{Name: *ref.name, SecretFile: secretFile, Binary: bin, Profile: *profile,
 		HTTPPort: *httpPort, Demo: *demo, CreatedAt: time.Now().UTC(),
-		UserBinary: *userBin != "" || *build != "", TokensFile: tokensFile, TokenFile: tokenFile}
+		UserBinary: *userBin != "" || *build != ""}
 	for i := 1; i <= *nodes; i++ {
 		name := fmt.Sprintf("node%d@127.0.0.1", i)
 		log := filepath.Join(dir, fmt.Sprintf("node%d.log", i))
@@ -186,7 +178,6 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	more := clusterNameFlag(ref) + clusterDirFlag(ref)
-	fmt.Fprintf(stdout, "\nOperator token: %s (the CLI finds it for these addresses; elsewhere ARSENAL_TOKEN_FILE=%s)\n", st.TokenFile, st.TokenFile)
 	fmt.Fprintf(stdout, "\nNext: arsenal cluster status%s   arsenal cluster logs%s   arsenal cluster stop%s\n", more, more, more)
 	return 0
 }
@@ -213,24 +204,6 @@ func clusterJSON(stdout, stderr io.Writer, v any) int {
 		return 1
 	}
 	return 0
-}
-
-// writeClusterTokens makes the cluster's operator token: the nodes'
-// tokens file ("TOKEN operator NAME") and a file with the token alone,
-// both mode 0600.
-func writeClusterTokens(tokensFile, tokenFile, name string) error {
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
-	}
-	tok := hex.EncodeToString(b[:])
-	if err := os.WriteFile(tokensFile, []byte(tok+" operator cluster-"+name+"\n"), 0o600); err != nil {
-		return err
-	}
-	if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
-		return err
-	}
-	return errors.Join(os.Chmod(tokensFile, 0o600), os.Chmod(tokenFile, 0o600))
 }
 
 func writeClusterSecret(path string) error {
@@ -368,9 +341,6 @@ func (l *clusterLauncher) startNode(ctx context.Context, i int, seeds []string) 
 	args = append(args, "--name", n.Name, "--cluster", st.Name, "--secret-file", st.SecretFile,
 		"--node-addr", "127.0.0.1:0", "--http-addr", httpAddr, "--profile", st.Profile,
 		"--expected-size", strconv.Itoa(len(st.Nodes)), "--log-format", "text", "--log-level", "info")
-	if st.TokensFile != "" {
-		args = append(args, "--tokens-file", st.TokensFile)
-	}
 	if len(seeds) > 0 {
 		args = append(args, "--seeds", strings.Join(seeds, ","))
 	}

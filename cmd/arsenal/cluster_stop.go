@@ -311,10 +311,8 @@ var nodeFileRE = regexp.MustCompile(`^node[0-9]+\.(log|sock)$`)
 // it is empty; it returns the names of what was left.
 func removeClusterFiles(dir string, st *clusterstate.State) []string {
 	own := map[string]bool{clusterstate.FileName: true, clusterstate.LockFile: true}
-	for _, f := range []string{st.SecretFile, st.TokensFile, st.TokenFile} {
-		if f != "" && filepath.Dir(f) == dir {
-			own[filepath.Base(f)] = true
-		}
+	if filepath.Dir(st.SecretFile) == dir {
+		own[filepath.Base(st.SecretFile)] = true
 	}
 	if st.UserBinary && filepath.Dir(filepath.Dir(st.Binary)) == dir {
 		// built by 'cluster start --build'

@@ -39,11 +39,8 @@ type State struct {
 	// flags come first; no "node" command word), from 'cluster start
 	// --binary' or '--build'.
 	UserBinary bool `json:"user_binary,omitempty"`
-	// TokensFile is the nodes' --tokens-file; TokenFile holds the
-	// cluster's operator token, for the CLI.
-	TokensFile string `json:"tokens_file,omitempty"`
-	TokenFile  string `json:"token_file,omitempty"`
-	Profile    string `json:"profile"`
+
+	Profile string `json:"profile"`
 	// HTTPPort is the first node's HTTP port; 0: each node picks a free one.
 	HTTPPort  int       `json:"http_port"`
 	Demo      bool      `json:"demo"`
