@@ -1,8 +1,13 @@
-// Package clustertest starts clusters of real `arsenal node` processes on
-// loopback inside `go test`, injects faults between them, waits on
-// conditions with deadlines, records what happened, and explains failures.
+// Package clustertest starts clusters of real node processes on loopback
+// inside `go test` — `arsenal node`, or the user's own binary built with
+// arsenal.Main (Options.Build, Options.Binary) — injects faults between
+// them, waits on conditions with deadlines, records what happened, and
+// explains failures. Tests talk to the user's own kinds with the user's
+// own message types (SpawnKind, SendTo, CallTo, CallName, Place…), and
+// WaitServicesReady waits for the registry and the distributed
+// supervisor.
 //
-// The arsenal binary is built once per test binary (see Main). Each
+// A binary is built once per test binary (see Main). Each
 // cluster gets its own name and secret, so parallel tests never cross.
 // Nodes bind port 0 and report their addresses over a control channel
 // (their stdin and stdout), which is separate from the cluster network, so
@@ -21,7 +26,8 @@
 // When a test fails, the cleanup prints the membership matrix (who sees
 // whom, with statuses), the timeline of faults and waits, the membership
 // changes, each node's command line and each node's log with a node
-// prefix. On success it logs only the fault summary (go test -v shows it).
+// prefix, and writes a failure report file (see ReportDir). On success it
+// logs only the fault summary (go test -v shows it).
 // docs/TESTING.md is the user's guide.
 package clustertest
 
@@ -45,58 +51,118 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arsenal-go/arsenal"
 	"github.com/arsenal-go/arsenal/cluster"
-	"github.com/arsenal-go/arsenal/internal/control"
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/launch"
 	"github.com/arsenal-go/arsenal/internal/testutil"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
-)
+// builds are the binaries built in this test run, one per package.
+var builds struct {
+	mu  sync.Mutex
+	m   map[string]*build
+	dir string
+}
 
-// Main builds the arsenal binary, runs the tests and removes the binary.
-// Call it from TestMain: os.Exit(clustertest.Main(m)).
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Main runs the tests and removes the binaries they built. Call it from
+// TestMain: os.Exit(clustertest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
+	builds.mu.Lock()
+	if builds.dir != "" {
+		_ = os.RemoveAll(builds.dir)
 	}
+	builds.mu.Unlock()
 	return code
 }
 
-// Binary returns the path of the arsenal binary, building it on first use.
+// Binary returns the path of the arsenal binary (`arsenal node`),
+// building it on first use; ARSENAL_BINARY names a prebuilt one.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		if p := os.Getenv("ARSENAL_BINARY"); p != "" {
-			binPath = p
+	if p := os.Getenv("ARSENAL_BINARY"); p != "" {
+		return p
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(file))
+	return BuildBinary(t, filepath.Join(root, "cmd", "arsenal"))
+}
+
+// BuildBinary builds the main package pkg (a directory, relative to the
+// test's working directory, which go test sets to the test's package
+// directory, such as "./cmd/jobq" or "../cmd/jobq"; or an import path)
+// once per test run, with the race detector unless ARSENAL_TEST_NORACE is
+// set, and returns the binary's path. Options.Build calls it.
+func BuildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	builds.mu.Lock()
+	if builds.m == nil {
+		builds.m = map[string]*build{}
+	}
+	key := pkg
+	if abs, err := filepath.Abs(pkg); err == nil && (strings.HasPrefix(pkg, ".") || filepath.IsAbs(pkg)) {
+		key = abs
+	}
+	b := builds.m[key]
+	if b == nil {
+		b = &build{}
+		builds.m[key] = b
+	}
+	if builds.dir == "" {
+		dir, err := os.MkdirTemp("", "arsenal-clustertest-")
+		if err != nil {
+			builds.mu.Unlock()
+			t.Fatal(err)
+		}
+		builds.dir = dir
+	}
+	dir := builds.dir
+	builds.mu.Unlock()
+	b.once.Do(func() {
+		sub, err := os.MkdirTemp(dir, "bin-")
+		if err != nil {
+			b.err = err
 			return
 		}
-		buildDir, buildErr = os.MkdirTemp("", "arsenal-clustertest-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "arsenal")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Dir(filepath.Dir(file))
-		cmd := exec.Command("go", "build", "-race", "-o", binPath, "./cmd/arsenal")
+		b.path = filepath.Join(sub, filepath.Base(key))
+		args := []string{"build", "-race", "-o", b.path, key}
 		if os.Getenv("ARSENAL_TEST_NORACE") != "" {
-			cmd = exec.Command("go", "build", "-o", binPath, "./cmd/arsenal")
+			args = []string{"build", "-o", b.path, key}
 		}
-		cmd.Dir = root
+		cmd := exec.Command("go", args...)
+		if filepath.IsAbs(key) {
+			cmd.Dir = key // the package's own module, wherever it is
+			cmd.Args[len(cmd.Args)-1] = "."
+		}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/arsenal: %v\n%s", err, out)
+			b.err = fmt.Errorf("clustertest: go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
+}
+
+// binary is the node binary of the cluster, and the arguments that go
+// before its flags ("node" for the arsenal binary).
+func (c *Cluster) binary() (string, []string) {
+	c.t.Helper()
+	switch {
+	case c.opts.Binary != "":
+		return c.opts.Binary, nil
+	case c.opts.Build != "":
+		return BuildBinary(c.t, c.opts.Build), nil
+	}
+	return Binary(c.t), []string{"node"}
 }
 
 // Options configure a cluster.
@@ -120,6 +186,18 @@ type Options struct {
 	// Seed seeds the simulator's network (0: random; logged). The real
 	// backend has no randomness of its own.
 	Seed uint64
+	// Binary is a prebuilt node binary to run: a program whose main calls
+	// arsenal.Main. Build is the main package of one, built once per test
+	// run (see BuildBinary). Neither: arsenal's own 'arsenal node'.
+	Binary string
+	Build  string
+	// App is the application the nodes run on the simulator backend,
+	// which runs it in this process (the real backend runs Binary or
+	// Build, which must run the same App). Nil: an App without kinds.
+	App *arsenal.App
+	// Attach names a running 'arsenal cluster' to use instead of starting
+	// nodes (real backend; default: ARSENAL_ATTACH). See attach.go.
+	Attach string
 }
 
 // Cluster is a set of real node processes. It implements Harness.
@@ -133,6 +211,8 @@ type Cluster struct {
 	started time.Time
 	hist    *History
 	profile cluster.ProfileSettings
+	// attached: the nodes belong to a running 'arsenal cluster'
+	attached bool
 
 	mu      sync.Mutex
 	nodes   []*Node
@@ -156,6 +236,7 @@ type Node struct {
 	Index int
 	Name  string
 	Args  []string
+	bin   string // the binary's base name, for the diagnostics
 	logs  *logBuffer
 	mu    sync.Mutex
 	child *launch.Child
@@ -170,6 +251,11 @@ type Node struct {
 	events chan control.Line
 	// every incarnation of this node, for the leak check
 	children []*launch.Child
+	// attached: a node of a running 'arsenal cluster' (Options.Attach),
+	// whose log is logFile from logOffset on
+	attached  bool
+	logFile   string
+	logOffset int64
 }
 
 type logBuffer struct {
@@ -187,6 +273,9 @@ func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l
 // Start starts n nodes and waits until every node sees all n alive.
 func Start(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
+	if name := attachName(opts); name != "" {
+		return attachCluster(t, n, opts, name)
+	}
 	if opts.Profile == "" {
 		opts.Profile = "fast"
 	}
@@ -200,6 +289,14 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 	if opts.Order != nil {
 		if err := checkOrder(n, opts.Order); err != nil {
 			t.Fatalf("clustertest: %v", err)
+		}
+	}
+	if opts.App != nil {
+		if opts.Build == "" && opts.Binary == "" {
+			t.Fatalf("clustertest: Options.App %q is set, but neither Options.Build nor Options.Binary: the real backend would run 'arsenal node', which does not run your App", opts.App.Name)
+		}
+		if err := opts.App.Register(); err != nil {
+			t.Fatalf("clustertest: Options.App: %v", err)
 		}
 	}
 	var b [12]byte
@@ -288,19 +385,26 @@ func (n *Node) seeds() string {
 
 func (n *Node) start(seeds string) error {
 	c := n.c
-	args := []string{"node", "--control", "stdio", "--name", n.Name, "--cluster", c.Name,
+	bin, pre := c.binary()
+	args := append(pre, "--control", "stdio", "--name", n.Name, "--cluster", c.Name,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--tokens-file", c.tokens}
+		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--tokens-file", c.tokens)
 	if seeds != "" {
 		args = append(args, "--seeds", seeds)
 	}
 	args = append(args, c.opts.Args...)
 	ch, err := launch.Start(context.Background(), launch.Spec{
-		Binary: Binary(c.t), Args: args, Env: []string{"ARSENAL_SECRET=" + c.secret}, Stderr: n.logs,
+		Binary: bin, Args: args, Env: []string{"ARSENAL_SECRET=" + c.secret}, Stderr: n.logs,
 		StartTimeout: testutil.Scale(30 * time.Second),
 	})
+	n.mu.Lock()
+	n.bin = filepath.Base(bin)
+	n.mu.Unlock()
 	if err != nil {
-		return err
+		n.mu.Lock()
+		n.Args = args
+		n.mu.Unlock()
+		return fmt.Errorf("%w%s", err, lastLines(n.Logs(), 20))
 	}
 	n.mu.Lock()
 	n.Args = args
@@ -423,7 +527,12 @@ func (n *Node) MustDo(cmd string, args, out any) {
 func (n *Node) Events() <-chan control.Line { return n.events }
 
 // Logs returns what the node has logged so far (all incarnations).
-func (n *Node) Logs() string { return n.logs.String() }
+func (n *Node) Logs() string {
+	if n.logFile != "" {
+		return readFrom(n.logFile, n.logOffset)
+	}
+	return n.logs.String()
+}
 
 // Members returns the membership as this node sees it.
 func (n *Node) Members() ([]control.Member, error) {
@@ -775,6 +884,8 @@ func (c *Cluster) Heal() {
 
 // Kill sends SIGKILL to node i and waits for it to exit.
 func (c *Cluster) Kill(i int) {
+	c.t.Helper()
+	c.mine(i, "kill")
 	c.hist.inject("kill", fmt.Sprintf("kill -9 %s", c.nodes[i].Name), i)
 	c.nodes[i].current().Kill()
 }
@@ -782,6 +893,7 @@ func (c *Cluster) Kill(i int) {
 // Stop stops node i gracefully (SIGTERM: it leaves the cluster).
 func (c *Cluster) Stop(i int) {
 	c.t.Helper()
+	c.mine(i, "stop")
 	c.Resume(i)
 	c.hist.inject("leave", fmt.Sprintf("stop %s (graceful leave)", c.nodes[i].Name), i)
 	if err := c.nodes[i].current().Stop(testutil.Scale(20 * time.Second)); err != nil {
@@ -799,6 +911,7 @@ func (c *Cluster) Leave(i int) {
 // cannot answer commands (Do returns ErrPaused) and the waits skip it.
 func (c *Cluster) Pause(i int) {
 	c.t.Helper()
+	c.mine(i, "pause")
 	n := c.nodes[i]
 	c.hist.inject("pause", fmt.Sprintf("pause %s (SIGSTOP)", n.Name), i)
 	n.mu.Lock()
@@ -838,6 +951,7 @@ func (c *Cluster) Resume(i int) {
 // its peers' rules learn its new address).
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
+	c.mine(i, "restart")
 	n := c.nodes[i]
 	if n.Alive() {
 		c.t.Fatalf("clustertest: restart %s: still running; Kill or Stop it first", n.Name)
@@ -894,6 +1008,7 @@ func (c *Cluster) cleanup() {
 		}()
 	}
 	wg.Wait()
+	c.detach()
 	c.collectors.Wait()
 	// Nothing may be left behind: every child has exited (Kill waited)
 	// and every port it bound is free again.
@@ -921,6 +1036,17 @@ func (c *Cluster) cleanup() {
 				continue
 			}
 			c.t.Errorf("clustertest: the race detector reported a data race in node %s:\n%s", n.Name, race)
+		}
+	}
+	if c.t.Failed() {
+		logs := map[string]string{}
+		for _, n := range everyone {
+			logs[n.Name] += n.Logs()
+		}
+		if j, txt, err := writeReport(c.t.Name(), c.Name, BackendReal, c.hist, logs); err != nil {
+			c.t.Logf("clustertest: failure report not written: %v", err)
+		} else {
+			c.t.Logf("clustertest: failure report: %s (and %s)", txt, j)
 		}
 	}
 	if failed {
@@ -972,9 +1098,9 @@ func (c *Cluster) diagnose(w *strings.Builder) {
 	c.mu.Unlock()
 	for _, n := range everyone {
 		n.mu.Lock()
-		args := n.Args
+		args, bin := n.Args, n.bin
 		n.mu.Unlock()
-		fmt.Fprintf(w, "\n-- %s: arsenal %s --\n", n.Name, strings.Join(args, " "))
+		fmt.Fprintf(w, "\n-- %s: %s %s --\n", n.Name, bin, strings.Join(args, " "))
 		lines := strings.Split(strings.TrimRight(n.Logs(), "\n"), "\n")
 		if len(lines) > 300 {
 			fmt.Fprintf(w, "[%s] … %d earlier lines …\n", n.Name, len(lines)-300)
@@ -1022,6 +1148,19 @@ func knownRace(report string) string {
 	return ""
 }
 
+// lastLines is the end of a node's log, for an error message.
+func lastLines(logs string, n int) string {
+	logs = strings.TrimRight(logs, "\n")
+	if logs == "" {
+		return "; the node logged nothing"
+	}
+	lines := strings.Split(logs, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "; its last log lines:\n  " + strings.Join(lines, "\n  ")
+}
+
 // SortedNames returns the names of the given nodes, sorted.
 func SortedNames(nodes ...*Node) []string {
 	out := make([]string, len(nodes))
@@ -1039,12 +1178,13 @@ func SortedNames(nodes ...*Node) []string {
 func (c *Cluster) StartForeign(name, clusterName, secret string) *Node {
 	c.t.Helper()
 	n := &Node{c: c, Index: -1, Name: name, logs: &logBuffer{}, events: make(chan control.Line, 16)}
-	args := []string{"node", "--control", "stdio", "--name", name, "--cluster", clusterName,
+	bin, pre := c.binary()
+	args := append(pre, "--control", "stdio", "--name", name, "--cluster", clusterName,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--log-level", "debug", "--seeds", c.nodes[0].Ready().NodeAddr}
+		"--log-level", "debug", "--seeds", c.nodes[0].Ready().NodeAddr)
 	n.Args = args
 	ch, err := launch.Start(context.Background(), launch.Spec{
-		Binary: Binary(c.t), Args: args, Env: []string{"ARSENAL_SECRET=" + secret}, Stderr: n.logs,
+		Binary: bin, Args: args, Env: []string{"ARSENAL_SECRET=" + secret}, Stderr: n.logs,
 		StartTimeout: testutil.Scale(30 * time.Second),
 	})
 	if err != nil {
@@ -1068,16 +1208,17 @@ func (c *Cluster) StartDuplicate(i int) (*Node, error) {
 	c.t.Helper()
 	orig := c.nodes[i]
 	n := &Node{c: c, Index: -1, Name: orig.Name, logs: &logBuffer{}, events: make(chan control.Line, 16)}
-	args := []string{"node", "--control", "stdio", "--name", orig.Name, "--cluster", c.Name,
+	bin, pre := c.binary()
+	args := append(pre, "--control", "stdio", "--name", orig.Name, "--cluster", c.Name,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--seeds", orig.seeds()}
+		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--seeds", orig.seeds())
 	n.Args = args
 	c.mu.Lock()
 	c.foreign = append(c.foreign, n)
 	c.mu.Unlock()
 	c.record("started a duplicate of %s", orig.Name)
 	ch, err := launch.Start(context.Background(), launch.Spec{
-		Binary: Binary(c.t), Args: args, Env: []string{"ARSENAL_SECRET=" + c.secret}, Stderr: n.logs,
+		Binary: bin, Args: args, Env: []string{"ARSENAL_SECRET=" + c.secret}, Stderr: n.logs,
 		StartTimeout: testutil.Scale(30 * time.Second),
 	})
 	if err != nil {

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
-	"github.com/arsenal-go/arsenal/internal/control"
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/testutil"
+	"github.com/arsenal-go/arsenal/placement"
+	"github.com/arsenal-go/arsenal/process"
 )
 
 // Harness is what a multi-node test needs from a cluster, whether its
@@ -83,6 +85,43 @@ type Harness interface {
 	SendSeq(i int, sender, to, msg string, count int) int
 	// Call calls the echo server pid from node i.
 	Call(i int, to, msg string) (string, error)
+
+	// The user's own kinds and message types (Options.App; on the real
+	// backend values travel through the codec, so their types must be
+	// registered in the test process too, which Options.App does).
+	//
+	// SpawnKind starts a process of a kind the App registered (made from
+	// args), or of a built-in helper kind, on node i.
+	SpawnKind(i int, kind string, args []byte) process.PID
+	// SendTo sends msg, of any registered type, to pid from node i.
+	SendTo(i int, to process.PID, msg any)
+	// CallTo calls pid from node i and returns the reply.
+	CallTo(i int, to process.PID, req any) (any, error)
+	// MonitorPID and LinkPID are Monitor and Link with PIDs.
+	MonitorPID(i int, pid process.PID) process.PID
+	LinkPID(i int, pid process.PID) process.PID
+
+	// The cluster services: the registry and the distributed supervisor.
+	//
+	// Place starts a distributed child from node i; Unplace stops one.
+	Place(i int, spec placement.ChildSpec) (placement.Child, error)
+	Unplace(i int, id string) error
+	// Lookup is the PID registered under name as node i sees it.
+	Lookup(i int, name string) (process.PID, bool)
+	// CallName and SendName reach the process registered under name.
+	CallName(i int, name string, req any) (any, error)
+	SendName(i int, name string, msg any) error
+	// Services is node i's services state: its split-brain decision, its
+	// registry, the distributed children it knows of.
+	Services(i int) (control.ServicesState, error)
+	// Placement is node i's placement status, children and local PIDs.
+	Placement(i int) (control.PlacementState, error)
+	// WaitServicesReady waits until the cluster has converged, every
+	// running node's placement is up with no decision pending, every node
+	// sees the same registry and the same children, all running, and each
+	// singleton of Options.App runs under its name: after it, placing a
+	// child is not refused and a name lookup agrees on every node.
+	WaitServicesReady(within time.Duration)
 
 	// Eventually waits until cond holds (scaled deadline).
 	Eventually(within time.Duration, cond func() bool, msg string, args ...any)

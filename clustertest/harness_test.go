@@ -5,7 +5,9 @@ package clustertest_test
 // checker and the partition spec validation.
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -97,6 +99,7 @@ func (r *recordingTB) run(body func(tb testing.TB)) string {
 }
 
 func TestHarnessDiagnosticsOnlyOnFailure(t *testing.T) {
+	t.Setenv("ARSENAL_TEST_REPORTS", t.TempDir()) // the failing body writes one
 	failing := &recordingTB{TB: t}
 	out := failing.run(func(tb testing.TB) {
 		c := clustertest.Start(tb, 2, clustertest.Options{})
@@ -141,6 +144,7 @@ func TestHarnessDiagnosticsOnlyOnFailure(t *testing.T) {
 }
 
 func TestHarnessPartitionSpecValidated(t *testing.T) {
+	t.Setenv("ARSENAL_TEST_REPORTS", t.TempDir()) // the failing bodies write some
 	r := &recordingTB{TB: t}
 	bad := [][][]int{
 		{{0, 1}, {1, 2}}, // repeated
@@ -224,4 +228,58 @@ func TestDocExample(t *testing.T) {
 		return len(h.History().Signals(mark, clustertest.KindDown, "")) == 1
 	}, "a monitor fired twice")
 	t.Log(h.History().Summary()) // time to effect and to recovery
+}
+
+// A failing test leaves one report per cluster: a text timeline and a
+// JSON file that merge the harness's History and every node's log on one
+// time axis; the log says where.
+func TestFailureReportFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("ARSENAL_TEST_REPORTS", dir)
+	failing := &recordingTB{TB: t}
+	out := failing.run(func(tb testing.TB) {
+		c := clustertest.Start(tb, 2, clustertest.Options{})
+		c.Kill(1)
+		c.Eventually(200*time.Millisecond, func() bool { return false }, "a condition that never holds")
+	})
+	if !failing.Failed() {
+		t.Fatal("the failed wait did not fail the test")
+	}
+	i := strings.Index(out, "failure report: ")
+	if i < 0 {
+		t.Fatalf("no report path in the log:\n%s", out)
+	}
+	path := strings.Fields(out[i+len("failure report: "):])[0]
+	if !strings.HasPrefix(path, dir) {
+		t.Fatalf("report %s is not under ARSENAL_TEST_REPORTS %s", path, dir)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt := string(b)
+	for _, want := range []string{"fault      [harness] #1 kill -9 n2@127.0.0.1", "FAILED", "member     [n1@127.0.0.1] node_up n2@127.0.0.1", "log        [n2@127.0.0.1] time="} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	var r clustertest.Report
+	jb, err := os.ReadFile(strings.TrimSuffix(path, ".txt") + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(jb, &r); err != nil {
+		t.Fatal(err)
+	}
+	for k := 1; k < len(r.Timeline); k++ {
+		if r.Timeline[k].At < r.Timeline[k-1].At {
+			t.Fatalf("the timeline is not in time order at %d: %v after %v", k, r.Timeline[k], r.Timeline[k-1])
+		}
+	}
+	if len(r.Faults) != 1 || r.Test == "" {
+		t.Errorf("report: %d faults, test %q", len(r.Faults), r.Test)
+	}
+	if t.Failed() {
+		t.Logf("the report:\n%s", txt)
+	}
 }

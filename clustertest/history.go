@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/arsenal-go/arsenal/internal/control"
+	"github.com/arsenal-go/arsenal/control"
 )
 
 // EntryKind says what an Entry of a History records.

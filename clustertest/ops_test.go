@@ -151,7 +151,7 @@ func TestOperationsAcrossRealNodes(t *testing.T) {
 		t.Fatalf("supervisors %+v", r.Data)
 	}
 	// Restart the supervisor's child through the supervisor, on another node.
-	r = api(t, "GET", base+"/cluster/processes?node="+b.Name+"&behaviour=echoServer", "", nil)
+	r = api(t, "GET", base+"/cluster/processes?node="+b.Name+"&behaviour=control.Echo", "", nil)
 	var child string
 	for _, p := range r.Data["processes"].([]any) {
 		if pm := p.(map[string]any); pm["name"] == nil {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/arsenal-go/arsenal/clustertest"
-	"github.com/arsenal-go/arsenal/internal/control"
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/testutil"
 )
 

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/arsenal-go/arsenal"
 	"github.com/arsenal-go/arsenal/cluster"
-	"github.com/arsenal-go/arsenal/internal/control"
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/testutil"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/process"
@@ -28,7 +32,10 @@ type SimCluster struct {
 	hist *History
 	prof cluster.ProfileSettings
 
+	opts   Options
+	app    arsenal.App
 	mu     sync.Mutex
+	svcs   map[int]*arsenal.Node    // the composed node on each running node
 	delays map[[2]int]time.Duration // delay + jitter in force per pair
 	stops  []func()                 // end the membership subscriptions
 	wg     sync.WaitGroup
@@ -46,10 +53,30 @@ func StartSim(t testing.TB, n int, opts Options) *SimCluster {
 		t.Fatalf("clustertest: %v", err)
 	}
 	start := time.Now()
-	s := &SimCluster{t: t, hist: newHistory(start), prof: prof.Settings()}
+	s := &SimCluster{t: t, hist: newHistory(start), prof: prof.Settings(), opts: opts, svcs: map[int]*arsenal.Node{}}
+	s.app = arsenal.App{Name: "arsenal", Kinds: []arsenal.Kind{{Name: "echo", New: newEcho}}}
+	if opts.App != nil {
+		s.app = *opts.App
+	}
+	cfg, err := simConfig(t, s.app, opts.Args)
+	if err != nil {
+		t.Fatalf("clustertest: simulator: Options.Args %q: %v", opts.Args, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(sim.StartTimeout))
 	defer cancel()
-	c, err := sim.New(ctx, sim.Options{Nodes: n, Seed: opts.Seed, Profile: prof, ExpectedSize: opts.ExpectedSize, NoWait: true})
+	c, err := sim.New(ctx, sim.Options{Nodes: n, Seed: opts.Seed, Profile: prof, ExpectedSize: opts.ExpectedSize, NoWait: true,
+		Services: func(i int, nn *node.Node) (sim.Services, error) {
+			an, err := arsenal.Attach(context.Background(), nn, nil, arsenal.Config{
+				Node: node.Config{Logger: nn.Config().Logger}, Placement: cfg.Placement, App: s.app,
+			})
+			if err != nil {
+				return nil, err
+			}
+			s.mu.Lock()
+			s.svcs[i] = an
+			s.mu.Unlock()
+			return an, nil
+		}})
 	if err != nil {
 		t.Fatalf("clustertest: %v", err)
 	}
@@ -68,6 +95,36 @@ func StartSim(t testing.TB, n int, opts Options) *SimCluster {
 		s.hist.Note("formed: every node sees %d alive, %s after Start", n, time.Since(start).Round(time.Millisecond))
 	}
 	return s
+}
+
+// newEcho makes the "echo" kind the simulator's nodes have when the test
+// names no App (the built-in helper that 'arsenal node' also places).
+func newEcho([]byte) (process.Behaviour, error) { return control.Echo{}, nil }
+
+// simConfig reads the settings of opts.Args as a node would, for the
+// parts the simulator uses (placement, and the App's own flags).
+func simConfig(t testing.TB, app arsenal.App, args []string) (arsenal.Config, error) {
+	f := filepath.Join(t.TempDir(), "sim-secret")
+	if err := os.WriteFile(f, []byte("simulated-cluster-secret"), 0o600); err != nil {
+		return arsenal.Config{}, err
+	}
+	all := append([]string{"--secret-file", f, "--http-addr", "off"}, args...)
+	return arsenal.ParseConfig(app, all, io.Discard, io.Discard)
+}
+
+// composed returns the composed node running as node i.
+func (s *SimCluster) composed(i int) (*arsenal.Node, error) {
+	n, err := s.node(i)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	an := s.svcs[i]
+	s.mu.Unlock()
+	if an == nil || an.Node != n {
+		return nil, fmt.Errorf("%s: %w", s.c.Name(i), errDown)
+	}
+	return an, nil
 }
 
 // Sim returns the simulated cluster, for what only the simulator can do
@@ -107,6 +164,17 @@ func (s *SimCluster) cleanup() {
 		fmt.Fprintf(&report, "\n-- harness timeline (faults, undos, waits) --\n%s", s.hist.Timeline())
 		fmt.Fprintf(&report, "\n-- fault life cycles --\n%s", s.hist.Summary())
 		fmt.Fprintf(&report, "\n-- membership changes and signals --\n%s", s.hist.changes(300))
+	}
+	if failed {
+		logs := map[string]string{}
+		for i := range s.c.Size() {
+			logs[s.c.Name(i)] = s.c.Logs(i)
+		}
+		if j, txt, err := writeReport(s.t.Name(), fmt.Sprintf("sim-%d", s.c.Seed()), BackendSim, s.hist, logs); err != nil {
+			s.t.Logf("clustertest: failure report not written: %v", err)
+		} else {
+			s.t.Logf("clustertest: failure report: %s (and %s)", txt, j)
+		}
 	}
 	s.c.Close()
 	s.mu.Lock()

@@ -61,6 +61,7 @@ type nodeCollector struct {
 	n                                            *Node
 	procs, spawned, crashed, members, mailbox    *prometheus.Desc
 	sent, recv, bad, dropped, links, partitionUp *prometheus.Desc
+	undeliverable                                *prometheus.Desc
 }
 
 func (n *Node) collector() prometheus.Collector {
@@ -68,7 +69,7 @@ func (n *Node) collector() prometheus.Collector {
 	d := func(name, help string, vars ...string) *prometheus.Desc {
 		return prometheus.NewDesc("arsenal_"+name, help, vars, l)
 	}
-	return &nodeCollector{
+	c := &nodeCollector{
 		n:           n,
 		procs:       d("processes", "Live processes on this node."),
 		spawned:     d("processes_spawned_total", "Processes spawned since start."),
@@ -82,10 +83,12 @@ func (n *Node) collector() prometheus.Collector {
 		dropped:     d("link_frames_dropped_total", "Frames dropped: unknown node, unencodable, or link lost."),
 		links:       d("links_established_total", "Node links established, inbound and outbound."),
 	}
+	c.undeliverable = d("messages_undeliverable_total", "Messages and replies received of a type not registered on this node: dropped and logged (a caller gets an error); the link stays up.")
+	return c
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.procs, c.spawned, c.crashed, c.mailbox, c.members, c.partitionUp, c.sent, c.recv, c.bad, c.dropped, c.links} {
+	for _, d := range []*prometheus.Desc{c.procs, c.spawned, c.crashed, c.mailbox, c.members, c.partitionUp, c.sent, c.recv, c.bad, c.dropped, c.links, c.undeliverable} {
 		ch <- d
 	}
 }
@@ -121,4 +124,5 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ct(c.bad, n.stats.BadFrames.Load())
 	ct(c.dropped, n.stats.Dropped.Load())
 	ct(c.links, n.stats.LinksUp.Load())
+	ct(c.undeliverable, n.stats.Undeliverable.Load())
 }

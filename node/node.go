@@ -55,6 +55,7 @@ type Counters struct {
 	FramesReceived atomic.Uint64
 	BadFrames      atomic.Uint64
 	Dropped        atomic.Uint64 // frames for nodes that are not members, or that did not encode
+	Undeliverable  atomic.Uint64 // messages received of a type not registered here (the link stays up)
 	LinksUp        atomic.Uint64
 }
 

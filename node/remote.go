@@ -208,6 +208,13 @@ func (n *Node) onLink(l *transport.Link) {
 	})
 }
 
+// undeliverable counts and logs a message of a type this node has not
+// registered (arsenal_messages_undeliverable_total).
+func (n *Node) undeliverable(peer string, from, to process.PID, err error) {
+	n.stats.Undeliverable.Add(1)
+	n.log.Warn("message from peer not delivered: its type is not registered on this node", "peer", peer, "from", from, "to", to, "err", err)
+}
+
 // handleFrame applies one frame from a peer. It never blocks: deliveries
 // go to mailboxes, requests to goroutines. It returns an error for a
 // malformed frame, or one whose PIDs claim to come from a node other than
@@ -237,6 +244,10 @@ func (n *Node) handleFrame(peerName string, frame []byte) error {
 		theirs(from)
 		ours(to)
 		if d.done() == nil {
+			if d.unregistered != nil {
+				n.undeliverable(peerName, from, to, d.unregistered)
+				return nil
+			}
 			rt.DeliverRemote(from, to, msg, cast)
 		}
 	case frameCall:
@@ -246,6 +257,12 @@ func (n *Node) handleFrame(peerName string, frame []byte) error {
 		ours(to)
 		if d.done() == nil {
 			f := process.RemoteFrom(from, peerName, ref)
+			if d.unregistered != nil {
+				// The caller hears why, at once.
+				n.undeliverable(peerName, from, to, d.unregistered)
+				remote{n}.Reply(f, fmt.Errorf("call to %s not delivered: %w", to, d.unregistered), nil)
+				return nil
+			}
 			if !rt.DeliverRemoteCall(f, to, req) {
 				remote{n}.Reply(f, nil, &process.CallError{PID: to, Err: process.NoProc})
 			}
@@ -268,6 +285,10 @@ func (n *Node) handleFrame(peerName string, frame []byte) error {
 			d.fail("bad reply kind")
 		}
 		if d.done() == nil {
+			if d.unregistered != nil {
+				n.stats.Undeliverable.Add(1)
+				res = callResult{err: fmt.Errorf("reply from %s not delivered: %w", peerName, d.unregistered)}
+			}
 			n.completeCall(ref, peerName, res)
 		}
 	case frameExit:

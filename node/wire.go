@@ -92,6 +92,10 @@ type decoder struct {
 	b      []byte
 	err    error
 	intern [2]string // node names that repeat in almost every frame
+	// unregistered: the frame's last value is of a type this node has
+	// not registered (codec.ErrUnregistered). The frame is well formed;
+	// it cannot be delivered, and the link stays up.
+	unregistered error
 }
 
 func (d *decoder) fail(why string) {
@@ -162,6 +166,11 @@ func (d *decoder) value() any {
 		return nil
 	}
 	v, n, err := codec.Decode(d.b)
+	if errors.Is(err, codec.ErrUnregistered) {
+		// Every frame ends with its value: skip it.
+		d.unregistered, d.b = err, nil
+		return nil
+	}
 	if err != nil {
 		d.err = err
 		return nil

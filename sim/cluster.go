@@ -51,6 +51,12 @@ type Options struct {
 	// (index i, from 0), on every start including restarts. Changing Net,
 	// Name or BindAddr breaks the simulator's bookkeeping.
 	Configure func(i int, cfg *node.Config)
+	// Services, if set, starts what runs on node i besides the node (such
+	// as package arsenal's composed node, with Attach), after every start
+	// and restart, before the node counts as running. Stop stops them
+	// before the node leaves; Kill and Close crash them after the node's
+	// network is gone.
+	Services func(i int, n *node.Node) (Services, error)
 	// NoWait makes New return without waiting for the cluster to converge.
 	NoWait bool
 	// Synctest says the cluster runs inside a testing/synctest bubble.
@@ -114,7 +120,17 @@ type Cluster struct {
 	closing  sync.WaitGroup // nodes being closed by Kill or Stop
 }
 
+// Services are what Options.Services started on one node.
+type Services interface {
+	// Stop stops them gracefully, before the node leaves (it may stop
+	// the node too).
+	Stop(ctx context.Context) error
+	// Crash stops them as a crash would, after the node is closed.
+	Crash()
+}
+
 type simNode struct {
+	svc   Services // what Options.Services started on the current incarnation
 	idx   int
 	name  string
 	addr  string
@@ -211,15 +227,27 @@ func (c *Cluster) start(ctx context.Context, i int, seeds []string) error {
 		return fmt.Errorf("sim: start %s: %w", sn.name, err)
 	}
 	n.Cluster().SetSimulated(true)
+	var svc Services
+	if c.opts.Services != nil {
+		if svc, err = c.opts.Services(i, n); err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			_ = n.Close(cctx)
+			return fmt.Errorf("sim: start %s: services: %w", sn.name, err)
+		}
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		_ = n.Close(cctx)
+		if svc != nil {
+			svc.Crash()
+		}
 		return fmt.Errorf("sim: start %s: cluster closed", sn.name)
 	}
-	sn.node = n
+	sn.node, sn.svc = n, svc
 	sn.state = Running
 	sn.incs = append(sn.incs, n.Incarnation())
 	c.mu.Unlock()
@@ -323,7 +351,8 @@ func (c *Cluster) Kill(i int) {
 		c.mu.Unlock()
 		return
 	}
-	sn.node, sn.state = nil, Killed
+	svc := sn.svc
+	sn.node, sn.svc, sn.state = nil, nil, Killed
 	gone := make(chan struct{})
 	sn.gone = gone
 	c.closing.Add(1)
@@ -337,6 +366,9 @@ func (c *Cluster) Kill(i int) {
 		defer cancel()
 		if err := n.Close(ctx); err != nil {
 			c.record("kill %s: close: %v", sn.name, err)
+		}
+		if svc != nil {
+			svc.Crash()
 		}
 	}()
 }
@@ -357,7 +389,8 @@ func (c *Cluster) Stop(i int) error {
 		c.mu.Unlock()
 		return nil
 	}
-	sn.node, sn.state = nil, Stopped
+	svc := sn.svc
+	sn.node, sn.svc, sn.state = nil, nil, Stopped
 	c.closing.Add(1)
 	defer c.closing.Done()
 	c.mu.Unlock()
@@ -365,6 +398,11 @@ func (c *Cluster) Stop(i int) error {
 	c.record("stop %s (graceful leave)", sn.name)
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	if svc != nil {
+		if err := svc.Stop(ctx); err != nil {
+			c.record("stop %s: services: %v", sn.name, err)
+		}
+	}
 	if err := n.Stop(ctx); err != nil {
 		return fmt.Errorf("sim: stop %s: %w", sn.name, err)
 	}
@@ -543,10 +581,14 @@ func (c *Cluster) Close() {
 	}
 	c.closed = true
 	var running []*node.Node
+	var svcs []Services
 	for _, sn := range c.nodes {
 		if sn.node != nil {
 			running = append(running, sn.node)
-			sn.node, sn.state = nil, Killed
+			if sn.svc != nil {
+				svcs = append(svcs, sn.svc)
+			}
+			sn.node, sn.svc, sn.state = nil, nil, Killed
 		}
 	}
 	c.mu.Unlock()
@@ -562,6 +604,10 @@ func (c *Cluster) Close() {
 			defer cancel()
 			_ = n.Close(ctx)
 		})
+	}
+	wg.Wait()
+	for _, svc := range svcs {
+		wg.Go(svc.Crash)
 	}
 	wg.Wait()
 	c.closing.Wait()

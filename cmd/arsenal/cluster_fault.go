@@ -12,14 +12,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/clusterstate"
-	"github.com/arsenal-go/arsenal/internal/control"
 )
 
 // errNoControlSocket explains why partition and heal cannot reach the
 // nodes of this build.
 var errNoControlSocket = errors.New("the nodes have no control channel: 'arsenal node' in this build has no --control-socket flag, " +
-	"and partition and heal need it to reach a running node's fault hooks (the server is in cmd/arsenal/control_socket.go, not yet wired into 'arsenal node'). " +
+	"and partition and heal need it to reach a running node's fault hooks (package control). " +
 	"Until it is, inject partitions from Go tests with the clustertest package")
 
 // controlConn is a session on a node's control socket.

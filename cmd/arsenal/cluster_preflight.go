@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/arsenal-go/arsenal/control"
 )
 
 // check is one preflight check's outcome.
@@ -211,7 +213,7 @@ func preflightControl(ref clusterRef) preflightCheck {
 	root, err := ref.root()
 	if err == nil {
 		// The longest socket path: <root>/<name>/<node>.sock.
-		if p := filepath.Join(root, strings.Repeat("x", 16), "node32.sock"); len(p) > maxSocketPath {
+		if p := filepath.Join(root, strings.Repeat("x", 16), "node32.sock"); len(p) > control.MaxSocketPath {
 			c.Status, c.Detail = "WARN", fmt.Sprintf("%s is too long a path for unix sockets: partition and heal will not work", root)
 			c.Fix = "pass --dir with a shorter directory"
 			return c

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/internal/clusterstate"
 )
 
@@ -37,9 +38,13 @@ a command line. Each node logs to <state dir>/<node>.log.
 
 A cluster whose state directory still has live nodes is not started again.
 
+--binary PATH or --build PKG runs your own service instead of
+'arsenal node': a binary whose main calls arsenal.Main (docs/NODE.md).
+
 Examples:
   arsenal cluster start
   arsenal cluster start --nodes 5 --name chaos --profile fast
+  arsenal cluster start --name jobq --build ./examples/jobq/cmd/jobq
   arsenal cluster start --http-port 4100      # node1 on :4100, node2 on :4101…
   arsenal cluster start --dir ./.arsenal --format json
 `
@@ -52,11 +57,19 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 	httpPort := fs.Int("http-port", 0, "HTTP port of the first node; the others count up from it (0: any free port for each)")
 	demo := fs.Bool("demo", false, "run the demo workload on the nodes (what 'arsenal dev' runs)")
 	timeout := fs.Duration("timeout", 60*time.Second, "how long to wait for every node to be ready")
+	userBin := fs.String("binary", "", "run this binary (built with arsenal.Main) instead of 'arsenal node'")
+	build := fs.String("build", "", "build this main package (go build) and run it instead of 'arsenal node'")
 	format := addClusterFormatFlag(fs)
 	if code, done := parse(fs, args, stdout); done {
 		return code
 	}
 	const cmd = "start"
+	if *userBin != "" && *build != "" {
+		return clusterUsageErr(stderr, cmd, "--binary and --build: give one")
+	}
+	if (*userBin != "" || *build != "") && *demo {
+		return clusterUsageErr(stderr, cmd, "--demo is the demo workload of 'arsenal node'; your binary has its own")
+	}
 	if fs.NArg() > 0 {
 		return clusterUsageErr(stderr, cmd, "unexpected arguments %q", fs.Args())
 	}
@@ -82,6 +95,21 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return clusterFail(stderr, cmd, "state directory: %v", err)
+	}
+	switch {
+	case *userBin != "":
+		if bin, err = filepath.Abs(*userBin); err == nil {
+			_, err = os.Stat(bin)
+		}
+		if err != nil {
+			return clusterUsageErr(stderr, cmd, "--binary: %v", err)
+		}
+	case *build != "":
+		bin = filepath.Join(dir, "bin", filepath.Base(strings.TrimSuffix(*build, "/")))
+		out, err := exec.Command("go", "build", "-o", bin, *build).CombinedOutput()
+		if err != nil {
+			return clusterFail(stderr, cmd, "--build: go build %s: %v\n%s", *build, err, out)
+		}
 	}
 	unlock, err := clusterstate.Lock(dir)
 	if err != nil {
@@ -111,7 +139,8 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 		return clusterFail(stderr, cmd, "%v", err)
 	}
 	st := &clusterstate.State{Name: *ref.name, SecretFile: secretFile, Binary: bin, Profile: *profile,
-		HTTPPort: *httpPort, Demo: *demo, CreatedAt: time.Now().UTC()}
+		HTTPPort: *httpPort, Demo: *demo, CreatedAt: time.Now().UTC(),
+		UserBinary: *userBin != "" || *build != ""}
 	for i := 1; i <= *nodes; i++ {
 		name := fmt.Sprintf("node%d@127.0.0.1", i)
 		log := filepath.Join(dir, fmt.Sprintf("node%d.log", i))
@@ -125,6 +154,7 @@ func runClusterStart(args []string, stdout, stderr io.Writer) int {
 		return clusterFail(stderr, cmd, "saving state: %v", err)
 	}
 	l := newClusterLauncher(dir, st, bin)
+	l.say = stderr
 	if l.sockets && !l.socketsFit() {
 		l.sockets = false
 		fmt.Fprintf(stderr, "warning: %s is too long a path for unix sockets; the nodes get no control socket, so partition and heal will not work (use a shorter --dir)\n", dir)
@@ -201,7 +231,8 @@ func writeClusterSecret(path string) error {
 type clusterLauncher struct {
 	dir     string
 	bin     string
-	sockets bool // the nodes get --control-socket
+	sockets bool      // the nodes get --control-socket
+	say     io.Writer // where retries are announced (nil: nowhere)
 
 	mu    sync.Mutex // guards st and procs
 	st    *clusterstate.State
@@ -227,7 +258,7 @@ func (l *clusterLauncher) socketPath(i int) string {
 
 func (l *clusterLauncher) socketsFit() bool {
 	for i := range l.st.Nodes {
-		if len(l.socketPath(i)) > maxSocketPath {
+		if len(l.socketPath(i)) > control.MaxSocketPath {
 			return false
 		}
 	}
@@ -237,7 +268,7 @@ func (l *clusterLauncher) socketsFit() bool {
 // startAll starts the first node alone, then the others in parallel,
 // seeded with the first one's address, and waits until all are ready.
 func (l *clusterLauncher) startAll(ctx context.Context) error {
-	if err := l.startNode(ctx, 0, nil); err != nil {
+	if err := l.startNodeRetry(ctx, 0, nil); err != nil {
 		return err
 	}
 	seed := []string{l.st.Nodes[0].NodeAddr}
@@ -246,7 +277,7 @@ func (l *clusterLauncher) startAll(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := 1; i < n; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = l.startNode(ctx, i, seed) }()
+		go func() { defer wg.Done(); errs[i] = l.startNodeRetry(ctx, i, seed) }()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -260,6 +291,41 @@ func (l *clusterLauncher) startAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// startRetries bounds the retries of a node that failed to start for a
+// transient reason.
+var startRetries = []time.Duration{250 * time.Millisecond, time.Second, 3 * time.Second}
+
+// transientStart reports whether a start failure may pass by itself: a
+// port in use (a fixed --http-port that another process holds for now).
+func transientStart(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "address already in use")
+}
+
+// startNodeRetry is startNode, retried with backoff while the failure is
+// transient, saying so; any other failure returns at once, with the
+// node's last log lines.
+func (l *clusterLauncher) startNodeRetry(ctx context.Context, i int, seeds []string) error {
+	err := l.startNode(ctx, i, seeds)
+	for attempt, wait := range startRetries {
+		if !transientStart(err) || ctx.Err() != nil {
+			return err
+		}
+		l.mu.Lock()
+		name := l.st.Nodes[i].Name
+		l.mu.Unlock()
+		if l.say != nil {
+			fmt.Fprintf(l.say, "%s: a port is taken; retrying in %s (attempt %d of %d)\n", name, wait, attempt+2, len(startRetries)+1)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		err = l.startNode(ctx, i, seeds)
+	}
+	return err
+}
+
 // startNode starts node i and waits until its log reports the addresses
 // it bound.
 func (l *clusterLauncher) startNode(ctx context.Context, i int, seeds []string) error {
@@ -271,10 +337,13 @@ func (l *clusterLauncher) startNode(ctx context.Context, i int, seeds []string) 
 	if st.HTTPPort > 0 {
 		httpAddr = "127.0.0.1:" + strconv.Itoa(st.HTTPPort+i)
 	}
-	args := []string{l.bin, "node", "--name", n.Name, "--cluster", st.Name, "--secret-file", st.SecretFile,
+	args := []string{l.bin}
+	if !st.UserBinary {
+		args = append(args, "node", "--demo", strconv.FormatBool(st.Demo))
+	}
+	args = append(args, "--name", n.Name, "--cluster", st.Name, "--secret-file", st.SecretFile,
 		"--node-addr", "127.0.0.1:0", "--http-addr", httpAddr, "--profile", st.Profile,
-		"--expected-size", strconv.Itoa(len(st.Nodes)), "--log-format", "text", "--log-level", "info",
-		"--demo", strconv.FormatBool(st.Demo)}
+		"--expected-size", strconv.Itoa(len(st.Nodes)), "--log-format", "text", "--log-level", "info")
 	if len(seeds) > 0 {
 		args = append(args, "--seeds", strings.Join(seeds, ","))
 	}
@@ -489,7 +558,7 @@ func runClusterRestart(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	bin := st.Binary
-	if self, err := os.Executable(); err == nil {
+	if self, err := os.Executable(); err == nil && !st.UserBinary {
 		bin = self // restart with this binary, as start would
 	}
 	l := newClusterLauncher(dir, st, bin)
@@ -506,7 +575,8 @@ func runClusterRestart(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	err = l.startNode(ctx, i, seeds)
+	l.say = stderr
+	err = l.startNodeRetry(ctx, i, seeds)
 	if err == nil && len(st.Partition) > 0 {
 		err = applyPartition(ctx, st, st.Partition)
 	} else if err == nil {

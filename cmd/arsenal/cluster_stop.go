@@ -314,6 +314,10 @@ func removeClusterFiles(dir string, st *clusterstate.State) []string {
 	if filepath.Dir(st.SecretFile) == dir {
 		own[filepath.Base(st.SecretFile)] = true
 	}
+	if st.UserBinary && filepath.Dir(filepath.Dir(st.Binary)) == dir {
+		// built by 'cluster start --build'
+		_ = os.RemoveAll(filepath.Dir(st.Binary))
+	}
 	for _, n := range st.Nodes {
 		for _, p := range []string{n.Log, n.ControlSocket, filepath.Join(dir, clusterstate.ShortName(n.Name)+".sock")} {
 			if p != "" && filepath.Dir(p) == dir {

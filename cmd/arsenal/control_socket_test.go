@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/arsenal-go/arsenal/internal/control"
+	"github.com/arsenal-go/arsenal/control"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/transport"
 )
@@ -42,15 +42,17 @@ func TestControlSocket(t *testing.T) {
 	stale.(*net.UnixListener).SetUnlinkOnClose(false)
 	stale.Close()
 
-	done := make(chan string, 1)
-	srv, err := serveControlSocket(path, newController(n, faults, io.Discard, done))
+	cs := control.NewServer(control.Target{Node: n, Faults: faults})
+	defer cs.Close()
+	done := cs.Done()
+	srv, err := cs.ServeSocket(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket %v %v; want mode 0600", fi, err)
 	}
-	if _, err := serveControlSocket(path, newController(n, faults, io.Discard, done)); err == nil {
+	if _, err := control.NewServer(control.Target{Node: n, Faults: faults}).ServeSocket(path); err == nil {
 		t.Fatal("a second server took over a live socket")
 	}
 
@@ -112,7 +114,7 @@ func TestControlSocketRefusesAFileInTheWay(t *testing.T) {
 	if err := os.WriteFile(path, []byte("mine"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := serveControlSocket(path, &controller{}); err == nil {
+	if _, err := control.NewServer(control.Target{}).ServeSocket(path); err == nil {
 		t.Fatal("a regular file was replaced by the socket")
 	}
 	if b, _ := os.ReadFile(path); string(b) != "mine" {

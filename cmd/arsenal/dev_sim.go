@@ -14,14 +14,11 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
+	"github.com/arsenal-go/arsenal"
 	"github.com/arsenal-go/arsenal/cluster"
-	"github.com/arsenal-go/arsenal/inspect"
-	"github.com/arsenal-go/arsenal/internal/demo"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/ops"
-	"github.com/arsenal-go/arsenal/placement"
 	"github.com/arsenal-go/arsenal/sim"
 )
 
@@ -84,11 +81,18 @@ func runDevSimulated(nodes, httpPort int, profile, logLevel string, withDemo boo
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	app := nodeApp(fmt.Sprint(withDemo))
 	c, err := sim.New(ctx, sim.Options{
 		Nodes: nodes, Seed: seed, Profile: p, Logger: log,
 		Configure: func(i int, cfg *node.Config) {
 			cfg.HTTPAddr = listeners[i].Addr().String()
 			cfg.Version = buildVersion()
+		},
+		Services: func(i int, n *node.Node) (sim.Services, error) {
+			return arsenal.Attach(ctx, n, nil, arsenal.Config{
+				Node: node.Config{Logger: log.With("node", n.Name())}, HTTPListener: listeners[i],
+				API: ops.ServerConfig{Tokens: tokens, OpenReads: true, AuditOutput: stderr}, App: app,
+			})
 		},
 	})
 	if err != nil {
@@ -97,29 +101,6 @@ func runDevSimulated(nodes, httpPort int, profile, logLevel string, withDemo boo
 		return 1
 	}
 	defer c.Close()
-	var stops []func(context.Context)
-	for i, n := range c.Nodes() {
-		nlog := log.With("node", n.Name())
-		inspect.Install(n)
-		svc, err := startServices(n, placement.Config{}, nlog)
-		if err != nil {
-			closeAll()
-			fmt.Fprintf(stderr, "arsenal dev: %s: %v\n", n.Name(), err)
-			return 1
-		}
-		stopAPI, err := startAPI(n, svc, ops.ServerConfig{Tokens: tokens, OpenReads: true, AuditOutput: stderr}, nlog, listeners[i])
-		if err != nil {
-			closeAll()
-			fmt.Fprintf(stderr, "arsenal dev: %s: %v\n", n.Name(), err)
-			return 1
-		}
-		stops = append(stops, func(ctx context.Context) { stopAPI(ctx); svc.stop(ctx, nlog) })
-		if withDemo {
-			if _, err := demo.Start(n); err != nil {
-				nlog.Error("demo workload", "err", err)
-			}
-		}
-	}
 	fmt.Fprintf(stdout, "Arsenal simulated dev cluster: %d nodes in this process, network simulated (seed %d); Ctrl-C stops it\n\n", nodes, c.Seed())
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSIMULATED ADDR\tHTTP")
@@ -130,10 +111,10 @@ func runDevSimulated(nodes, httpPort int, profile, logLevel string, withDemo boo
 	fmt.Fprintf(stdout, "\nTry: arsenal nodes --addr http://%s   (mode: simulated)\n", listeners[0].Addr())
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nstopping the simulated cluster…")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	for _, f := range stops {
-		f(sctx)
+	for i := range c.Nodes() {
+		if err := c.Stop(i); err != nil {
+			fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
+		}
 	}
 	return 0
 }

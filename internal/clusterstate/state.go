@@ -35,7 +35,12 @@ type State struct {
 	Name       string `json:"name"`
 	SecretFile string `json:"secret_file"`
 	Binary     string `json:"binary"`
-	Profile    string `json:"profile"`
+	// UserBinary: Binary is a user's binary built with arsenal.Main (its
+	// flags come first; no "node" command word), from 'cluster start
+	// --binary' or '--build'.
+	UserBinary bool `json:"user_binary,omitempty"`
+
+	Profile string `json:"profile"`
 	// HTTPPort is the first node's HTTP port; 0: each node picks a free one.
 	HTTPPort  int       `json:"http_port"`
 	Demo      bool      `json:"demo"`

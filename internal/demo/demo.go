@@ -1,6 +1,9 @@
 // Package demo is the workload `arsenal dev` runs on every node: a few
-// supervision trees whose workers call each other across nodes, and one
-// worker that crashes now and then so restarts can be watched.
+// supervision trees whose workers call each other across nodes, one
+// worker that crashes now and then so restarts can be watched, each
+// node's greeter registered cluster-wide, and distributed children placed
+// by the distributed supervisor: a counter singleton (registered as
+// "demo.counter") and three workers that call it.
 package demo
 
 import (
@@ -10,7 +13,9 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/arsenal-go/arsenal"
 	"github.com/arsenal-go/arsenal/node"
+	"github.com/arsenal-go/arsenal/placement"
 	"github.com/arsenal-go/arsenal/process"
 	"github.com/arsenal-go/arsenal/supervisor"
 )
@@ -18,8 +23,75 @@ import (
 // GreeterName is the local name of each node's greeter.
 const GreeterName = "demo.greeter"
 
-// Start starts the demo trees on n and returns the top supervisor.
-func Start(n *node.Node) (process.PID, error) {
+// CounterName is the cluster-wide name of the counter singleton.
+const CounterName = "demo.counter"
+
+// Kinds are the demo's distributed kinds; every node registers them,
+// whether it runs the demo or not.
+func Kinds() []arsenal.Kind {
+	return []arsenal.Kind{
+		{Name: "demo.counter", New: func([]byte) (process.Behaviour, error) { return &counter{}, nil }},
+		{Name: "demo.worker", New: func([]byte) (process.Behaviour, error) { return &worker{}, nil }},
+	}
+}
+
+// Children are the demo's distributed children.
+var Children = []placement.ChildSpec{
+	{ID: "demo.counter", Kind: "demo.counter", Name: CounterName},
+	{ID: "demo.worker-1", Kind: "demo.worker"},
+	{ID: "demo.worker-2", Kind: "demo.worker"},
+	{ID: "demo.worker-3", Kind: "demo.worker"},
+}
+
+// Start starts the demo on n: the local trees, the greeter's cluster-wide
+// name ("demo.greeter/" + node name), and the distributed children.
+func Start(n *arsenal.Node) (process.PID, error) {
+	pid, err := startTrees(n.Node)
+	if err != nil {
+		return pid, err
+	}
+	if g, ok := n.Runtime().Whereis(GreeterName); ok {
+		if err := n.Registry().Register(GreeterName+"/"+n.Name(), g, map[string]string{"demo": "greeter"}); err != nil {
+			return pid, fmt.Errorf("demo: register the greeter: %w", err)
+		}
+	}
+	n.EnsureChildren(Children...)
+	return pid, nil
+}
+
+// counter counts the calls it gets ("hit") and answers with the count.
+type counter struct {
+	process.Server
+	hits int
+}
+
+func (c *counter) HandleCall(_ *process.Proc, _ process.From, req any) (any, error) {
+	c.hits++
+	return c.hits, nil
+}
+
+// worker calls the counter, by its cluster-wide name, every 2 seconds.
+type worker struct{ process.Server }
+
+func (w *worker) Init(p *process.Proc) error {
+	p.SendAfter(p.Self(), tick{}, 2*time.Second)
+	return nil
+}
+
+func (w *worker) HandleInfo(p *process.Proc, msg any) error {
+	if _, ok := msg.(tick); !ok {
+		return nil
+	}
+	defer p.SendAfter(p.Self(), tick{}, 2*time.Second)
+	if n := arsenal.From(p); n != nil {
+		ctx, cancel := context.WithTimeout(p.Context(), time.Second)
+		defer cancel()
+		_, _ = n.Registry().Call(ctx, CounterName, "hit")
+	}
+	return nil
+}
+
+func startTrees(n *node.Node) (process.PID, error) {
 	return supervisor.Start(n.Runtime(), supervisor.Spec{
 		Strategy: supervisor.OneForOne,
 		Children: []supervisor.ChildSpec{

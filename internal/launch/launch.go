@@ -1,4 +1,5 @@
-// Package launch starts `arsenal node` processes with the control
+// Package launch starts Arsenal node processes (`arsenal node`, or any
+// binary built with arsenal.Main) with the control
 // protocol on their stdin and stdout, for `arsenal dev` and the
 // clustertest harness. A child dies with its parent: it is in a process
 // group of its own, gets SIGKILL from the kernel if the parent thread dies
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"sync"
@@ -19,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/arsenal-go/arsenal/internal/control"
+	"github.com/arsenal-go/arsenal/control"
 )
 
 // Spec describes one child.
@@ -44,8 +46,9 @@ type Child struct {
 	nextID  atomic.Uint64
 	wmu     sync.Mutex
 
-	exited  chan struct{}
-	exitErr error
+	exited   chan struct{}
+	exitErr  error
+	attached bool // from Attach: cmd is nil
 }
 
 // ErrExited is returned by calls to a child that has exited.
@@ -84,18 +87,59 @@ func Start(ctx context.Context, s Spec) (*Child, error) {
 	defer t.Stop()
 	select {
 	case r := <-ready:
+		if err := control.CheckVersion("node "+r.Name+" ("+s.Binary+")", r.Protocol); err != nil {
+			c.Kill()
+			return nil, err
+		}
 		c.Ready = r
 		return c, nil
 	case <-c.exited:
 		return nil, fmt.Errorf("node process exited before it was ready: %v", c.exitErr)
 	case <-t.C:
 		c.Kill()
-		return nil, fmt.Errorf("node process not ready within %s", timeout)
+		return nil, fmt.Errorf("node process not ready within %s: %s never reported \"ready\" on its control channel (stdout); a binary whose main calls arsenal.Main (or 'arsenal node') does, with --control stdio", timeout, s.Binary)
 	case <-ctx.Done():
 		c.Kill()
 		return nil, ctx.Err()
 	}
 }
+
+// Attach connects to a running node's control socket (a node this process
+// did not start, such as one of 'arsenal cluster'): it checks the
+// protocol version with "hello" and reads the node's identity with
+// "ready". The Child then answers Call and Events like a started one; it
+// counts as exited when the connection closes, and Kill, Stop and Signal
+// refuse: the node is not this process's child.
+func Attach(ctx context.Context, socket string) (*Child, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("attach %s: %w", socket, err)
+	}
+	c := &Child{stdin: conn, events: make(chan control.Line, 4096), pending: map[uint64]chan control.Line{},
+		exited: make(chan struct{}), attached: true}
+	go func() {
+		c.read(conn, nil)
+		c.exitErr = ErrExited
+		close(c.exited)
+	}()
+	var h control.Hello
+	if err := c.Call(ctx, "hello", control.Hello{Protocol: control.Version}, &h); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("attach %s: %w", socket, err)
+	}
+	if err := c.Call(ctx, "ready", nil, &c.Ready); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("attach %s: %w (a node from before the \"ready\" command?)", socket, err)
+	}
+	return c, nil
+}
+
+// ErrNotChild is returned by Kill, Stop and Signal on an attached node.
+var ErrNotChild = errors.New("the node is attached, not started by this process: it is not ours to kill, stop or signal")
+
+// Attached reports whether the child came from Attach.
+func (c *Child) Attached() bool { return c.attached }
 
 func (c *Child) read(stdout io.Reader, ready chan<- control.Ready) {
 	sc := bufio.NewScanner(stdout)
@@ -116,7 +160,7 @@ func (c *Child) read(stdout io.Reader, ready chan<- control.Ready) {
 			}
 			continue
 		}
-		if l.Event == "ready" && !sentReady {
+		if l.Event == "ready" && !sentReady && ready != nil {
 			var r control.Ready
 			if json.Unmarshal(l.Data, &r) == nil {
 				sentReady = true
@@ -191,7 +235,12 @@ func (c *Child) forget(id uint64) {
 }
 
 // PID returns the OS process id.
-func (c *Child) PID() int { return c.cmd.Process.Pid }
+func (c *Child) PID() int {
+	if c.attached {
+		return c.Ready.OSPID
+	}
+	return c.cmd.Process.Pid
+}
 
 // Exited is closed when the process has exited.
 func (c *Child) Exited() <-chan struct{} { return c.exited }
@@ -200,10 +249,21 @@ func (c *Child) Exited() <-chan struct{} { return c.exited }
 func (c *Child) ExitErr() error { return c.exitErr }
 
 // Signal sends sig to the child.
-func (c *Child) Signal(sig syscall.Signal) error { return c.cmd.Process.Signal(sig) }
+func (c *Child) Signal(sig syscall.Signal) error {
+	if c.attached {
+		return ErrNotChild
+	}
+	return c.cmd.Process.Signal(sig)
+}
 
-// Kill sends SIGKILL and waits for the exit.
+// Kill sends SIGKILL and waits for the exit. On an attached node it only
+// closes the connection.
 func (c *Child) Kill() {
+	if c.attached {
+		_ = c.stdin.Close()
+		<-c.exited
+		return
+	}
 	_ = c.cmd.Process.Signal(syscall.SIGKILL)
 	<-c.exited
 }
@@ -211,6 +271,9 @@ func (c *Child) Kill() {
 // Stop asks the node to leave and stop (SIGTERM), and kills it if it has
 // not exited within timeout.
 func (c *Child) Stop(timeout time.Duration) error {
+	if c.attached {
+		return ErrNotChild
+	}
 	select {
 	case <-c.exited:
 		return c.exitErr

@@ -1,8 +1,6 @@
-package main
+package control
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,16 +9,13 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/arsenal-go/arsenal/internal/control"
 )
 
-// maxSocketPath is the longest unix socket path every platform accepts
+// MaxSocketPath is the longest unix socket path every platform accepts
 // (sun_path is 104 bytes on the BSDs, 108 on Linux, with the final NUL).
-const maxSocketPath = 103
+const MaxSocketPath = 103
 
-// serveControlSocket serves the control protocol (package internal/control)
-// on a unix socket at path. It is the control channel of background nodes
+// ServeSocket serves the control protocol on a unix socket at path. It is the control channel of background nodes
 // ('arsenal cluster'), which have no stdin to read commands from.
 //
 // Each connection is a session speaking the same JSON lines as
@@ -33,9 +28,9 @@ const maxSocketPath = 103
 // It listens before it returns, so a bad path is reported at once, and
 // serves in the background; Close stops serving, ends the sessions and
 // removes the socket.
-func serveControlSocket(path string, c *controller) (io.Closer, error) {
-	if len(path) > maxSocketPath {
-		return nil, fmt.Errorf("control socket %s: path longer than %d bytes (a unix socket limit); use a shorter directory", path, maxSocketPath)
+func (srv *Server) ServeSocket(path string) (io.Closer, error) {
+	if len(path) > MaxSocketPath {
+		return nil, fmt.Errorf("control socket %s: path longer than %d bytes (a unix socket limit); use a shorter directory", path, MaxSocketPath)
 	}
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
@@ -48,7 +43,7 @@ func serveControlSocket(path string, c *controller) (io.Closer, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	s := &socketServer{ln: ln, base: c, conns: map[net.Conn]bool{}}
+	s := &socketServer{ln: ln, srv: srv, conns: map[net.Conn]bool{}}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -79,9 +74,9 @@ func removeStaleSocket(path string) error {
 }
 
 type socketServer struct {
-	ln   *net.UnixListener
-	base *controller
-	wg   sync.WaitGroup
+	ln  *net.UnixListener
+	srv *Server
+	wg  sync.WaitGroup
 
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
@@ -118,17 +113,7 @@ func (s *socketServer) session(conn net.Conn) {
 		s.mu.Unlock()
 		conn.Close()
 	}()
-	c := &controller{n: s.base.n, faults: s.base.faults, out: json.NewEncoder(conn), done: s.base.done}
-	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var cmd control.Command
-		if err := json.Unmarshal(sc.Bytes(), &cmd); err != nil {
-			c.write(control.Reply{Error: "malformed command: " + err.Error()})
-			continue
-		}
-		go c.handle(cmd)
-	}
+	s.srv.session(conn).serve(conn)
 }
 
 // Close stops accepting, ends every session and removes the socket.

@@ -1,4 +1,4 @@
-package main
+package arsenal
 
 import (
 	"encoding/json"
@@ -61,7 +61,7 @@ func (o *optionSet) resolve(configPath string) error {
 		}
 		sort.Strings(unknown)
 		if len(unknown) > 0 {
-			return fmt.Errorf("config file %s: unknown keys %s (keys are the flag names of 'arsenal node --help')", configPath, strings.Join(unknown, ", "))
+			return fmt.Errorf("config file %s: unknown keys %s (keys are the flag names of --help)", configPath, strings.Join(unknown, ", "))
 		}
 	}
 	for _, opt := range o.opts {

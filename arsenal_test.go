@@ -1,0 +1,201 @@
+package arsenal_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arsenal-go/arsenal"
+	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/internal/testutil"
+	"github.com/arsenal-go/arsenal/node"
+	"github.com/arsenal-go/arsenal/placement"
+	"github.com/arsenal-go/arsenal/process"
+	"go.uber.org/goleak"
+)
+
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+// Every node a test starts is stopped, and leaves nothing running.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/go-metrics.(*InmemSink).run"),
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"))
+}
+
+type echo struct{ process.Server }
+
+func (echo) HandleCall(_ *process.Proc, _ process.From, req any) (any, error) { return req, nil }
+
+func newEcho([]byte) (process.Behaviour, error)  { return echo{}, nil }
+func newOther([]byte) (process.Behaviour, error) { return echo{}, nil }
+
+type ping struct{ N int }
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+
+func config(name, clusterName string, app arsenal.App, seeds ...string) arsenal.Config {
+	c := arsenal.Config{
+		Node: node.Config{Name: name, Cluster: clusterName, Secret: secret, Profile: cluster.ProfileFast,
+			BindAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		HTTPAddr: "127.0.0.1:0", Placement: placement.Config{StableAfter: 200 * time.Millisecond},
+		App: app,
+	}
+	c.API.OpenReads = true
+	if len(seeds) > 0 {
+		c.Node.Discovery = cluster.StaticSeeds(seeds...)
+	}
+	return c
+}
+
+func TestBadInputIsAnErrorAtStart(t *testing.T) {
+	cases := []struct {
+		name string
+		app  arsenal.App
+		want string
+	}{
+		{"kind twice", arsenal.App{Kinds: []arsenal.Kind{{Name: "t.a", New: newEcho}, {Name: "t.a", New: newEcho}}}, `kind "t.a" registered twice`},
+		{"invalid kind name", arsenal.App{Kinds: []arsenal.Kind{{Name: "has space", New: newEcho}}}, `name "has space" is invalid`},
+		{"kind without New", arsenal.App{Kinds: []arsenal.Kind{{Name: "t.nonew"}}}, `kind "t.nonew" has no New function`},
+		{"message name clash", arsenal.App{Messages: []arsenal.MessageType{arsenal.Message[ping]("t.ping"), arsenal.Message[echo]("t.ping")}}, `message name "t.ping" is given to`},
+		{"singleton of an unknown kind", arsenal.App{Singletons: []placement.ChildSpec{{ID: "s", Kind: "t.nope"}}}, `singleton "s": unknown kind "t.nope"`},
+		{"app check", arsenal.App{Check: func() error { return errors.New("--jobs: want a number") }}, "--jobs: want a number"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n, err := arsenal.Start(context.Background(), config("bad@127.0.0.1", "bad", c.app))
+			if err == nil {
+				_ = n.Stop(context.Background())
+				t.Fatal("started")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not name the problem (%q)", err, c.want)
+			}
+		})
+	}
+	t.Run("config", func(t *testing.T) {
+		cfg := config("no-host", "bad", arsenal.App{})
+		cfg.Node.Secret = []byte("short")
+		cfg.Placement.SplitBrain = "coin-toss"
+		_, err := arsenal.Start(context.Background(), cfg)
+		if err == nil {
+			t.Fatal("started")
+		}
+		for _, want := range []string{"secret", "coin-toss"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %q", err, want)
+			}
+		}
+	})
+	t.Run("kind registered twice across apps", func(t *testing.T) {
+		a, err := arsenal.Start(context.Background(), config("k1@127.0.0.1", "k", arsenal.App{Kinds: []arsenal.Kind{{Name: "t.shared", New: newEcho}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Stop(context.Background())
+		// The same App again (the simulator, several nodes in one process) is fine…
+		b, err := arsenal.Start(context.Background(), config("k2@127.0.0.1", "k", arsenal.App{Kinds: []arsenal.Kind{{Name: "t.shared", New: newEcho}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Stop(context.Background())
+		// …another factory under the name is not.
+		_, err = arsenal.Start(context.Background(), config("k3@127.0.0.1", "k", arsenal.App{Kinds: []arsenal.Kind{{Name: "t.shared", New: newOther}}}))
+		if err == nil || !strings.Contains(err.Error(), `kind "t.shared" registered twice`) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// A graceful stop leaves: the peer sees the node "left" (not dead) and its
+// names are gone from the peer's registry at once; the distributed child
+// it ran moves to the peer.
+func TestStopLeavesCrashDoesNot(t *testing.T) {
+	app := arsenal.App{
+		Kinds:      []arsenal.Kind{{Name: "t.svc", New: newEcho}},
+		Messages:   []arsenal.MessageType{arsenal.Message[ping]("t.Ping")},
+		Singletons: []placement.ChildSpec{{ID: "svc", Kind: "t.svc", Name: "t.svc"}},
+	}
+	cl := "life"
+	a, err := arsenal.Start(context.Background(), config("a@127.0.0.1", cl, app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	b, err := arsenal.Start(context.Background(), config("b@127.0.0.1", cl, app, a.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop(context.Background())
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		_, okA := a.Registry().Whereis("t.svc")
+		_, okB := b.Registry().Whereis("t.svc")
+		return okA && okB && a.Cluster().Topology().Up == 2
+	}, "the singleton runs and both nodes see its name")
+	// A typed call between the nodes, through the registry.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if v, err := a.Registry().Call(ctx, "t.svc", ping{N: 3}); err != nil || v != (ping{N: 3}) {
+		t.Fatalf("call: %v, %v", v, err)
+	}
+	// The operations API, health and metrics are served.
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/arsenal/operations"} {
+		resp, err := http.Get("http://" + b.HTTPAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+		if path == "/metrics" && !strings.Contains(string(body), "arsenal_messages_undeliverable_total") {
+			t.Errorf("/metrics lacks the undeliverable counter")
+		}
+	}
+	pid, _ := a.Registry().Whereis("t.svc")
+	leaver, stayer := b, a
+	if pid.Node == a.Name() {
+		leaver, stayer = a, b
+	}
+	events, cancelEvents := stayer.Cluster().Subscribe(1024)
+	defer cancelEvents()
+	if err := leaver.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		m, ok := stayer.Cluster().Member(leaver.Name())
+		return ok && m.Status == cluster.StatusLeft
+	}, "the peer sees the leaver left")
+	for drained := false; !drained; {
+		select {
+		case ev := <-events:
+			if ev.Node == leaver.Name() && ev.NewStatus == cluster.StatusDead {
+				t.Fatalf("the peer saw the leaver dead (a crash), not left: %+v", ev)
+			}
+		default:
+			drained = true
+		}
+	}
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		p, ok := stayer.Registry().Whereis("t.svc")
+		return ok && p.Node == stayer.Name()
+	}, "the child moved to the node that stays, under its name")
+	select {
+	case <-leaver.Done():
+	default:
+		t.Fatal("Done not closed after Stop")
+	}
+}
