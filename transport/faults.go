@@ -40,17 +40,23 @@ func (d Direction) String() string {
 
 // Rule is the fault state for one peer, as reported by Faults.Rules.
 type Rule struct {
-	Peer   string        // node name or host:port the rule matches
-	Block  Direction     // traffic cut in these directions
-	Delay  time.Duration // added to every frame and packet sent to the peer
-	Jitter time.Duration // plus a uniform random extra in [0, Jitter]
-	Refuse bool          // new connections to or from the peer are refused
+	Peer  string    // node name or host:port the rule matches
+	Block Direction // traffic cut in these directions
+	// LinkBlock cuts node links only, in these directions; gossip is
+	// untouched (a link-only fault: both nodes stay members).
+	LinkBlock Direction
+	Delay     time.Duration // added to every frame and packet sent to the peer
+	Jitter    time.Duration // plus a uniform random extra in [0, Jitter]
+	Refuse    bool          // new connections to or from the peer are refused
 }
 
 func (r Rule) String() string {
 	var parts []string
 	if r.Block != 0 {
 		parts = append(parts, "block="+r.Block.String())
+	}
+	if r.LinkBlock != 0 {
+		parts = append(parts, "block_links="+r.LinkBlock.String())
 	}
 	if r.Delay > 0 || r.Jitter > 0 {
 		parts = append(parts, fmt.Sprintf("delay=%s±%s", r.Delay, r.Jitter))
@@ -88,6 +94,14 @@ func NewFaults() *Faults {
 // Block cuts traffic with peer in direction dir (added to any existing cut).
 func (f *Faults) Block(peer string, dir Direction) {
 	f.update(peer, func(r *Rule) { r.Block |= dir & Both })
+}
+
+// BlockLinks cuts node links with peer in direction dir (added to any
+// existing cut), leaving gossip alone: membership keeps seeing the peer
+// while no frame gets through, and new links are refused. Links stay up
+// until their keepalive gives up, as with Block.
+func (f *Faults) BlockLinks(peer string, dir Direction) {
+	f.update(peer, func(r *Rule) { r.LinkBlock |= dir & Both })
 }
 
 // Delay delays everything sent to peer by d plus a random extra up to jitter.
@@ -137,7 +151,7 @@ func (f *Faults) update(peer string, fn func(*Rule)) {
 	r := f.rules[peer]
 	r.Peer = peer
 	fn(&r)
-	if r.Block == 0 && r.Delay == 0 && r.Jitter == 0 && !r.Refuse {
+	if r.Block == 0 && r.LinkBlock == 0 && r.Delay == 0 && r.Jitter == 0 && !r.Refuse {
 		delete(f.rules, peer)
 	} else {
 		f.rules[peer] = r
@@ -161,6 +175,7 @@ func (f *Faults) publish() {
 // effect is what the rules say about one peer.
 type effect struct {
 	block         Direction
+	linkBlock     Direction
 	delay, jitter time.Duration
 	refuse        bool
 }
@@ -182,6 +197,7 @@ func (f *Faults) match(name, addr string) effect {
 		}
 		if r, ok := (*p)[key]; ok {
 			e.block |= r.Block
+			e.linkBlock |= r.LinkBlock
 			e.delay = max(e.delay, r.Delay)
 			e.jitter = max(e.jitter, r.Jitter)
 			e.refuse = e.refuse || r.Refuse
@@ -192,9 +208,15 @@ func (f *Faults) match(name, addr string) effect {
 
 func (e effect) blocks(d Direction) bool { return e.block&d != 0 }
 
+// blocksLink is blocks for node links, which link-only rules cut too.
+func (e effect) blocksLink(d Direction) bool { return (e.block|e.linkBlock)&d != 0 }
+
 // refuses reports whether a new connection must fail: explicitly refused, or
 // cut in either direction (TCP cannot open over a one-way cut).
 func (e effect) refuses() bool { return e.refuse || e.block != 0 }
+
+// refusesLink is refuses for node links, which link-only rules cut too.
+func (e effect) refusesLink() bool { return e.refuses() || e.linkBlock != 0 }
 
 // wait returns the delay for one frame or packet.
 func (e effect) wait() time.Duration {

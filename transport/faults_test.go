@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,6 +87,40 @@ func TestBlockBothEndsLinkByKeepalive(t *testing.T) {
 	}
 	if err := dialErr(b, a); !errors.Is(err, ErrRefused) {
 		t.Errorf("Dial into a cut = %v, want ErrRefused", err)
+	}
+	a.Faults().ClearAll()
+	dial(t, a, b)
+}
+
+// BlockLinks cuts node links only: frames are dropped (and the link dies
+// of keepalive), new links are refused, and gossip packets still flow.
+func TestBlockLinksCutsLinksNotGossip(t *testing.T) {
+	a := startNode(t, "a", func(c *Config) { c.KeepaliveInterval = 20 * time.Millisecond; c.KeepaliveMisses = 3 })
+	b := startNode(t, "b", nil)
+	la := dial(t, a, b)
+	a.Faults().BlockLinks(b.NodeName(), Both)
+	if e := a.Faults().match(b.NodeName(), ""); e.blocks(Outbound) || e.refuses() || !e.blocksLink(Outbound) || !e.refusesLink() {
+		t.Fatalf("a link-only rule must cut links and nothing else: %+v", e)
+	}
+	if err := la.Send([]byte("lost")); err != nil {
+		t.Fatalf("Send while links are cut = %v, want a silent drop", err)
+	}
+	select {
+	case <-la.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("cut link stayed up")
+	}
+	if !errors.Is(la.Err(), ErrKeepalive) {
+		t.Errorf("link error = %v, want ErrKeepalive", la.Err())
+	}
+	if err := dialErr(a, b); !errors.Is(err, ErrRefused) {
+		t.Errorf("Dial across a link-only cut = %v, want ErrRefused", err)
+	}
+	if got := b.in.count(); got != 0 {
+		t.Errorf("b received %d frames across the cut", got)
+	}
+	if r := a.Faults().Rules(); len(r) != 1 || r[0].LinkBlock != Both || r[0].Block != 0 || !strings.Contains(r[0].String(), "block_links=both") {
+		t.Errorf("rules = %+v", r)
 	}
 	a.Faults().ClearAll()
 	dial(t, a, b)

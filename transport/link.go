@@ -45,7 +45,6 @@ type Link struct {
 	setOnce    sync.Once
 
 	mu      sync.Mutex
-	space   sync.Cond // signalled when the queue drains or the link closes
 	queue   []segment
 	spare   []segment
 	free    [][]byte
@@ -90,7 +89,6 @@ func newLink(n *Network, conn net.Conn, fr *frameReader, peer PeerInfo, outbound
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
-	l.space.L = &l.mu
 	return l
 }
 
@@ -168,11 +166,14 @@ func (l *Link) SetHandler(h func(frame []byte)) {
 }
 
 // Send queues frame for the peer and returns; frames from one goroutine
-// arrive in the order sent. Send copies frame. It waits only while the link's
-// queue is over SendQueueBytes, which is bounded in time because a peer that
-// stops reading loses the link after WriteTimeout. It fails if the link is
-// closed or the frame exceeds MaxFrameSize. A frame to a peer cut by a fault
-// rule is dropped silently, as a cut network would.
+// arrive in the order sent. Send copies frame and never waits: not for the
+// network, not for the queue. A frame that would take the queue past
+// SendQueueBytes (a peer that does not keep up) closes the link with
+// ErrOverload, telling the peer, and Send returns that error: the one
+// overload policy, never blocking and never dropping silently. Send fails
+// if the link is closed or the frame exceeds MaxFrameSize (the link stays
+// open then). A frame to a peer cut by a fault rule is dropped silently, as
+// a cut network would.
 func (l *Link) Send(frame []byte) error {
 	if len(frame) > l.n.cfg.MaxFrameSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(frame), l.n.cfg.MaxFrameSize)
@@ -188,7 +189,7 @@ func (l *Link) Send(frame []byte) error {
 // queue bound: they are small and the writer itself sends pings.
 func (l *Link) send(typ byte, payload []byte, control bool) (bool, error) {
 	e := l.faults.match(l.peer.Name, l.peer.Addr)
-	if e.blocks(Outbound) {
+	if e.blocksLink(Outbound) {
 		select {
 		case <-l.done:
 			return false, l.closedErr()
@@ -203,11 +204,16 @@ func (l *Link) send(typ byte, payload []byte, control bool) (bool, error) {
 	}
 	size := frameHeaderLen + len(payload)
 	l.mu.Lock()
-	for !l.closed && !control && l.queued > 0 && l.queued+size > l.n.cfg.SendQueueBytes {
-		l.space.Wait()
-	}
 	if l.closed {
 		l.mu.Unlock()
+		return false, l.closedErr()
+	}
+	if !control && l.queued > 0 && l.queued+size > l.n.cfg.SendQueueBytes {
+		queued := l.queued
+		l.mu.Unlock()
+		err := detailed(ErrOverload, fmt.Sprintf("%d bytes waiting for %s, limit %d", queued+size, l.peer.Name, l.n.cfg.SendQueueBytes))
+		l.log.Warn("closing link", "err", err)
+		l.closeWith(err, true)
 		return false, l.closedErr()
 	}
 	if k := len(l.queue); k > 0 && release.IsZero() && l.queue[k-1].release.IsZero() {
@@ -252,7 +258,6 @@ func (l *Link) closeWith(err error, notify bool) {
 	l.queue, l.queued = nil, 0
 	l.mu.Unlock()
 	close(l.done)
-	l.space.Broadcast()
 	// Unblock the reader now and the writer soon; the writer closes the
 	// socket once it has said goodbye.
 	now := time.Now()
@@ -295,7 +300,7 @@ func (l *Link) readLoop() {
 			l.readFailed(err)
 			return
 		}
-		if l.faults.match(l.peer.Name, l.peer.Addr).blocks(Inbound) {
+		if l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(Inbound) {
 			l.framesDropped.Add(1)
 			continue
 		}
@@ -413,7 +418,6 @@ func (l *Link) take() []segment {
 	l.queue, l.spare = l.spare, nil
 	l.queued = 0
 	l.mu.Unlock()
-	l.space.Broadcast()
 	return b
 }
 
@@ -483,7 +487,7 @@ func (l *Link) sayGoodbye() {
 	g := l.goodbye
 	l.mu.Unlock()
 	// A cut link cannot say goodbye either.
-	if g != nil && !l.writeBroken.Load() && !l.faults.match(l.peer.Name, l.peer.Addr).blocks(Outbound) {
+	if g != nil && !l.writeBroken.Load() && !l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(Outbound) {
 		l.conn.Write(g) // deadline set by closeWith
 	}
 }
