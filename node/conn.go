@@ -72,9 +72,9 @@ type conn struct {
 	cause error
 
 	// What was set up over this connection, and fires when it is lost.
-	links    map[linkKey]struct{}     // local process ↔ process there
-	watching map[uint64]monitorEntry  // local watcher → target there, by our ref ID
-	watched  map[uint64]monitorEntry  // watcher there → local target, by its ref ID
+	links    map[linkKey]struct{}    // local process ↔ process there
+	watching map[uint64]monitorEntry // local watcher → target there, by our ref ID
+	watched  map[uint64]monitorEntry // watcher there → local target, by its ref ID
 	calls    map[uint64]*pendingCall // calls and node requests waiting here
 }
 
@@ -572,7 +572,7 @@ type LinkInfo struct {
 	// Epoch numbers the connections to this peer (rule 4); 0: none now.
 	Epoch       uint64        `json:"epoch,omitempty"`
 	PeerEpoch   uint64        `json:"peer_epoch,omitempty"` // the peer's number for it
-	Inbound     bool          `json:"inbound"` // the peer's link to us is part of it
+	Inbound     bool          `json:"inbound"`              // the peer's link to us is part of it
 	Addr        string        `json:"addr,omitempty"`
 	RTT         time.Duration `json:"rtt_ns,omitempty"`
 	QueuedBytes int           `json:"queued_bytes"` // waiting for the dial or the link
