@@ -43,8 +43,12 @@
 // Every frame, packet and connection passes a Faults rule set, so tests can
 // cut traffic one way or both, add latency, or refuse connections, per peer,
 // by node name or address, and change it at any time; BlockLinks cuts node
-// links only, leaving gossip (and so membership) alone. The check is a single
-// atomic load when no rule is set.
+// links only, leaving gossip (and so membership) alone. A cut loses gossip
+// packets, and holds a link's frames in order, as TCP holds its bytes over a
+// cut network: they flow again when it is lifted, unless the keepalive
+// closed the link first. So a fault never makes a link lose a frame while
+// it stays up; real networks cannot either. The check is a single atomic
+// load when no rule is set.
 //
 // # Framing
 //

@@ -75,8 +75,11 @@ func (r Rule) String() string {
 // for either matches. The Network maps addresses to names from link
 // handshakes and memberlist's node-aware addresses.
 //
-// Blocking drops traffic silently, as a cut network does: links stay up until
-// their keepalive gives up. Delay acts on what this node sends (like netem on
+// Blocking acts as a cut network does: gossip packets are lost; frames on a
+// node link are held, in order, as TCP holds and retransmits its bytes, and
+// flow again when the cut is lifted, unless the link's keepalive (nothing
+// received) or write timeout closed it first. A cut link never loses a frame
+// while it stays up. Delay acts on what this node sends (like netem on
 // egress) and keeps link FIFO order. Refuse fails new connections fast.
 type Faults struct {
 	mu    sync.Mutex // serialises writers; readers use snap
@@ -84,6 +87,9 @@ type Faults struct {
 	// snap is an immutable copy of rules, nil when there are none, so the
 	// per-frame check is one atomic load on the fast path.
 	snap atomic.Pointer[map[string]Rule]
+	// changed is closed (and replaced) on every change, so that links
+	// holding frames for a cut wake when it is lifted.
+	changed atomic.Pointer[chan struct{}]
 }
 
 // NewFaults returns an empty rule set.
@@ -159,8 +165,26 @@ func (f *Faults) update(peer string, fn func(*Rule)) {
 	f.publish()
 }
 
+// changes returns a channel that is closed at the next change of the rules.
+func (f *Faults) changes() <-chan struct{} {
+	if p := f.changed.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{})
+	if f.changed.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *f.changed.Load()
+}
+
 // publish must be called with mu held.
 func (f *Faults) publish() {
+	defer func() {
+		ch := make(chan struct{})
+		if old := f.changed.Swap(&ch); old != nil {
+			close(*old)
+		}
+	}()
 	if len(f.rules) == 0 {
 		f.snap.Store(nil)
 		return

@@ -60,7 +60,7 @@ type Link struct {
 	busy        atomic.Bool  // reader is inside the handler (not idle, just slow)
 	rtt         atomic.Int64
 
-	framesSent, framesReceived, framesDropped atomic.Uint64
+	framesSent, framesReceived, framesHeld atomic.Uint64
 	bytesSent, bytesReceived                  atomic.Uint64
 }
 
@@ -128,7 +128,7 @@ func (l *Link) RTT() time.Duration { return time.Duration(l.rtt.Load()) }
 type LinkStats struct {
 	FramesSent     uint64 // accepted by Send
 	FramesReceived uint64 // delivered to the handler
-	FramesDropped  uint64 // dropped by fault rules, either direction, control frames included
+	FramesHeld     uint64 // times a fault rule started holding the traffic (a cut), either direction
 	BytesSent      uint64 // written to the socket, framing included
 	BytesReceived  uint64
 	QueuedBytes    int // waiting for the writer
@@ -143,7 +143,7 @@ func (l *Link) Stats() LinkStats {
 	return LinkStats{
 		FramesSent:     l.framesSent.Load(),
 		FramesReceived: l.framesReceived.Load(),
-		FramesDropped:  l.framesDropped.Load(),
+		FramesHeld:     l.framesHeld.Load(),
 		BytesSent:      l.bytesSent.Load(),
 		BytesReceived:  l.bytesReceived.Load(),
 		QueuedBytes:    q,
@@ -172,8 +172,9 @@ func (l *Link) SetHandler(h func(frame []byte)) {
 // ErrOverload, telling the peer, and Send returns that error: the one
 // overload policy, never blocking and never dropping silently. Send fails
 // if the link is closed or the frame exceeds MaxFrameSize (the link stays
-// open then). A frame to a peer cut by a fault rule is dropped silently, as
-// a cut network would.
+// open then). A frame to a peer cut by a fault rule waits in the queue, as
+// TCP holds bytes over a cut network, until the cut is lifted or the link
+// closes.
 func (l *Link) Send(frame []byte) error {
 	if len(frame) > l.n.cfg.MaxFrameSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(frame), l.n.cfg.MaxFrameSize)
@@ -185,19 +186,11 @@ func (l *Link) Send(frame []byte) error {
 	return err
 }
 
-// send applies outbound fault rules, then queues. Control frames skip the
-// queue bound: they are small and the writer itself sends pings.
+// send applies outbound delay rules, then queues (a cut is applied by the
+// writer, which holds the queue). Control frames skip the queue bound:
+// they are small and the writer itself sends pings.
 func (l *Link) send(typ byte, payload []byte, control bool) (bool, error) {
 	e := l.faults.match(l.peer.Name, l.peer.Addr)
-	if e.blocksLink(Outbound) {
-		select {
-		case <-l.done:
-			return false, l.closedErr()
-		default:
-		}
-		l.framesDropped.Add(1)
-		return false, nil
-	}
 	var release time.Time
 	if d := e.wait(); d > 0 {
 		release = time.Now().Add(d)
@@ -300,9 +293,8 @@ func (l *Link) readLoop() {
 			l.readFailed(err)
 			return
 		}
-		if l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(Inbound) {
-			l.framesDropped.Add(1)
-			continue
+		if !l.holdWhileCut(Inbound) {
+			return
 		}
 		l.lastRecv.Store(l.now())
 		l.bytesReceived.Add(uint64(frameHeaderLen + len(p)))
@@ -331,6 +323,29 @@ func (l *Link) readLoop() {
 		default:
 			l.protocolError(fmt.Errorf("%w: frame type 0x%02x after handshake", ErrProtocol, typ))
 			return
+		}
+	}
+}
+
+// holdWhileCut waits while a fault rule cuts the link in direction d, as
+// TCP over a cut network delivers nothing, then lets the traffic flow in
+// order. Nothing counts as received meanwhile, so the keepalive closes a
+// link cut for too long. It reports false if the link closed meanwhile.
+func (l *Link) holdWhileCut(d Direction) bool {
+	held := false
+	for {
+		changed := l.faults.changes()
+		if !l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(d) {
+			return true
+		}
+		if !held {
+			held = true
+			l.framesHeld.Add(1)
+		}
+		select {
+		case <-changed:
+		case <-l.done:
+			return false
 		}
 	}
 }
@@ -396,16 +411,28 @@ func (l *Link) writeLoop() {
 	}()
 	ticker := time.NewTicker(l.n.cfg.KeepaliveInterval)
 	defer ticker.Stop()
+	held := false
 	for {
+		changed := l.faults.changes()
 		select {
 		case <-l.done:
 			l.sayGoodbye()
 			return
 		case <-ticker.C:
 			l.keepalive()
-			continue
 		case <-l.wake:
+		case <-changed:
 		}
+		if l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(Outbound) {
+			// Cut: hold the queue, as TCP holds its bytes, until the cut
+			// is lifted (changed) or the keepalive gives up.
+			if !held {
+				held = true
+				l.framesHeld.Add(1)
+			}
+			continue
+		}
+		held = false
 		batch := l.take()
 		l.writeBatch(batch)
 		l.recycle(batch)
