@@ -193,6 +193,11 @@ func (n *Node) StartedAt() time.Time { return n.started }
 // Config returns the node's configuration (with defaults applied).
 func (n *Node) Config() Config { return n.cfg }
 
+// Faults returns the fault-injection rules this node's transport obeys
+// (Config.Faults, or the transport's own set): tests cut, delay or refuse
+// its traffic with them, or its node links only (transport.Faults.BlockLinks).
+func (n *Node) Faults() *transport.Faults { return n.net.Faults() }
+
 // Stats returns the node's counters.
 func (n *Node) Stats() *Counters { return &n.stats }
 
