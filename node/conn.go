@@ -252,6 +252,9 @@ func (p *peer) dial(c *conn) {
 		p.lose(c, errIncarnation)
 		return
 	}
+	if c.in == nil {
+		n.stats.ConnectionsUp.Add(1)
+	}
 	c.out, c.inc, c.dialling = l, l.Peer().Incarnation, false
 	p.backoff = 0
 	// The first frame names the connection; then the frames queued for
@@ -321,6 +324,9 @@ func (p *peer) attachIn(l *transport.Link) *conn {
 			c = p.newConnLocked()
 		}
 		if c.in == nil && (c.inc == 0 || c.inc == inc) {
+			if c.out == nil {
+				p.n.stats.ConnectionsUp.Add(1)
+			}
 			c.in, c.inc = l, inc
 			p.retryAt, p.backoff = time.Time{}, 0
 			p.mu.Unlock()
@@ -377,7 +383,11 @@ func (p *peer) lose(c *conn, cause error) {
 	p.applyMu.Unlock()
 
 	n := p.n
-	n.stats.ConnectionsLost.Add(1)
+	if out != nil || in != nil {
+		n.stats.ConnectionsLost.Add(1)
+	} else {
+		n.stats.DialsFailed.Add(1)
+	}
 	n.stats.Dropped.Add(uint64(dropped))
 	if out != nil {
 		_ = out.Close()

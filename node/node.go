@@ -56,9 +56,13 @@ type Counters struct {
 	Dropped    atomic.Uint64
 	LateFrames atomic.Uint64 // frames of a lost connection that arrived late, discarded
 	LinksUp    atomic.Uint64
-	// ConnectionsLost counts connections lost (each fired its links and
-	// monitors); Overloads, those lost because a peer did not keep up.
+	// ConnectionsUp counts connections established (their first link up);
+	// ConnectionsLost, established ones lost (each fired its links and
+	// monitors); DialsFailed, connections lost to a failed dial before any
+	// link; Overloads, connections lost because a peer did not keep up.
+	ConnectionsUp   atomic.Uint64
 	ConnectionsLost atomic.Uint64
+	DialsFailed     atomic.Uint64
 	Overloads       atomic.Uint64
 	// MembershipGaps counts membership events the node missed (a gap in
 	// their Seq); the lossless subscription makes it 0.

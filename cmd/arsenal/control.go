@@ -373,6 +373,8 @@ func (c *controller) fault(f control.Fault) error {
 	switch f.Action {
 	case "block":
 		c.faults.Block(f.Peer, dir)
+	case "block_links":
+		c.faults.BlockLinks(f.Peer, dir)
 	case "refuse":
 		c.faults.Refuse(f.Peer)
 	case "delay":
@@ -392,7 +394,7 @@ func (c *controller) fault(f control.Fault) error {
 	case "clear_all":
 		c.faults.ClearAll()
 	default:
-		return fmt.Errorf("action %q: want block, refuse, delay, clear or clear_all", f.Action)
+		return fmt.Errorf("action %q: want block, block_links, refuse, delay, clear or clear_all", f.Action)
 	}
 	return nil
 }
