@@ -48,7 +48,10 @@
 //     than a backoff ago) fails at once: the link fires, the monitor
 //     delivers DOWN NoConnection, the call fails, the message is dropped
 //     (and counted). One made while a connection is being dialled fails
-//     when the dial does.
+//     when the dial does; a dial gives up after 2 × Config.RequestTimeout
+//     (4 s by default), and a failed one starts a backoff (100 ms,
+//     doubling to 2 s; ended early by a link from the node or by
+//     membership seeing it up again).
 //
 // What a process can rely on follows: if P monitors (or links to) Q on
 // another node, then every message P sends Q after setting up the monitor

@@ -61,7 +61,7 @@ type Link struct {
 	rtt         atomic.Int64
 
 	framesSent, framesReceived, framesHeld atomic.Uint64
-	bytesSent, bytesReceived                  atomic.Uint64
+	bytesSent, bytesReceived               atomic.Uint64
 }
 
 // segment is a run of encoded frames written together. A segment with a
