@@ -575,6 +575,27 @@ func (n *Node) reachable(node string) bool {
 	return p.cur != nil && p.cur.in != nil
 }
 
+// QueuedBytes returns the bytes waiting to be sent to node: queued for the
+// dial of its connection, or on its link. A bulk sender paces itself on it:
+// past Config.SendQueueBytes the connection is lost (doc.go, Overload).
+func (n *Node) QueuedBytes(node string) int {
+	p := n.peer(node, false)
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.cur
+	if c == nil {
+		return 0
+	}
+	q := c.pendingBytes
+	if c.out != nil {
+		q += c.out.QueuedBytes()
+	}
+	return q
+}
+
 // LinkInfo describes this node's connection to a peer.
 type LinkInfo struct {
 	Node      string `json:"node"`
@@ -617,7 +638,7 @@ func (p *peer) info() LinkInfo {
 		li.Connected = true
 		li.Addr = c.out.Peer().Addr
 		li.RTT = c.out.RTT()
-		li.QueuedBytes += c.out.Stats().QueuedBytes
+		li.QueuedBytes += c.out.QueuedBytes()
 	}
 	return li
 }

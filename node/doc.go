@@ -70,7 +70,8 @@
 // being dialled and on its link. There is one policy when a peer does not
 // keep up: a frame that would take the queue past the bound loses the
 // connection (transport.ErrOverload), with the signals of rule 3. It is
-// never blocked on, and never dropped silently. Overloads, lost
+// never blocked on, and never dropped silently. A bulk sender that may
+// outrun the network paces itself on Node.QueuedBytes. Overloads, lost
 // connections and dropped frames are counted in /metrics
 // (arsenal_link_overloads_total, arsenal_connections_lost_total,
 // arsenal_link_frames_dropped_total), and the bytes waiting per node are in

@@ -135,6 +135,14 @@ type LinkStats struct {
 	RTT            time.Duration
 }
 
+// QueuedBytes returns the bytes waiting for the writer (cheaper than
+// Stats).
+func (l *Link) QueuedBytes() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.queued
+}
+
 // Stats returns the link's counters.
 func (l *Link) Stats() LinkStats {
 	l.mu.Lock()
