@@ -20,8 +20,11 @@ const (
 	writeChunk = 256 << 10
 	// goodbyeTimeout bounds the best-effort close frame on the way out.
 	goodbyeTimeout = 500 * time.Millisecond
+	// segmentSize is where the queue starts a new segment rather than grow
+	// the last one, so that buffers stay small enough to reuse.
+	segmentSize = writeChunk
 	// maxFreeBufs and maxFreeBufCap bound the buffers a link keeps for reuse.
-	maxFreeBufs   = 4
+	maxFreeBufs   = 16
 	maxFreeBufCap = 1 << 20
 )
 
@@ -217,7 +220,7 @@ func (l *Link) send(typ byte, payload []byte, control bool) (bool, error) {
 		l.closeWith(err, true)
 		return false, l.closedErr()
 	}
-	if k := len(l.queue); k > 0 && release.IsZero() && l.queue[k-1].release.IsZero() {
+	if k := len(l.queue); k > 0 && release.IsZero() && l.queue[k-1].release.IsZero() && len(l.queue[k-1].buf) < segmentSize {
 		l.queue[k-1].buf = appendFrame(l.queue[k-1].buf, typ, payload)
 	} else {
 		var buf []byte
