@@ -116,7 +116,7 @@ func watcherOf(t *testing.T, n *node.Node, setup func(p *process.Proc)) (process
 // cannot be set up meanwhile reports at once, and after the cut traffic
 // resumes on a fresh connection.
 func TestLinkCutFiresNoConnectionOnce(t *testing.T) {
-	const linkTimeout = time.Second
+	const linkTimeout = 2 * time.Second
 	nodes, _ := startLinked(t, 2, linkTimeout, nil)
 	a, b := nodes[0], nodes[1]
 	rtB := b.Runtime()
@@ -375,7 +375,8 @@ func TestSendNeverBlocksOnStuckPeer(t *testing.T) {
 	_ = c.Close(ctx)
 	took := testutil.Recv(t, flooded, wait, "the flood of sends")
 	t.Logf("%d sends of %d KiB to a stuck peer returned in %s; slowest %s", n, size>>10, took.Round(time.Millisecond), time.Duration(slowest.Load()))
-	if time.Duration(slowest.Load()) > testutil.Scale(500*time.Millisecond) {
+	// Loose: before issue 10 a Send here blocked until the write timeout.
+	if time.Duration(slowest.Load()) > testutil.Scale(2*time.Second) {
 		t.Errorf("a Send took %s: Send must never wait on a peer", time.Duration(slowest.Load()))
 	}
 	seen := map[process.PID]int{}

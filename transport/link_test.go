@@ -413,7 +413,7 @@ func TestSendOverloadClosesLinkAtOnce(t *testing.T) {
 	if !errors.Is(err, ErrOverload) || !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send error = %v, want ErrOverload (and ErrClosed)", err)
 	}
-	if slowest > time.Second {
+	if slowest > 2*time.Second { // loose: it used to wait for the write timeout
 		t.Errorf("a Send took %s: it must never wait", slowest)
 	}
 	if !errors.Is(la.Err(), ErrOverload) {
