@@ -329,6 +329,17 @@ func (c *Cluster) Subscribe(buffer int) (<-chan Event, func()) {
 	return c.feed.subscribe(buffer)
 }
 
+// SubscribeAll is Subscribe without loss, for consumers that must see every
+// change (the node layer turns them into node-down signals): every event
+// from now on arrives on the channel, in order, none dropped. The events
+// wait in an unbounded queue for the reader, so membership is never
+// blocked either; the reader must keep up on average. Shutdown closes the
+// channel after what is queued has been read; the returned function ends
+// the subscription at once.
+func (c *Cluster) SubscribeAll() (<-chan Event, func()) {
+	return c.feed.subscribeAll()
+}
+
 // DroppedEvents counts events dropped for slow subscribers, all together.
 func (c *Cluster) DroppedEvents() uint64 { return c.feed.dropped.Load() }
 

@@ -67,7 +67,10 @@
 // that order (up before down). One goroutine delivers them; memberlist's
 // callbacks only append to its queue, so a slow subscriber never blocks
 // membership: when a subscriber's buffer is full its event is dropped,
-// counted in DroppedEvents, and the gap is visible in Seq. To combine a
+// counted in DroppedEvents, and the gap is visible in Seq. SubscribeAll is
+// the lossless feed: its events wait in an unbounded queue of their own
+// for the reader, in order; the node layer uses it, so that no node-down
+// is ever missed. To combine a
 // snapshot with the feed: Subscribe, then Topology, then skip events with
 // Seq <= Topology.Seq.
 //

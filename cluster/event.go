@@ -72,6 +72,14 @@ type feed struct {
 type subscriber struct {
 	ch   chan Event
 	from uint64 // events up to this Seq were published before it subscribed
+	// all, for SubscribeAll: events wait in q (unbounded) for pump, which
+	// hands them to ch one by one; none is ever dropped.
+	all  bool
+	qmu  sync.Mutex
+	q    []Event
+	wake chan struct{} // buffered(1): q is not empty, or the feed closed
+	gone chan struct{} // closed when the subscription ends
+	end  bool          // no more events will be queued
 }
 
 func newFeed(log *slog.Logger) *feed {
@@ -128,6 +136,62 @@ func (f *feed) subscribe(buffer int) (<-chan Event, func()) {
 	}
 }
 
+// subscribeAll is subscribe without loss: events queue, unbounded, for a
+// goroutine that hands them over in order.
+func (f *feed) subscribeAll() (<-chan Event, func()) {
+	ch := make(chan Event)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		close(ch)
+		return ch, func() {}
+	}
+	id := f.nextID
+	f.nextID++
+	s := &subscriber{ch: ch, from: f.lastSeq, all: true, wake: make(chan struct{}, 1), gone: make(chan struct{})}
+	f.subs[id] = s
+	go s.pump()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			f.mu.Lock()
+			delete(f.subs, id)
+			f.mu.Unlock()
+			close(s.gone)
+		})
+	}
+}
+
+// pump hands the queued events to ch in order; it closes ch when the feed
+// has closed and the queue is empty, or when the subscription ends.
+func (s *subscriber) pump() {
+	defer close(s.ch)
+	for {
+		s.qmu.Lock()
+		batch, end := s.q, s.end
+		s.q = nil
+		s.qmu.Unlock()
+		for _, e := range batch {
+			select {
+			case s.ch <- e:
+			case <-s.gone:
+				return
+			}
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		if end {
+			return
+		}
+		select {
+		case <-s.wake:
+		case <-s.gone:
+			return
+		}
+	}
+}
+
 func (f *feed) onModeChange(fn func(old, new Mode)) {
 	f.mu.Lock()
 	f.callbacks = append(f.callbacks, fn)
@@ -146,11 +210,31 @@ func (f *feed) run() {
 			f.closed = true
 			for id, s := range f.subs {
 				delete(f.subs, id)
-				close(s.ch)
+				s.finish()
 			}
 			f.mu.Unlock()
 			return
 		}
+	}
+}
+
+// finish ends a subscriber when the feed closes: a lossless one still
+// hands over what is queued, then closes its channel.
+func (s *subscriber) finish() {
+	if !s.all {
+		close(s.ch)
+		return
+	}
+	s.qmu.Lock()
+	s.end = true
+	s.qmu.Unlock()
+	s.signal()
+}
+
+func (s *subscriber) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -173,6 +257,13 @@ func (f *feed) deliver(e Event) {
 	f.mu.Lock()
 	for _, s := range f.subs {
 		if e.Seq <= s.from {
+			continue
+		}
+		if s.all {
+			s.qmu.Lock()
+			s.q = append(s.q, e)
+			s.qmu.Unlock()
+			s.signal()
 			continue
 		}
 		select {

@@ -522,22 +522,28 @@ func TestScenarioEvenAndThreeWaySplits(t *testing.T) {
 
 // TestScenarioOneWayLinkLoss: everything n1 sends to n2 is dropped
 // (gossip and node links) while n2 -> n1 works, for a few seconds. The
-// cut is in effect (n1's messages to n2 are lost, n2's to n1 arrive); the
+// cut is in effect (n2's messages to n1 arrive, n1's to n2 do not); the
 // membership does not flap: each observer changes its view of each member
 // at most a bounded number of times; the bystander n3 never sees anyone
-// dead; and after the repair the cluster converges.
+// dead; after the repair the cluster converges and n1 -> n2 delivers in
+// order; and there is no silent gap: n1's message sent across the cut
+// either arrives after the repair (a link holds its frames, as TCP does,
+// while it lives) or a watcher monitoring the sink received noconnection.
+// TestScenarioOneWayLossHeld (links_test.go) holds the loss past the
+// connection's bound.
 func TestScenarioOneWayLinkLoss(t *testing.T) {
 	h := clustertest.New(t, 3, clustertest.Options{})
 	a, b := 0, 1
 	sinkA, sinkB := h.Spawn(a, "sink"), h.Spawn(b, "sink")
 	sndA, sndB := h.Sender(a), h.Sender(b)
+	gab := newGapWatch(h, newDownIndex(h), a, sinkB)
 	h.WaitSettled(time.Second, within)
 	mark := h.History().Len()
 	h.Blackhole(a, b, "out")
 	// In effect: b -> a arrives, a -> b does not.
 	h.SendSeq(b, sndB, sinkA, "ba", 1)
 	received(h, mark, sinkA, "ba", 1)
-	h.SendSeq(a, sndA, sinkB, "ab", 1)
+	gab.send(sndA, "ab", 1)
 	h.History().MarkInEffect("n2 -> n1 delivers while n1 -> n2 is cut")
 	hold := 5 * time.Second
 	h.Consistently(hold, func() bool {
@@ -563,10 +569,19 @@ func TestScenarioOneWayLinkLoss(t *testing.T) {
 	}
 	// After the repair a -> b delivers again, in order.
 	m2 := h.History().Len()
-	h.SendSeq(a, sndA, sinkB, "ab", 10)
+	gab.send(sndA, "ab", 10)
 	msgs := received(h, m2, sinkB, "ab", 10)
 	if c := clustertest.CheckSeq(msgs, "ab", 0); !c.OK() {
 		t.Errorf("a -> b after the repair: %s", c)
+	}
+	h.Eventually(within, func() bool { // the whole batch, 1 to 10
+		c := clustertest.CheckSeq(h.History().Messages(mark, sinkB), "ab", 11)
+		return len(c.Missing) == 0 || c.Missing[len(c.Missing)-1] < 1
+	}, "the batch after the repair did not all arrive")
+	c, r := clustertest.CheckSeq(h.History().Messages(mark, sinkB), "ab", 11), gab.check(mark, "ab", 11)
+	t.Logf("n1 -> n2 across the one-way cut: %s; %s", c, r)
+	if !c.OK() || len(r.Silent) > 0 {
+		t.Errorf("n1 -> n2 across the one-way cut: %s; %s", c, r)
 	}
 }
 
@@ -782,8 +797,10 @@ func TestChurnScheduleReplays(t *testing.T) {
 // while n1 (never killed) streams numbered messages to a sink on every
 // other node. Throughout, per pair, numbers only increase and never
 // repeat; at the end, with every fault undone, the cluster converges, a
-// final batch on every pair arrives in full, and the cleanup finds no
-// process or port left behind.
+// final batch on every pair arrives in full, there is no silent gap
+// (every missing number is explained by a noconnection that a watcher on
+// n1, monitoring the sink, received: links_test.go, gapWatch), and the
+// cleanup finds no process or port left behind.
 func TestScenarioChurn(t *testing.T) {
 	seed := testSeed(t)
 	const n = 5
@@ -800,12 +817,15 @@ func TestScenarioChurn(t *testing.T) {
 	type pair struct {
 		sender, sink, prefix string
 		node, sent           int
+		gap                  *gapWatch
 	}
 	pairs := map[int]*pair{}
 	gen := 0
+	idx := newDownIndex(h)
 	connect := func(i int) {
 		gen++
-		pairs[i] = &pair{sender: h.Sender(0), sink: h.Spawn(i, "sink"), prefix: fmt.Sprintf("p%d", gen), node: i}
+		sink := h.Spawn(i, "sink")
+		pairs[i] = &pair{sender: h.Sender(0), sink: sink, prefix: fmt.Sprintf("p%d", gen), node: i, gap: newGapWatch(h, idx, 0, sink)}
 	}
 	for i := 1; i < n; i++ {
 		connect(i)
@@ -814,7 +834,7 @@ func TestScenarioChurn(t *testing.T) {
 	traffic := func() {
 		for i := 1; i < n; i++ {
 			if p := pairs[i]; p != nil && h.Running(i) {
-				h.SendSeq(0, p.sender, p.sink, p.prefix, 5)
+				p.gap.send(p.sender, p.prefix, 5)
 				p.sent += 5
 			}
 		}
@@ -883,7 +903,7 @@ func TestScenarioChurn(t *testing.T) {
 	m2 := h.History().Len()
 	for i := 1; i < n; i++ {
 		p := pairs[i]
-		first := h.SendSeq(0, p.sender, p.sink, p.prefix, 20)
+		first := p.gap.send(p.sender, p.prefix, 20)
 		p.sent += 20
 		h.Eventually(within, func() bool {
 			c := clustertest.CheckSeq(h.History().Messages(m2, p.sink), p.prefix, p.sent)
@@ -896,13 +916,21 @@ func TestScenarioChurn(t *testing.T) {
 		}, "the final batch n1 -> %s did not all arrive", h.NodeName(i))
 	}
 	check(all())
-	var total, lost int
+	var total, lost, explained, arms, noconns int
 	for _, p := range all() {
 		c := clustertest.CheckSeq(h.History().Messages(mark, p.sink), p.prefix, p.sent)
 		total += p.sent
 		lost += len(c.Missing)
+		r := p.gap.check(mark, p.prefix, p.sent)
+		explained += r.Explained
+		arms += p.gap.arms
+		noconns += r.Noconnections
+		if len(r.Silent) > 0 {
+			t.Errorf("pair %s (n1 -> %s): a silent gap: %s", p.prefix, h.NodeName(p.node), r)
+		}
 	}
-	t.Logf("churn traffic: %d messages on %d pairs, %d lost to faults, none duplicated or reordered", total, len(all()), lost)
+	t.Logf("churn traffic: %d messages on %d pairs, %d lost to faults, none duplicated or reordered; %d of the %d lost explained by a noconnection (%d watchers armed, %d fired noconnection)",
+		total, len(all()), lost, explained, lost, arms, noconns)
 	if slices.ContainsFunc(h.History().Entries(), func(e clustertest.Entry) bool { return e.Kind == clustertest.KindFailed }) {
 		t.Error("a wait failed during the churn")
 	}

@@ -115,7 +115,7 @@ type Signal struct {
 
 // Fault is the argument of the "fault" command.
 type Fault struct {
-	Action string `json:"action"` // block, delay, refuse, clear, clear_all
+	Action string `json:"action"` // block, block_links (node links only), delay, refuse, clear, clear_all
 	Peer   string `json:"peer,omitempty"`
 	Dir    string `json:"dir,omitempty"` // out, in, both
 	Delay  string `json:"delay,omitempty"`

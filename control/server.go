@@ -561,6 +561,8 @@ func (c *session) fault(f Fault) error {
 	switch f.Action {
 	case "block":
 		faults.Block(f.Peer, dir)
+	case "block_links":
+		faults.BlockLinks(f.Peer, dir)
 	case "refuse":
 		faults.Refuse(f.Peer)
 	case "delay":
@@ -580,7 +582,7 @@ func (c *session) fault(f Fault) error {
 	case "clear_all":
 		faults.ClearAll()
 	default:
-		return fmt.Errorf("action %q: want block, refuse, delay, clear or clear_all", f.Action)
+		return fmt.Errorf("action %q: want block, block_links, refuse, delay, clear or clear_all", f.Action)
 	}
 	return nil
 }

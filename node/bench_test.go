@@ -188,11 +188,25 @@ func benchWaitAll(b *testing.B, a, c *node.Node, counters []*benchCounter) {
 	}
 }
 
+// benchPace makes a bulk sender wait while more than 4 MiB are queued for
+// node: Send never waits, and past Config.SendQueueBytes (16 MiB) the
+// connection would be lost (node/doc.go, Overload), so a sender that can
+// outrun the link paces itself, as any bulk sender must. Before issue 10,
+// Send blocked the sender at 16 MiB instead.
+func benchPace(a *node.Node, to string, i int) {
+	if i&1023 != 0 {
+		return
+	}
+	for a.QueuedBytes(to) > 4<<20 {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
 // BenchmarkRemoteSend1to1: one sender process on node A sends b.N small
 // integers to one receiver process on node B over the node link; the clock
 // stops when the receiver has handled all of them (end to end, not enqueue
-// rate). Compare ergo's network ping 1→1 (1.11M msg/s on this kind of
-// machine, go-anchors §3.2).
+// rate). The sender paces itself (benchPace). Compare ergo's network ping
+// 1→1 (1.11M msg/s on this kind of machine, go-anchors §3.2).
 func BenchmarkRemoteSend1to1(b *testing.B) {
 	a, c := benchPair(b)
 	benchWarmLink(b, a, c)
@@ -205,6 +219,7 @@ func BenchmarkRemoteSend1to1(b *testing.B) {
 	b.ResetTimer()
 	if _, err := a.Runtime().SpawnFunc(func(p *process.Proc) error {
 		for i := 0; i < b.N; i++ {
+			benchPace(a, c.Name(), i)
 			p.Send(to, i)
 		}
 		return nil
@@ -221,7 +236,8 @@ func BenchmarkRemoteSend1to1(b *testing.B) {
 
 // BenchmarkRemoteSendNtoN: GOMAXPROCS sender processes on node A, each
 // sending to its own receiver on node B; every pair shares the one A→B
-// node link. b.N is the total number of messages.
+// node link. b.N is the total number of messages; each sender paces
+// itself (benchPace).
 func BenchmarkRemoteSendNtoN(b *testing.B) {
 	a, c := benchPair(b)
 	benchWarmLink(b, a, c)
@@ -242,6 +258,7 @@ func BenchmarkRemoteSendNtoN(b *testing.B) {
 	for _, to := range targets {
 		if _, err := a.Runtime().SpawnFunc(func(p *process.Proc) error {
 			for j := 0; j < per; j++ {
+				benchPace(a, c.Name(), j)
 				p.Send(to, j)
 			}
 			return nil

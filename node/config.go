@@ -50,10 +50,29 @@ type Config struct {
 	FactsInterval time.Duration
 	// RequestTimeout bounds one node-to-node request (default 2 s).
 	RequestTimeout time.Duration
+	// LinkTimeout bounds how long a node link may go without receiving
+	// anything (links ping every LinkTimeout/4) and how long one write may
+	// stall, before its connection is lost (default 8 s; doc.go, rule 2).
+	// A link that cannot carry traffic one way is so noticed within
+	// 1.25 × LinkTimeout.
+	LinkTimeout time.Duration
+	// SendQueueBytes bounds the frames waiting for one peer, while its
+	// connection is dialled and on its link (default 16 MiB). A frame past
+	// the bound loses the connection (doc.go, Overload).
+	SendQueueBytes int
 	// Version is reported in the node's facts.
 	Version string
 	Logger  *slog.Logger
 }
+
+// Defaults of Config.LinkTimeout and Config.SendQueueBytes.
+const (
+	DefaultLinkTimeout    = 8 * time.Second
+	DefaultSendQueueBytes = 16 << 20
+)
+
+// linkPings is how many pings a link sends per LinkTimeout.
+const linkPings = 4
 
 // MinSecretLen is the shortest accepted cluster secret.
 const MinSecretLen = 16
@@ -75,6 +94,12 @@ func (c *Config) Validate() error {
 		if _, err := cluster.ParseProfile(string(c.Profile)); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.LinkTimeout < 0 || (c.LinkTimeout > 0 && c.LinkTimeout < 100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("link timeout %s: want at least 100ms", c.LinkTimeout))
+	}
+	if c.SendQueueBytes < 0 {
+		errs = append(errs, errors.New("send queue bytes is negative"))
 	}
 	if c.ExpectedSize < 0 {
 		errs = append(errs, errors.New("expected size is negative"))
@@ -100,6 +125,12 @@ func (c *Config) withDefaults() {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 2 * time.Second
+	}
+	if c.LinkTimeout <= 0 {
+		c.LinkTimeout = DefaultLinkTimeout
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = DefaultSendQueueBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

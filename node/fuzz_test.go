@@ -53,8 +53,17 @@ func FuzzHandleFrame(f *testing.F) {
 		e.str("arsenal.whereis")
 		e.bytes([]byte{0x61, 0x78})
 	})
+	p := n.peer("peer@127.0.0.1", true)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		_ = n.handleFrame("peer@127.0.0.1", frame)
+		// A connection from the peer, as a link it dialled would make (a
+		// fresh one when an answer's failed dial has lost the last).
+		p.mu.Lock()
+		c := p.cur
+		if c == nil {
+			c = p.newConnLocked()
+		}
+		p.mu.Unlock()
+		_ = n.handleFrame(p, c, frame)
 		if !n.Runtime().Alive(target) && n.Runtime().Count() == 0 {
 			t.Skip("the fuzzer killed the target with a valid exit frame; nothing to check")
 		}

@@ -62,6 +62,8 @@ type nodeCollector struct {
 	procs, spawned, crashed, members, mailbox    *prometheus.Desc
 	sent, recv, bad, dropped, links, partitionUp *prometheus.Desc
 	undeliverable                                *prometheus.Desc
+	connsUp, connsLost, dialsFailed, overloads   *prometheus.Desc
+	late, queued, gaps                           *prometheus.Desc
 }
 
 func (n *Node) collector() prometheus.Collector {
@@ -80,15 +82,23 @@ func (n *Node) collector() prometheus.Collector {
 		sent:        d("link_frames_sent_total", "Frames sent to other nodes."),
 		recv:        d("link_frames_received_total", "Frames received from other nodes."),
 		bad:         d("link_bad_frames_total", "Malformed frames received (each closed its link)."),
-		dropped:     d("link_frames_dropped_total", "Frames dropped: unknown node, unencodable, or link lost."),
+		dropped:     d("link_frames_dropped_total", "Frames not delivered: for a node that cannot be connected, queued on a connection when it was lost, over the queue bound, too large, or unencodable. Each was reported (noconnection) or failed its sender."),
 		links:       d("links_established_total", "Node links established, inbound and outbound."),
+		connsUp:     d("connections_established_total", "Connections to other nodes established (a connection is a unit of fate: both links of a pair)."),
+		connsLost:   d("connections_lost_total", "Established connections lost; each fired its links and monitors with noconnection and failed its calls."),
+		dialsFailed: d("connection_dials_failed_total", "Connections lost to a failed dial, before any link; each fired what was set up on it."),
+		overloads:   d("link_overloads_total", "Connections lost because frames for a peer passed the send queue bound (the overload policy)."),
+		late:        d("link_frames_late_total", "Frames of an already lost connection that arrived late and were discarded."),
+		queued:      d("link_queued_bytes", "Bytes waiting to be sent to other nodes, all peers together."),
+		gaps:        d("membership_event_gaps_total", "Membership events the node missed (0: the subscription is lossless)."),
 	}
 	c.undeliverable = d("messages_undeliverable_total", "Messages and replies received of a type not registered on this node: dropped and logged (a caller gets an error); the link stays up.")
 	return c
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.procs, c.spawned, c.crashed, c.mailbox, c.members, c.partitionUp, c.sent, c.recv, c.bad, c.dropped, c.links, c.undeliverable} {
+	for _, d := range []*prometheus.Desc{c.procs, c.spawned, c.crashed, c.mailbox, c.members, c.partitionUp, c.sent, c.recv, c.bad, c.dropped, c.links, c.undeliverable,
+		c.connsUp, c.connsLost, c.dialsFailed, c.overloads, c.late, c.queued, c.gaps} {
 		ch <- d
 	}
 }
@@ -125,4 +135,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ct(c.dropped, n.stats.Dropped.Load())
 	ct(c.links, n.stats.LinksUp.Load())
 	ct(c.undeliverable, n.stats.Undeliverable.Load())
+	ct(c.connsUp, n.stats.ConnectionsUp.Load())
+	ct(c.connsLost, n.stats.ConnectionsLost.Load())
+	ct(c.dialsFailed, n.stats.DialsFailed.Load())
+	ct(c.overloads, n.stats.Overloads.Load())
+	ct(c.late, n.stats.LateFrames.Load())
+	ct(c.gaps, n.stats.MembershipGaps.Load())
+	queued := 0
+	for _, li := range n.Links() {
+		queued += li.QueuedBytes
+	}
+	g(c.queued, float64(queued))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,15 +28,9 @@ type Node struct {
 	clReady atomic.Bool // n.cl is set; frames may arrive before that
 	started time.Time
 
-	peersMu sync.Mutex
-	peers   map[string]*peer
-
-	inboundMu sync.Mutex
-	inbound   map[string]string // node → address announced on an open inbound link
-
-	callsMu sync.Mutex
-	calls   map[uint64]*pendingCall
-	nextRef atomic.Uint64
+	peers    sync.Map // node name → *peer; never removed (one per name seen)
+	nextRef  atomic.Uint64
+	maxFrame int
 
 	handlersMu sync.RWMutex
 	handlers   map[string]RequestHandler
@@ -54,15 +49,32 @@ type Counters struct {
 	FramesSent     atomic.Uint64
 	FramesReceived atomic.Uint64
 	BadFrames      atomic.Uint64
-	Dropped        atomic.Uint64 // frames for nodes that are not members, or that did not encode
-	Undeliverable  atomic.Uint64 // messages received of a type not registered here (the link stays up)
-	LinksUp        atomic.Uint64
+	// Dropped counts frames not delivered: for a node that cannot be
+	// connected, queued on a connection when it was lost, over the queue
+	// bound, too large, or that did not encode. Each belongs to a
+	// connection whose watchers were told (doc.go), or failed its sender.
+	Dropped       atomic.Uint64
+	LateFrames    atomic.Uint64 // frames of a lost connection that arrived late, discarded
+	LinksUp       atomic.Uint64
+	Undeliverable atomic.Uint64 // messages received of a type not registered here (the link stays up)
+	// ConnectionsUp counts connections established (their first link up);
+	// ConnectionsLost, established ones lost (each fired its links and
+	// monitors); DialsFailed, connections lost to a failed dial before any
+	// link; Overloads, connections lost because a peer did not keep up.
+	ConnectionsUp   atomic.Uint64
+	ConnectionsLost atomic.Uint64
+	DialsFailed     atomic.Uint64
+	Overloads       atomic.Uint64
+	// MembershipGaps counts membership events the node missed (a gap in
+	// their Seq); the lossless subscription makes it 0.
+	MembershipGaps atomic.Uint64
 }
 
+// pendingCall is a call or node request waiting for its answer on the
+// connection c that carried it.
 type pendingCall struct {
-	node string
-	inc  uint64 // incarnation of the callee's node, 0 when unknown
-	ch   chan callResult
+	ch chan callResult
+	c  *conn // set under the peer's mu
 }
 
 type callResult struct {
@@ -84,17 +96,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, rt: rt, started: time.Now(),
-		peers:    map[string]*peer{},
-		inbound:  map[string]string{},
-		calls:    map[uint64]*pendingCall{},
 		handlers: map[string]RequestHandler{},
+		maxFrame: transport.DefaultMaxFrameSize,
 		stopCh:   make(chan struct{}),
 	}
 	n.net, err = transport.Listen(transport.Config{
 		ClusterName: cfg.Cluster, NodeName: cfg.Name, Incarnation: inc, Secret: cfg.Secret,
 		BindAddr: cfg.BindAddr, AdvertiseAddr: cfg.AdvertiseAddr, TLS: cfg.TLS,
 		Faults: cfg.Faults, Net: cfg.Net, Logger: cfg.Logger.With("component", "transport"), OnLink: n.onLink,
-		AcceptPeer: n.acceptPeer,
+		AcceptPeer:        n.acceptPeer,
+		KeepaliveInterval: cfg.LinkTimeout / linkPings, KeepaliveMisses: linkPings,
+		WriteTimeout: cfg.LinkTimeout, SendQueueBytes: cfg.SendQueueBytes, MaxFrameSize: transport.DefaultMaxFrameSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
@@ -127,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		_ = n.Close(ctx)
 		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
 	}
-	events, cancel := n.cl.Subscribe(1024)
+	events, cancel := n.cl.SubscribeAll()
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); defer cancel(); n.watchMembership(events) }()
 	go func() { defer n.wg.Done(); n.facts.loop() }()
@@ -186,6 +198,11 @@ func (n *Node) StartedAt() time.Time { return n.started }
 // Config returns the node's configuration (with defaults applied).
 func (n *Node) Config() Config { return n.cfg }
 
+// Faults returns the fault-injection rules this node's transport obeys
+// (Config.Faults, or the transport's own set): tests cut, delay or refuse
+// its traffic with them, or its node links only (transport.Faults.BlockLinks).
+func (n *Node) Faults() *transport.Faults { return n.net.Faults() }
+
 // Stats returns the node's counters.
 func (n *Node) Stats() *Counters { return &n.stats }
 
@@ -228,9 +245,9 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 func (n *Node) closeNetwork() error {
-	// Waiting calls and requests fail now, so that nothing below waits
-	// out their timeouts.
-	n.failCalls("", 0, process.NoConnection)
+	// Connections are lost now (their calls and requests fail), so that
+	// nothing below waits out their timeouts.
+	n.loseAll(errStopping)
 	errCl := n.cl.Shutdown()
 	errNet := n.net.Close()
 	n.wg.Wait()
@@ -238,9 +255,11 @@ func (n *Node) closeNetwork() error {
 	return errors.Join(errCl, errNet)
 }
 
-// watchMembership turns membership changes into node-down signals for
-// the runtime: links and monitors to processes there fire NoConnection.
+// watchMembership turns membership changes into lost connections: links
+// and monitors to processes there fire NoConnection. The subscription is
+// lossless and ordered; a gap in Seq would be a bug, and is counted.
 func (n *Node) watchMembership(events <-chan cluster.Event) {
+	var last uint64
 	for {
 		select {
 		case <-n.stopCh:
@@ -249,6 +268,11 @@ func (n *Node) watchMembership(events <-chan cluster.Event) {
 			if !ok {
 				return
 			}
+			if last != 0 && ev.Seq != last+1 {
+				n.stats.MembershipGaps.Add(ev.Seq - last - 1)
+				n.log.Error("membership events missed", "from", last+1, "to", ev.Seq-1)
+			}
+			last = ev.Seq
 			switch ev.Type {
 			case cluster.NodeDown, cluster.NodeLeft:
 				if ev.Node == n.cfg.Name {
@@ -259,6 +283,11 @@ func (n *Node) watchMembership(events <-chan cluster.Event) {
 				if ev.Restarted {
 					n.nodeLost(ev.Node, ev.OldIncarnation, cluster.NodeDown)
 				}
+				if p := n.peer(ev.Node, false); p != nil {
+					p.mu.Lock()
+					p.retryAt, p.backoff = time.Time{}, 0 // dial again at once
+					p.mu.Unlock()
+				}
 				n.facts.trigger()
 			}
 		}
@@ -266,34 +295,23 @@ func (n *Node) watchMembership(events <-chan cluster.Event) {
 }
 
 // nodeLost handles the loss of incarnation inc of node name (0: every
-// incarnation seen so far). Links, monitors and calls to processes of
-// that incarnation or older fire with NoConnection; a link or a call to a
-// newer incarnation, which can exist already when a restart is noticed
-// late, is kept.
+// incarnation seen so far): its connection is lost (doc.go, rule 3),
+// unless it already leads to a newer incarnation, which can happen when a
+// restart is noticed late.
 func (n *Node) nodeLost(name string, inc uint64, why cluster.EventType) {
 	n.log.Info("node lost", "peer", name, "incarnation", inc, "event", why)
-	n.dropPeer(name, inc)
-	n.failCalls(name, inc, process.NoConnection)
-	n.rt.NodeDownIncarnation(name, inc)
-	n.facts.forget(name)
-	n.facts.trigger()
-}
-
-// failCalls fails the waiting calls and requests to node (every node when
-// empty) whose callee incarnation is inc or older (any, when inc is 0).
-func (n *Node) failCalls(node string, inc uint64, reason process.Reason) {
-	n.callsMu.Lock()
-	var lost []*pendingCall
-	for ref, c := range n.calls {
-		if node == "" || (c.node == node && (inc == 0 || c.inc == 0 || c.inc <= inc)) {
-			lost = append(lost, c)
-			delete(n.calls, ref)
+	if p := n.peer(name, false); p != nil {
+		p.mu.Lock()
+		c := p.cur
+		keep := c != nil && inc != 0 && c.inc > inc
+		p.retryAt, p.backoff = time.Time{}, 0
+		p.mu.Unlock()
+		if c != nil && !keep {
+			p.lose(c, fmt.Errorf("membership: %s is %s", name, strings.TrimPrefix(string(why), "node_")))
 		}
 	}
-	n.callsMu.Unlock()
-	for _, c := range lost {
-		c.ch <- callResult{err: reason}
-	}
+	n.facts.forget(name)
+	n.facts.trigger()
 }
 
 // member returns the member with name, and whether it is up (alive or

@@ -9,7 +9,12 @@ import (
 	"github.com/arsenal-go/arsenal/transport"
 )
 
-// remote routes the runtime's signals for other nodes over node links.
+// remote routes the runtime's signals for other nodes over node
+// connections. What a frame sets up (a link, a monitor, a call) is
+// registered on the connection that carries it, in the same step, and
+// fires with NoConnection if that connection is lost (doc.go, rule 3);
+// what cannot be sent because the node cannot be connected fails at once
+// (rule 5).
 type remote struct{ n *Node }
 
 func (r remote) Send(from, to process.PID, msg any, cast bool) {
@@ -28,32 +33,36 @@ func (r remote) Send(from, to process.PID, msg any, cast bool) {
 		r.n.log.Warn("message to remote process dropped", "to", to, "err", err)
 		return
 	}
-	r.n.sendTo(to.Node, e.b)
+	if ok, err := r.n.send(to.Node, e.b, reg{}); ok && err != nil {
+		r.n.log.Warn("message to remote process dropped", "to", to, "err", err)
+	}
 }
 
 func (r remote) Call(ctx context.Context, from, to process.PID, req any) (any, error) {
 	n := r.n
-	if !n.isUp(to.Node) {
-		return nil, &process.CallError{PID: to, Err: process.NoConnection}
-	}
 	ref := n.nextRef.Add(1)
-	e := encoder{b: make([]byte, 0, 64)}
+	e := getEncoder()
 	e.byte1(frameCall)
 	e.pid(from)
 	e.pid(to)
 	e.uint(ref)
 	if err := e.value(req); err != nil {
+		putEncoder(e)
 		return nil, fmt.Errorf("call %s: %w", to, err)
 	}
-	pc := &pendingCall{node: to.Node, inc: to.Incarnation, ch: make(chan callResult, 1)}
-	n.callsMu.Lock()
-	n.calls[ref] = pc
-	n.callsMu.Unlock()
-	n.sendTo(to.Node, e.b)
+	pc := &pendingCall{ch: make(chan callResult, 1)}
+	ok, err := n.send(to.Node, e.b, reg{kind: regCall, call: pc, callID: ref})
+	putEncoder(e)
+	if !ok {
+		return nil, &process.CallError{PID: to, Err: &ConnectionLostError{Node: to.Node, Cause: err}}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("call %s: %w", to, err)
+	}
 	select {
 	case res := <-pc.ch:
 		if errors.Is(res.err, process.NoConnection) {
-			return nil, &process.CallError{PID: to, Err: process.NoConnection}
+			return nil, &process.CallError{PID: to, Err: res.err}
 		}
 		if res.err != nil {
 			return nil, res.err
@@ -63,9 +72,7 @@ func (r remote) Call(ctx context.Context, from, to process.PID, req any) (any, e
 		}
 		return res.val, nil
 	case <-ctx.Done():
-		n.callsMu.Lock()
-		delete(n.calls, ref)
-		n.callsMu.Unlock()
+		n.peer(to.Node, true).forgetCall(pc, ref)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, &process.CallError{PID: to, Err: process.Timeout}
 		}
@@ -74,7 +81,8 @@ func (r remote) Call(ctx context.Context, from, to process.PID, req any) (any, e
 }
 
 func (r remote) Reply(from process.From, reply any, err error) {
-	e := encoder{b: make([]byte, 0, 64)}
+	e := getEncoder()
+	defer putEncoder(e)
 	e.byte1(frameReply)
 	e.uint(from.Ref())
 	var (
@@ -91,7 +99,7 @@ func (r remote) Reply(from process.From, reply any, err error) {
 		e.byte1(replyOK)
 		if encErr := e.value(reply); encErr != nil {
 			// The caller must hear something: send the encoding error.
-			e = encoder{b: e.b[:0]}
+			e.b = e.b[:0]
 			e.byte1(frameReply)
 			e.uint(from.Ref())
 			e.byte1(replyAppErr)
@@ -109,100 +117,109 @@ func (r remote) Reply(from process.From, reply any, err error) {
 		e.byte1(replyAppErr)
 		e.str(err.Error())
 	}
-	r.n.sendTo(from.Node(), e.b)
+	if len(e.b) > r.n.maxFrame {
+		e.b = e.b[:0]
+		e.byte1(frameReply)
+		e.uint(from.Ref())
+		e.byte1(replyAppErr)
+		e.str(fmt.Sprintf("reply not sent: %v", transport.ErrFrameTooLarge))
+	}
+	// The call came over the current connection; if that is lost, so is
+	// the call, and the caller has been told.
+	r.n.answer(from.Node(), e.b, reg{})
 }
 
-func (r remote) pair(kind byte, a, b process.PID) {
-	e := encoder{b: make([]byte, 0, 64)}
+func pairFrame(e *encoder, kind byte, a, b process.PID) []byte {
 	e.byte1(kind)
 	e.pid(a)
 	e.pid(b)
-	r.n.sendTo(b.Node, e.b)
+	return e.b
 }
 
 func (r remote) Exit(from, to process.PID, reason process.Reason, link bool) {
-	if link {
-		if !r.n.isUp(to.Node) {
-			return
-		}
-	}
-	e := encoder{b: make([]byte, 0, 64)}
+	e := getEncoder()
+	defer putEncoder(e)
 	e.byte1(frameExit)
 	e.pid(from)
 	e.pid(to)
 	e.str(reasonText(reason))
 	if link {
 		e.byte1(1)
-	} else {
-		e.byte1(0)
+		// The exit of a link ends it: only on the connection it belongs to.
+		r.n.answer(to.Node, e.b, reg{kind: regUnlink, link: linkKey{local: from, remote: to}})
+		return
 	}
-	r.n.sendTo(to.Node, e.b)
+	e.byte1(0)
+	r.n.send(to.Node, e.b, reg{})
 }
 
 func (r remote) Link(from, to process.PID) {
-	if !r.n.isUp(to.Node) {
-		// No such node: the link breaks at once, as in Erlang.
+	e := getEncoder()
+	defer putEncoder(e)
+	if ok, _ := r.n.send(to.Node, pairFrame(e, frameLink, from, to), reg{kind: regLink, link: linkKey{local: from, remote: to}}); !ok {
+		// No connection to be had: the link breaks at once, as in Erlang.
 		r.n.rt.DeliverRemoteExit(to, from, process.NoConnection, true)
-		return
 	}
-	r.pair(frameLink, from, to)
 }
 
-func (r remote) Unlink(from, to process.PID) { r.pair(frameUnlink, from, to) }
+func (r remote) Unlink(from, to process.PID) {
+	e := getEncoder()
+	defer putEncoder(e)
+	r.n.answer(to.Node, pairFrame(e, frameUnlink, from, to), reg{kind: regUnlink, link: linkKey{local: from, remote: to}})
+}
 
-func (r remote) monitorFrame(kind byte, w process.PID, ref process.Ref, target process.PID) {
-	e := encoder{b: make([]byte, 0, 64)}
+func monitorFrame(e *encoder, kind byte, w process.PID, ref process.Ref, target process.PID) []byte {
 	e.byte1(kind)
 	e.pid(w)
 	e.uint(ref.ID)
 	e.pid(target)
-	r.n.sendTo(target.Node, e.b)
+	return e.b
 }
 
 func (r remote) Monitor(w process.PID, ref process.Ref, target process.PID) {
-	if !r.n.isUp(target.Node) {
+	e := getEncoder()
+	defer putEncoder(e)
+	frame := monitorFrame(e, frameMonitor, w, ref, target)
+	if ok, _ := r.n.send(target.Node, frame, reg{kind: regMonitor, ref: ref.ID, mon: monitorEntry{watcher: w, target: target}}); !ok {
 		r.n.rt.DeliverRemoteDown(w, ref, target, process.NoConnection)
-		return
 	}
-	r.monitorFrame(frameMonitor, w, ref, target)
 }
 
 func (r remote) Demonitor(w process.PID, ref process.Ref, target process.PID) {
-	r.monitorFrame(frameDemonitor, w, ref, target)
+	e := getEncoder()
+	defer putEncoder(e)
+	r.n.answer(target.Node, monitorFrame(e, frameDemonitor, w, ref, target), reg{kind: regDemonitor, ref: ref.ID})
 }
 
 func (r remote) Down(w process.PID, ref process.Ref, target process.PID, reason process.Reason) {
-	e := encoder{b: make([]byte, 0, 64)}
+	e := getEncoder()
+	defer putEncoder(e)
 	e.byte1(frameDown)
 	e.pid(w)
 	e.uint(ref.ID)
 	e.pid(target)
 	e.str(reasonText(reason))
-	r.n.sendTo(w.Node, e.b)
+	r.n.answer(w.Node, e.b, reg{kind: regUnwatched, ref: ref.ID})
 }
 
 // ---- receiving ----
 
 func (n *Node) onLink(l *transport.Link) {
 	n.stats.LinksUp.Add(1)
-	peerName := l.Peer().Name
-	if !l.Outbound() {
-		n.inboundMu.Lock()
-		n.inbound[peerName] = l.Peer().Addr
-		n.inboundMu.Unlock()
-		go func() {
-			<-l.Done()
-			n.inboundMu.Lock()
-			if n.inbound[peerName] == l.Peer().Addr {
-				delete(n.inbound, peerName)
-			}
-			n.inboundMu.Unlock()
-		}()
+	if l.Outbound() {
+		return // the dialler sets the handler of its own links
 	}
+	// A link the peer dialled joins a connection with its first frame (a
+	// probe that says nothing, such as a discovery check, never does).
+	p := n.peer(l.Peer().Name, true)
+	var c *conn // only this link's reader goroutine touches it
 	l.SetHandler(func(frame []byte) {
-		if err := n.handleFrame(peerName, frame); err != nil {
+		if c == nil {
+			c = p.attachIn(l)
+		}
+		if err := n.handleFrame(p, c, frame); err != nil {
 			n.stats.BadFrames.Add(1)
-			n.log.Error("malformed frame from peer; closing the link", "peer", peerName, "err", err)
+			n.log.Error("malformed frame from peer; closing the link", "peer", p.name, "err", err)
 			_ = l.Close()
 		}
 	})
@@ -215,12 +232,21 @@ func (n *Node) undeliverable(peer string, from, to process.PID, err error) {
 	n.log.Warn("message from peer not delivered: its type is not registered on this node", "peer", peer, "from", from, "to", to, "err", err)
 }
 
-// handleFrame applies one frame from a peer. It never blocks: deliveries
-// go to mailboxes, requests to goroutines. It returns an error for a
-// malformed frame, or one whose PIDs claim to come from a node other than
-// the peer; the caller closes that link, never the node.
-func (n *Node) handleFrame(peerName string, frame []byte) error {
+// handleFrame applies one frame that arrived on connection c from peer p.
+// It never blocks: deliveries go to mailboxes, requests to goroutines. A
+// frame of a connection already lost is discarded (doc.go, rule 4). It
+// returns an error for a malformed frame, or one whose PIDs claim to come
+// from a node other than the peer; the caller closes that link (losing
+// the connection), never the node.
+func (n *Node) handleFrame(p *peer, c *conn, frame []byte) error {
+	p.applyMu.RLock()
+	defer p.applyMu.RUnlock()
+	if c.dead {
+		n.stats.LateFrames.Add(1)
+		return nil
+	}
 	n.stats.FramesReceived.Add(1)
+	peerName := p.name
 	self := n.cfg.Name
 	d := decoder{b: frame, intern: [2]string{self, peerName}}
 	// Sender-side PIDs must be on the peer (or zero); receiver-side PIDs
@@ -289,7 +315,7 @@ func (n *Node) handleFrame(peerName string, frame []byte) error {
 				n.stats.Undeliverable.Add(1)
 				res = callResult{err: fmt.Errorf("reply from %s not delivered: %w", peerName, d.unregistered)}
 			}
-			n.completeCall(ref, peerName, res)
+			p.completeCall(c, ref, res)
 		}
 	case frameExit:
 		from, to := d.pid(), d.pid()
@@ -298,6 +324,9 @@ func (n *Node) handleFrame(peerName string, frame []byte) error {
 		theirs(from)
 		ours(to)
 		if d.done() == nil {
+			if link {
+				p.registerIn(c, reg{kind: regUnlink, link: linkKey{local: to, remote: from}})
+			}
 			rt.DeliverRemoteExit(from, to, reason, link)
 		}
 	case frameLink, frameUnlink:
@@ -305,9 +334,14 @@ func (n *Node) handleFrame(peerName string, frame []byte) error {
 		theirs(from)
 		ours(to)
 		if d.done() == nil {
+			k := linkKey{local: to, remote: from}
 			if kind == frameLink {
+				// Registered first: if the target is gone, the NoProc exit
+				// sent back takes it off again.
+				p.registerIn(c, reg{kind: regLink, link: k})
 				rt.DeliverRemoteLink(from, to)
 			} else {
+				p.registerIn(c, reg{kind: regUnlink, link: k})
 				rt.DeliverRemoteUnlink(from, to)
 			}
 		}
@@ -318,8 +352,12 @@ func (n *Node) handleFrame(peerName string, frame []byte) error {
 		if d.done() == nil {
 			ref := process.Ref{Node: w.Node, ID: refID}
 			if kind == frameMonitor {
+				// Registered first: a DOWN sent at once (noproc) takes it
+				// off again.
+				p.registerIn(c, reg{kind: regWatched, ref: refID, mon: monitorEntry{watcher: w, target: target}})
 				rt.DeliverRemoteMonitor(w, ref, target)
 			} else {
+				p.registerIn(c, reg{kind: regUnwatched, ref: refID})
 				rt.DeliverRemoteDemonitor(ref, target)
 			}
 		}
@@ -329,6 +367,7 @@ func (n *Node) handleFrame(peerName string, frame []byte) error {
 		ours(w)
 		theirs(target)
 		if d.done() == nil {
+			p.registerIn(c, reg{kind: regDemonitor, ref: refID})
 			rt.DeliverRemoteDown(w, process.Ref{Node: self, ID: refID}, target, reason)
 		}
 	case frameRequest:
@@ -343,24 +382,17 @@ func (n *Node) handleFrame(peerName string, frame []byte) error {
 			if code != "" {
 				res.err = &RequestError{Node: peerName, Code: code, Message: msg}
 			}
-			n.completeCall(ref, peerName, res)
+			p.completeCall(c, ref, res)
+		}
+	case frameHello:
+		epoch := d.uint()
+		if d.done() == nil {
+			p.mu.Lock()
+			c.theirs = epoch
+			p.mu.Unlock()
 		}
 	default:
 		d.fail(fmt.Sprintf("unknown frame kind %d", kind))
 	}
 	return d.err
-}
-
-func (n *Node) completeCall(ref uint64, peerName string, res callResult) {
-	n.callsMu.Lock()
-	pc, ok := n.calls[ref]
-	if ok && pc.node == peerName {
-		delete(n.calls, ref)
-	} else {
-		ok = false
-	}
-	n.callsMu.Unlock()
-	if ok {
-		pc.ch <- res
-	}
 }

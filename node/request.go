@@ -82,20 +82,21 @@ func (n *Node) Request(ctx context.Context, node, op string, req, resp any) erro
 			return err
 		}
 	} else {
-		if !n.isUp(node) && n.inboundAddr(node) == "" {
-			return &RequestError{Node: node, Code: CodeUnreachable, Message: fmt.Sprintf("%v: %s is not an alive member", ErrUnreachable, node)}
-		}
 		ref := n.nextRef.Add(1)
-		e := encoder{b: make([]byte, 0, 32+len(body))}
+		e := getEncoder()
 		e.byte1(frameRequest)
 		e.uint(ref)
 		e.str(op)
 		e.bytes(body)
-		pc := &pendingCall{node: node, ch: make(chan callResult, 1)}
-		n.callsMu.Lock()
-		n.calls[ref] = pc
-		n.callsMu.Unlock()
-		n.sendTo(node, e.b)
+		pc := &pendingCall{ch: make(chan callResult, 1)}
+		ok, err := n.send(node, e.b, reg{kind: regCall, call: pc, callID: ref})
+		putEncoder(e)
+		if !ok {
+			return &RequestError{Node: node, Code: CodeUnreachable, Message: fmt.Sprintf("%v: %s: %v", ErrUnreachable, node, err)}
+		}
+		if err != nil {
+			return fmt.Errorf("request %s to %s: %w", op, node, err)
+		}
 		select {
 		case res := <-pc.ch:
 			if res.err != nil {
@@ -107,9 +108,7 @@ func (n *Node) Request(ctx context.Context, node, op string, req, resp any) erro
 			}
 			out = res.val.([]byte)
 		case <-ctx.Done():
-			n.callsMu.Lock()
-			delete(n.calls, ref)
-			n.callsMu.Unlock()
+			n.peer(node, true).forgetCall(pc, ref)
 			return &RequestError{Node: node, Code: CodeTimeout, Message: fmt.Sprintf("no answer to %s within the deadline", op)}
 		case <-n.stopCh:
 			return &RequestError{Node: node, Code: CodeUnreachable, Message: "this node is stopping"}
@@ -170,7 +169,8 @@ func (n *Node) serveRequest(from string, ref uint64, op string, body []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
 		defer cancel()
 		out, err := n.runHandler(ctx, from, op, body)
-		e := encoder{b: make([]byte, 0, 32+len(out))}
+		e := getEncoder()
+		defer putEncoder(e)
 		e.byte1(frameResponse)
 		e.uint(ref)
 		if err != nil {
@@ -184,7 +184,17 @@ func (n *Node) serveRequest(from string, ref uint64, op string, body []byte) {
 			e.str("")
 			e.bytes(out)
 		}
-		n.sendTo(from, e.b)
+		if len(e.b) > n.maxFrame {
+			e.b = e.b[:0]
+			e.byte1(frameResponse)
+			e.uint(ref)
+			e.str(CodeInternal)
+			e.str(fmt.Sprintf("answer of %d bytes is over the frame limit", len(out)))
+			e.bytes(nil)
+		}
+		// On the connection the request came over: if that is lost, the
+		// requester has been told.
+		n.answer(from, e.b, reg{})
 	}()
 }
 

@@ -60,7 +60,8 @@ func TestUnregisteredTypeIsCountedNotFatal(t *testing.T) {
 		}
 		return e.b
 	}
-	if err := n.handleFrame(peer, frame(undeliverableProbe{N: 1}, true)); err != nil {
+	tp, tc := n.peer(peer, true), &conn{} // a live connection from peer
+	if err := n.handleFrame(tp, tc, frame(undeliverableProbe{N: 1}, true)); err != nil {
 		t.Fatalf("an unregistered type closed the link: %v", err)
 	}
 	if u := n.stats.Undeliverable.Load(); u != 1 {
@@ -69,7 +70,7 @@ func TestUnregisteredTypeIsCountedNotFatal(t *testing.T) {
 	if b := n.stats.BadFrames.Load(); b != 0 {
 		t.Fatalf("bad frames = %d, want 0", b)
 	}
-	if err := n.handleFrame(peer, frame(undeliverableProbe{N: 2}, false)); err != nil {
+	if err := n.handleFrame(tp, tc, frame(undeliverableProbe{N: 2}, false)); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -25,6 +25,10 @@ const (
 	frameDown
 	frameRequest
 	frameResponse
+	// frameHello is the first frame on a link its dialler opens for a
+	// connection: the dialler's epoch for it (a uvarint). A link that
+	// never carries a frame (a probe) joins no connection.
+	frameHello
 )
 
 // reply error kinds
@@ -59,7 +63,7 @@ func reasonText(r process.Reason) string {
 
 type encoder struct{ b []byte }
 
-// Frames are copied by the link (or by the peer's pending queue), so
+// Frames are copied by the link (or by the connection's dial queue), so
 // encoders are reused.
 var encoders = sync.Pool{New: func() any { return &encoder{b: make([]byte, 0, 256)} }}
 

@@ -743,9 +743,45 @@ func (rt *Runtime) DeliverRemoteDown(w PID, ref Ref, target PID, reason Reason) 
 	}
 }
 
-// NodeDown tells the runtime that the link to node was lost: every local
-// link to a process there fires with NoConnection and every monitor of a
-// process there delivers DOWN with NoConnection, exactly once each.
+// ---- lost connections (used by the node layer) ----
+//
+// The node layer registers every link and monitor across a connection on
+// that connection, and when the connection is lost it fires exactly those
+// (node/doc.go, "A connection is a unit of fate"). The three methods below
+// are how: each touches one process, and none calls back into Remote or
+// blocks, so the node layer calls them with its own locks held.
+
+// RemoteLinkLost breaks the link between the local process local and the
+// remote process remote: local gets an exit signal with NoConnection from
+// remote, if the link is still there (once: the signal removes it).
+func (rt *Runtime) RemoteLinkLost(local, remote PID) {
+	if p := rt.lookup(local); p != nil {
+		p.exitSignal(remote, NoConnection, true)
+	}
+}
+
+// RemoteMonitorLost delivers DOWN with NoConnection for the monitor ref
+// that the local process w holds on the remote process target, if w still
+// holds it (once: the DOWN ends the monitor).
+func (rt *Runtime) RemoteMonitorLost(w PID, ref Ref, target PID) {
+	rt.DeliverRemoteDown(w, ref, target, NoConnection)
+}
+
+// RemoteWatcherLost forgets the monitor ref that a remote process holds on
+// the local process target: no DOWN will be sent for it.
+func (rt *Runtime) RemoteWatcherLost(ref Ref, target PID) {
+	if p := rt.lookup(target); p != nil {
+		p.mu.Lock()
+		delete(p.monitors, ref)
+		p.mu.Unlock()
+	}
+}
+
+// NodeDown fires every link and monitor between a local process and a
+// process of node with NoConnection, exactly once each, and forgets the
+// monitors processes there hold on local ones. It scans every process;
+// the node layer does not use it (it fires what each lost connection
+// carried, see above). It is for a Remote that keeps no such index.
 func (rt *Runtime) NodeDown(node string) { rt.NodeDownIncarnation(node, 0) }
 
 // NodeDownIncarnation is NodeDown for the incarnations of node up to inc

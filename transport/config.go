@@ -64,11 +64,11 @@ type Config struct {
 	// before the link closes with ErrKeepalive (default 4).
 	KeepaliveMisses int
 	// WriteTimeout bounds one blocked socket write; a peer that stops
-	// reading for that long loses its link (default 10s). It is what keeps
-	// Link.Send from blocking forever on a full queue.
+	// reading for that long loses its link (default 10s).
 	WriteTimeout time.Duration
 	// SendQueueBytes bounds the frames queued on one link but not yet
-	// written; Send waits while the queue is over it (default 16 MiB).
+	// written (default 16 MiB). Send never waits for room: a frame that
+	// would pass the bound closes the link with ErrOverload.
 	SendQueueBytes int
 
 	// Faults is the fault-injection rule set; nil creates an empty one

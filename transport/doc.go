@@ -21,17 +21,34 @@
 // The node package dials and accepts Links and encodes process messages into
 // frames; the cluster package runs memberlist over Gossip(). Neither touches
 // sockets. Config.Net says which network the sockets are on: the operating
-// system's by default, or an in-memory one (package sim). A Link keeps FIFO
-// order, batches writes, pings its peer to measure RTT, and closes (with Err
-// saying why) when the peer goes silent; the node layer reacts to Done() by
-// reporting noconnection and redialling.
+// system's by default, or an in-memory one (package sim).
+//
+// # What a Link promises
+//
+// A Link keeps FIFO order and delivers each frame at most once; it ends for
+// good when it closes, and Done and Err say so and why. It never ends
+// silently while frames are lost: a frame is lost only with the link. It
+// closes when the peer closes it, on a socket error, when a write stalls for
+// WriteTimeout, when nothing (data, ping or pong) has been received for
+// KeepaliveInterval × KeepaliveMisses (it pings every KeepaliveInterval, so
+// a link that cannot carry traffic in one direction is closed on both sides
+// within KeepaliveInterval × (KeepaliveMisses + 1)), on a protocol error, and
+// on overload: Send never waits, and a frame that would take the send queue
+// past SendQueueBytes closes the link with ErrOverload instead. Frames still
+// queued when it closes are dropped with it. The node layer builds its
+// connections, units of fate, on these links (package node).
 //
 // # Faults
 //
 // Every frame, packet and connection passes a Faults rule set, so tests can
 // cut traffic one way or both, add latency, or refuse connections, per peer,
-// by node name or address, and change it at any time. The check is a single
-// atomic load when no rule is set.
+// by node name or address, and change it at any time; BlockLinks cuts node
+// links only, leaving gossip (and so membership) alone. A cut loses gossip
+// packets, and holds a link's frames in order, as TCP holds its bytes over a
+// cut network: they flow again when it is lifted, unless the keepalive
+// closed the link first. So a fault never makes a link lose a frame while
+// it stays up; real networks cannot either. The check is a single atomic
+// load when no rule is set.
 //
 // # Framing
 //

@@ -36,6 +36,10 @@ var (
 	ErrFrameTooLarge = errors.New("transport: frame too large")
 	// ErrKeepalive: nothing arrived from the peer for the keepalive timeout.
 	ErrKeepalive = errors.New("transport: keepalive timeout")
+	// ErrOverload: a frame would have taken the link's send queue past
+	// SendQueueBytes (the peer is not keeping up), so the link was closed
+	// rather than block the sender or drop the frame silently.
+	ErrOverload = errors.New("transport: send queue over its bound")
 )
 
 // Close codes travel in close frames so that the side that did not refuse
@@ -53,6 +57,7 @@ const (
 	codeFrameTooLarge   byte = 7
 	codeKeepalive       byte = 8
 	codeNameTaken       byte = 9
+	codeOverload        byte = 10
 )
 
 // codeErr maps a close code to its sentinel.
@@ -76,6 +81,8 @@ func codeErr(code byte) error {
 		return ErrFrameTooLarge
 	case codeKeepalive:
 		return ErrKeepalive
+	case codeOverload:
+		return ErrOverload
 	default:
 		return ErrProtocol
 	}
@@ -102,6 +109,8 @@ func errCode(err error) byte {
 		return codeFrameTooLarge
 	case errors.Is(err, ErrKeepalive):
 		return codeKeepalive
+	case errors.Is(err, ErrOverload):
+		return codeOverload
 	default:
 		return codeProtocol
 	}

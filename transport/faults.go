@@ -40,17 +40,23 @@ func (d Direction) String() string {
 
 // Rule is the fault state for one peer, as reported by Faults.Rules.
 type Rule struct {
-	Peer   string        // node name or host:port the rule matches
-	Block  Direction     // traffic cut in these directions
-	Delay  time.Duration // added to every frame and packet sent to the peer
-	Jitter time.Duration // plus a uniform random extra in [0, Jitter]
-	Refuse bool          // new connections to or from the peer are refused
+	Peer  string    // node name or host:port the rule matches
+	Block Direction // traffic cut in these directions
+	// LinkBlock cuts node links only, in these directions; gossip is
+	// untouched (a link-only fault: both nodes stay members).
+	LinkBlock Direction
+	Delay     time.Duration // added to every frame and packet sent to the peer
+	Jitter    time.Duration // plus a uniform random extra in [0, Jitter]
+	Refuse    bool          // new connections to or from the peer are refused
 }
 
 func (r Rule) String() string {
 	var parts []string
 	if r.Block != 0 {
 		parts = append(parts, "block="+r.Block.String())
+	}
+	if r.LinkBlock != 0 {
+		parts = append(parts, "block_links="+r.LinkBlock.String())
 	}
 	if r.Delay > 0 || r.Jitter > 0 {
 		parts = append(parts, fmt.Sprintf("delay=%s±%s", r.Delay, r.Jitter))
@@ -69,8 +75,11 @@ func (r Rule) String() string {
 // for either matches. The Network maps addresses to names from link
 // handshakes and memberlist's node-aware addresses.
 //
-// Blocking drops traffic silently, as a cut network does: links stay up until
-// their keepalive gives up. Delay acts on what this node sends (like netem on
+// Blocking acts as a cut network does: gossip packets are lost; frames on a
+// node link are held, in order, as TCP holds and retransmits its bytes, and
+// flow again when the cut is lifted, unless the link's keepalive (nothing
+// received) or write timeout closed it first. A cut link never loses a frame
+// while it stays up. Delay acts on what this node sends (like netem on
 // egress) and keeps link FIFO order. Refuse fails new connections fast.
 type Faults struct {
 	mu    sync.Mutex // serialises writers; readers use snap
@@ -78,6 +87,9 @@ type Faults struct {
 	// snap is an immutable copy of rules, nil when there are none, so the
 	// per-frame check is one atomic load on the fast path.
 	snap atomic.Pointer[map[string]Rule]
+	// changed is closed (and replaced) on every change, so that links
+	// holding frames for a cut wake when it is lifted.
+	changed atomic.Pointer[chan struct{}]
 }
 
 // NewFaults returns an empty rule set.
@@ -88,6 +100,14 @@ func NewFaults() *Faults {
 // Block cuts traffic with peer in direction dir (added to any existing cut).
 func (f *Faults) Block(peer string, dir Direction) {
 	f.update(peer, func(r *Rule) { r.Block |= dir & Both })
+}
+
+// BlockLinks cuts node links with peer in direction dir (added to any
+// existing cut), leaving gossip alone: membership keeps seeing the peer
+// while no frame gets through, and new links are refused. Links stay up
+// until their keepalive gives up, as with Block.
+func (f *Faults) BlockLinks(peer string, dir Direction) {
+	f.update(peer, func(r *Rule) { r.LinkBlock |= dir & Both })
 }
 
 // Delay delays everything sent to peer by d plus a random extra up to jitter.
@@ -137,7 +157,7 @@ func (f *Faults) update(peer string, fn func(*Rule)) {
 	r := f.rules[peer]
 	r.Peer = peer
 	fn(&r)
-	if r.Block == 0 && r.Delay == 0 && r.Jitter == 0 && !r.Refuse {
+	if r.Block == 0 && r.LinkBlock == 0 && r.Delay == 0 && r.Jitter == 0 && !r.Refuse {
 		delete(f.rules, peer)
 	} else {
 		f.rules[peer] = r
@@ -145,8 +165,26 @@ func (f *Faults) update(peer string, fn func(*Rule)) {
 	f.publish()
 }
 
+// changes returns a channel that is closed at the next change of the rules.
+func (f *Faults) changes() <-chan struct{} {
+	if p := f.changed.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{})
+	if f.changed.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *f.changed.Load()
+}
+
 // publish must be called with mu held.
 func (f *Faults) publish() {
+	defer func() {
+		ch := make(chan struct{})
+		if old := f.changed.Swap(&ch); old != nil {
+			close(*old)
+		}
+	}()
 	if len(f.rules) == 0 {
 		f.snap.Store(nil)
 		return
@@ -161,6 +199,7 @@ func (f *Faults) publish() {
 // effect is what the rules say about one peer.
 type effect struct {
 	block         Direction
+	linkBlock     Direction
 	delay, jitter time.Duration
 	refuse        bool
 }
@@ -182,6 +221,7 @@ func (f *Faults) match(name, addr string) effect {
 		}
 		if r, ok := (*p)[key]; ok {
 			e.block |= r.Block
+			e.linkBlock |= r.LinkBlock
 			e.delay = max(e.delay, r.Delay)
 			e.jitter = max(e.jitter, r.Jitter)
 			e.refuse = e.refuse || r.Refuse
@@ -192,9 +232,15 @@ func (f *Faults) match(name, addr string) effect {
 
 func (e effect) blocks(d Direction) bool { return e.block&d != 0 }
 
+// blocksLink is blocks for node links, which link-only rules cut too.
+func (e effect) blocksLink(d Direction) bool { return (e.block|e.linkBlock)&d != 0 }
+
 // refuses reports whether a new connection must fail: explicitly refused, or
 // cut in either direction (TCP cannot open over a one-way cut).
 func (e effect) refuses() bool { return e.refuse || e.block != 0 }
+
+// refusesLink is refuses for node links, which link-only rules cut too.
+func (e effect) refusesLink() bool { return e.refuses() || e.linkBlock != 0 }
 
 // wait returns the delay for one frame or packet.
 func (e effect) wait() time.Duration {

@@ -2,39 +2,50 @@ package transport
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
 
-func TestBlockOutboundDropsFramesAndClearRestores(t *testing.T) {
+// A cut holds a link's frames, as TCP holds its bytes over a cut network:
+// nothing arrives while it lasts, and everything arrives, in order, once
+// it is lifted (before the keepalive gives up). A cut link never loses a
+// frame while it stays up.
+func TestBlockOutboundHoldsFramesAndClearReleases(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", nil)
 	la := dial(t, a, b)
 
+	sent := 0
 	for _, peer := range []string{b.NodeName(), b.Addr()} { // by name, then by address
 		a.Faults().Block(peer, Outbound)
 		for range 3 {
-			if err := la.Send([]byte("lost")); err != nil {
-				t.Fatalf("Send while blocked = %v, want silent drop", err)
+			if err := la.Send([]byte{byte(sent)}); err != nil {
+				t.Fatalf("Send while cut = %v, want the frame held", err)
 			}
+			sent++
+		}
+		time.Sleep(50 * time.Millisecond)
+		if got := b.in.count(); got != sent-3 {
+			t.Fatalf("b received %d frames while cut by %s, want %d", got, peer, sent-3)
 		}
 		a.Faults().Clear(peer)
-		if err := la.Send([]byte("after " + peer)); err != nil {
-			t.Fatal(err)
+		waitFor(t, 5*time.Second, func() bool { return b.in.count() == sent }, "the held frames after Clear")
+	}
+	for i, f := range b.in.get() {
+		if f[0] != byte(i) {
+			t.Fatalf("frame %d arrived as %d", i, f[0])
 		}
 	}
-	// FIFO: had a dropped frame been sent, it would arrive before these.
-	waitFor(t, 5*time.Second, func() bool { return b.in.count() == 2 }, "the two frames sent after Clear")
-	got := b.in.get()
-	if string(got[0]) != "after "+b.NodeName() || string(got[1]) != "after "+b.Addr() {
-		t.Fatalf("b received %q", got)
+	if d := la.Stats().FramesHeld; d < 2 {
+		t.Errorf("FramesHeld = %d, want >= 2", d)
 	}
-	if d := la.Stats().FramesDropped; d < 6 {
-		t.Errorf("FramesDropped = %d, want >= 6", d)
+	if la.Err() != nil {
+		t.Errorf("the link closed: %v", la.Err())
 	}
 }
 
-func TestBlockInboundDropsFrames(t *testing.T) {
+func TestBlockInboundHoldsFrames(t *testing.T) {
 	quiet := func(c *Config) { c.KeepaliveInterval = time.Hour } // no pings to count
 	a := startNode(t, "a", quiet)
 	b := startNode(t, "b", quiet)
@@ -43,16 +54,19 @@ func TestBlockInboundDropsFrames(t *testing.T) {
 	lb := b.in.link(0)
 
 	b.Faults().Block(a.NodeName(), Inbound)
-	la.Send([]byte("lost"))
-	waitFor(t, 5*time.Second, func() bool { return lb.Stats().FramesDropped == 1 }, "b drops the frame")
+	la.Send([]byte("held"))
+	waitFor(t, 5*time.Second, func() bool { return lb.Stats().FramesHeld == 1 }, "b holds the frame")
+	if b.in.count() != 0 {
+		t.Fatal("b received a frame through an inbound cut")
+	}
 	// Inbound-only: b can still send.
 	lb.Send([]byte("from b"))
 	waitFor(t, 5*time.Second, func() bool { return a.in.count() == 1 }, "b's frame reaches a")
 
 	b.Faults().ClearAll()
 	la.Send([]byte("kept"))
-	waitFor(t, 5*time.Second, func() bool { return b.in.count() == 1 }, "frame after ClearAll")
-	if got := string(b.in.get()[0]); got != "kept" {
+	waitFor(t, 5*time.Second, func() bool { return b.in.count() == 2 }, "frames after ClearAll")
+	if got := b.in.get(); string(got[0]) != "held" || string(got[1]) != "kept" {
 		t.Fatalf("b received %q", got)
 	}
 }
@@ -86,6 +100,40 @@ func TestBlockBothEndsLinkByKeepalive(t *testing.T) {
 	}
 	if err := dialErr(b, a); !errors.Is(err, ErrRefused) {
 		t.Errorf("Dial into a cut = %v, want ErrRefused", err)
+	}
+	a.Faults().ClearAll()
+	dial(t, a, b)
+}
+
+// BlockLinks cuts node links only: frames are dropped (and the link dies
+// of keepalive), new links are refused, and gossip packets still flow.
+func TestBlockLinksCutsLinksNotGossip(t *testing.T) {
+	a := startNode(t, "a", func(c *Config) { c.KeepaliveInterval = 20 * time.Millisecond; c.KeepaliveMisses = 3 })
+	b := startNode(t, "b", nil)
+	la := dial(t, a, b)
+	a.Faults().BlockLinks(b.NodeName(), Both)
+	if e := a.Faults().match(b.NodeName(), ""); e.blocks(Outbound) || e.refuses() || !e.blocksLink(Outbound) || !e.refusesLink() {
+		t.Fatalf("a link-only rule must cut links and nothing else: %+v", e)
+	}
+	if err := la.Send([]byte("lost")); err != nil {
+		t.Fatalf("Send while links are cut = %v, want a silent drop", err)
+	}
+	select {
+	case <-la.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("cut link stayed up")
+	}
+	if !errors.Is(la.Err(), ErrKeepalive) {
+		t.Errorf("link error = %v, want ErrKeepalive", la.Err())
+	}
+	if err := dialErr(a, b); !errors.Is(err, ErrRefused) {
+		t.Errorf("Dial across a link-only cut = %v, want ErrRefused", err)
+	}
+	if got := b.in.count(); got != 0 {
+		t.Errorf("b received %d frames across the cut", got)
+	}
+	if r := a.Faults().Rules(); len(r) != 1 || r[0].LinkBlock != Both || r[0].Block != 0 || !strings.Contains(r[0].String(), "block_links=both") {
+		t.Errorf("rules = %+v", r)
 	}
 	a.Faults().ClearAll()
 	dial(t, a, b)

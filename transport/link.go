@@ -20,8 +20,11 @@ const (
 	writeChunk = 256 << 10
 	// goodbyeTimeout bounds the best-effort close frame on the way out.
 	goodbyeTimeout = 500 * time.Millisecond
+	// segmentSize is where the queue starts a new segment rather than grow
+	// the last one, so that buffers stay small enough to reuse.
+	segmentSize = writeChunk
 	// maxFreeBufs and maxFreeBufCap bound the buffers a link keeps for reuse.
-	maxFreeBufs   = 4
+	maxFreeBufs   = 16
 	maxFreeBufCap = 1 << 20
 )
 
@@ -45,7 +48,6 @@ type Link struct {
 	setOnce    sync.Once
 
 	mu      sync.Mutex
-	space   sync.Cond // signalled when the queue drains or the link closes
 	queue   []segment
 	spare   []segment
 	free    [][]byte
@@ -61,8 +63,8 @@ type Link struct {
 	busy        atomic.Bool  // reader is inside the handler (not idle, just slow)
 	rtt         atomic.Int64
 
-	framesSent, framesReceived, framesDropped atomic.Uint64
-	bytesSent, bytesReceived                  atomic.Uint64
+	framesSent, framesReceived, framesHeld atomic.Uint64
+	bytesSent, bytesReceived               atomic.Uint64
 }
 
 // segment is a run of encoded frames written together. A segment with a
@@ -90,7 +92,6 @@ func newLink(n *Network, conn net.Conn, fr *frameReader, peer PeerInfo, outbound
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
-	l.space.L = &l.mu
 	return l
 }
 
@@ -130,11 +131,19 @@ func (l *Link) RTT() time.Duration { return time.Duration(l.rtt.Load()) }
 type LinkStats struct {
 	FramesSent     uint64 // accepted by Send
 	FramesReceived uint64 // delivered to the handler
-	FramesDropped  uint64 // dropped by fault rules, either direction, control frames included
+	FramesHeld     uint64 // times a fault rule started holding the traffic (a cut), either direction
 	BytesSent      uint64 // written to the socket, framing included
 	BytesReceived  uint64
 	QueuedBytes    int // waiting for the writer
 	RTT            time.Duration
+}
+
+// QueuedBytes returns the bytes waiting for the writer (cheaper than
+// Stats).
+func (l *Link) QueuedBytes() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.queued
 }
 
 // Stats returns the link's counters.
@@ -145,7 +154,7 @@ func (l *Link) Stats() LinkStats {
 	return LinkStats{
 		FramesSent:     l.framesSent.Load(),
 		FramesReceived: l.framesReceived.Load(),
-		FramesDropped:  l.framesDropped.Load(),
+		FramesHeld:     l.framesHeld.Load(),
 		BytesSent:      l.bytesSent.Load(),
 		BytesReceived:  l.bytesReceived.Load(),
 		QueuedBytes:    q,
@@ -168,11 +177,15 @@ func (l *Link) SetHandler(h func(frame []byte)) {
 }
 
 // Send queues frame for the peer and returns; frames from one goroutine
-// arrive in the order sent. Send copies frame. It waits only while the link's
-// queue is over SendQueueBytes, which is bounded in time because a peer that
-// stops reading loses the link after WriteTimeout. It fails if the link is
-// closed or the frame exceeds MaxFrameSize. A frame to a peer cut by a fault
-// rule is dropped silently, as a cut network would.
+// arrive in the order sent. Send copies frame and never waits: not for the
+// network, not for the queue. A frame that would take the queue past
+// SendQueueBytes (a peer that does not keep up) closes the link with
+// ErrOverload, telling the peer, and Send returns that error: the one
+// overload policy, never blocking and never dropping silently. Send fails
+// if the link is closed or the frame exceeds MaxFrameSize (the link stays
+// open then). A frame to a peer cut by a fault rule waits in the queue, as
+// TCP holds bytes over a cut network, until the cut is lifted or the link
+// closes.
 func (l *Link) Send(frame []byte) error {
 	if len(frame) > l.n.cfg.MaxFrameSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(frame), l.n.cfg.MaxFrameSize)
@@ -184,33 +197,30 @@ func (l *Link) Send(frame []byte) error {
 	return err
 }
 
-// send applies outbound fault rules, then queues. Control frames skip the
-// queue bound: they are small and the writer itself sends pings.
+// send applies outbound delay rules, then queues (a cut is applied by the
+// writer, which holds the queue). Control frames skip the queue bound:
+// they are small and the writer itself sends pings.
 func (l *Link) send(typ byte, payload []byte, control bool) (bool, error) {
 	e := l.faults.match(l.peer.Name, l.peer.Addr)
-	if e.blocks(Outbound) {
-		select {
-		case <-l.done:
-			return false, l.closedErr()
-		default:
-		}
-		l.framesDropped.Add(1)
-		return false, nil
-	}
 	var release time.Time
 	if d := e.wait(); d > 0 {
 		release = time.Now().Add(d)
 	}
 	size := frameHeaderLen + len(payload)
 	l.mu.Lock()
-	for !l.closed && !control && l.queued > 0 && l.queued+size > l.n.cfg.SendQueueBytes {
-		l.space.Wait()
-	}
 	if l.closed {
 		l.mu.Unlock()
 		return false, l.closedErr()
 	}
-	if k := len(l.queue); k > 0 && release.IsZero() && l.queue[k-1].release.IsZero() {
+	if !control && l.queued > 0 && l.queued+size > l.n.cfg.SendQueueBytes {
+		queued := l.queued
+		l.mu.Unlock()
+		err := detailed(ErrOverload, fmt.Sprintf("%d bytes waiting for %s, limit %d", queued+size, l.peer.Name, l.n.cfg.SendQueueBytes))
+		l.log.Warn("closing link", "err", err)
+		l.closeWith(err, true)
+		return false, l.closedErr()
+	}
+	if k := len(l.queue); k > 0 && release.IsZero() && l.queue[k-1].release.IsZero() && len(l.queue[k-1].buf) < segmentSize {
 		l.queue[k-1].buf = appendFrame(l.queue[k-1].buf, typ, payload)
 	} else {
 		var buf []byte
@@ -252,7 +262,6 @@ func (l *Link) closeWith(err error, notify bool) {
 	l.queue, l.queued = nil, 0
 	l.mu.Unlock()
 	close(l.done)
-	l.space.Broadcast()
 	// Unblock the reader now and the writer soon; the writer closes the
 	// socket once it has said goodbye.
 	now := time.Now()
@@ -295,9 +304,8 @@ func (l *Link) readLoop() {
 			l.readFailed(err)
 			return
 		}
-		if l.faults.match(l.peer.Name, l.peer.Addr).blocks(Inbound) {
-			l.framesDropped.Add(1)
-			continue
+		if !l.holdWhileCut(Inbound) {
+			return
 		}
 		l.lastRecv.Store(l.now())
 		l.bytesReceived.Add(uint64(frameHeaderLen + len(p)))
@@ -326,6 +334,29 @@ func (l *Link) readLoop() {
 		default:
 			l.protocolError(fmt.Errorf("%w: frame type 0x%02x after handshake", ErrProtocol, typ))
 			return
+		}
+	}
+}
+
+// holdWhileCut waits while a fault rule cuts the link in direction d, as
+// TCP over a cut network delivers nothing, then lets the traffic flow in
+// order. Nothing counts as received meanwhile, so the keepalive closes a
+// link cut for too long. It reports false if the link closed meanwhile.
+func (l *Link) holdWhileCut(d Direction) bool {
+	held := false
+	for {
+		changed := l.faults.changes()
+		if !l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(d) {
+			return true
+		}
+		if !held {
+			held = true
+			l.framesHeld.Add(1)
+		}
+		select {
+		case <-changed:
+		case <-l.done:
+			return false
 		}
 	}
 }
@@ -391,16 +422,28 @@ func (l *Link) writeLoop() {
 	}()
 	ticker := time.NewTicker(l.n.cfg.KeepaliveInterval)
 	defer ticker.Stop()
+	held := false
 	for {
+		changed := l.faults.changes()
 		select {
 		case <-l.done:
 			l.sayGoodbye()
 			return
 		case <-ticker.C:
 			l.keepalive()
-			continue
 		case <-l.wake:
+		case <-changed:
 		}
+		if l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(Outbound) {
+			// Cut: hold the queue, as TCP holds its bytes, until the cut
+			// is lifted (changed) or the keepalive gives up.
+			if !held {
+				held = true
+				l.framesHeld.Add(1)
+			}
+			continue
+		}
+		held = false
 		batch := l.take()
 		l.writeBatch(batch)
 		l.recycle(batch)
@@ -413,7 +456,6 @@ func (l *Link) take() []segment {
 	l.queue, l.spare = l.spare, nil
 	l.queued = 0
 	l.mu.Unlock()
-	l.space.Broadcast()
 	return b
 }
 
@@ -483,7 +525,7 @@ func (l *Link) sayGoodbye() {
 	g := l.goodbye
 	l.mu.Unlock()
 	// A cut link cannot say goodbye either.
-	if g != nil && !l.writeBroken.Load() && !l.faults.match(l.peer.Name, l.peer.Addr).blocks(Outbound) {
+	if g != nil && !l.writeBroken.Load() && !l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(Outbound) {
 		l.conn.Write(g) // deadline set by closeWith
 	}
 }

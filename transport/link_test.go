@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -386,40 +387,71 @@ func TestKeepaliveMeasuresRTT(t *testing.T) {
 	}
 }
 
-// A receiver whose handler is stuck makes the sender's Send return an error
-// (link closed by the write timeout) instead of blocking forever.
-func TestSendNeverBlocksForever(t *testing.T) {
+// A receiver whose handler is stuck: Send never waits. Once the queue is
+// over SendQueueBytes, the next Send closes the link with ErrOverload (the
+// one overload policy) and returns at once.
+func TestSendOverloadClosesLinkAtOnce(t *testing.T) {
+	release := make(chan struct{})
+	a := startNode(t, "a", func(c *Config) { c.SendQueueBytes = 256 << 10 })
+	b := startNode(t, "b", func(c *Config) {
+		c.OnLink = func(l *Link) { l.SetHandler(func([]byte) { <-release }) }
+	})
+	defer close(release)
+	la := dial(t, a, b)
+	frame := make([]byte, 16<<10)
+	var sent int
+	var slowest time.Duration
+	start := time.Now()
+	var err error
+	for err == nil && time.Since(start) < 20*time.Second {
+		t0 := time.Now()
+		err = la.Send(frame)
+		slowest = max(slowest, time.Since(t0))
+		sent++
+	}
+	t.Logf("%d sends of 16 KiB before the overload, in %s; slowest Send %s", sent, time.Since(start).Round(time.Millisecond), slowest)
+	if !errors.Is(err, ErrOverload) || !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send error = %v, want ErrOverload (and ErrClosed)", err)
+	}
+	if slowest > 2*time.Second { // loose: it used to wait for the write timeout
+		t.Errorf("a Send took %s: it must never wait", slowest)
+	}
+	if !errors.Is(la.Err(), ErrOverload) {
+		t.Errorf("link error = %v, want ErrOverload", la.Err())
+	}
+	if err := la.Send([]byte("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after the overload = %v, want ErrClosed", err)
+	}
+	_ = b
+}
+
+// A peer that stops reading while the queue stays under its bound loses
+// the link after WriteTimeout, with an error that says so.
+func TestWriteStallClosesLink(t *testing.T) {
 	release := make(chan struct{})
 	a := startNode(t, "a", func(c *Config) {
-		c.WriteTimeout = 200 * time.Millisecond
-		c.SendQueueBytes = 64 << 10
+		c.WriteTimeout = 300 * time.Millisecond
+		c.SendQueueBytes = 1 << 30
 	})
 	b := startNode(t, "b", func(c *Config) {
 		c.OnLink = func(l *Link) { l.SetHandler(func([]byte) { <-release }) }
 	})
 	defer close(release)
 	la := dial(t, a, b)
-	errc := make(chan error, 1)
-	go func() {
-		frame := make([]byte, 16<<10)
-		for {
-			if err := la.Send(frame); err != nil {
-				errc <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("Send error = %v, want ErrClosed", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Send blocked on a stuck peer")
+	frame := make([]byte, 64<<10)
+	deadline := time.Now().Add(30 * time.Second)
+	for la.Send(frame) == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // a trickle: the socket fills, the queue does not
 	}
-	if !bytes.Contains([]byte(la.Err().Error()), []byte("not reading")) {
+	select {
+	case <-la.Done():
+	default:
+		t.Fatal("the link to a peer that stopped reading stayed up")
+	}
+	if errors.Is(la.Err(), ErrOverload) || !strings.Contains(la.Err().Error(), "not reading") {
 		t.Errorf("link error %q does not explain the stall", la.Err())
 	}
+	_ = b
 }
 
 func TestHandlerPanicClosesLinkNotNode(t *testing.T) {

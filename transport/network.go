@@ -347,7 +347,7 @@ func (n *Network) handshaker() *handshaker {
 		accept:      n.cfg.AcceptPeer,
 		check: func(name, addr string) error {
 			// Not n.learn here: the hello is not authenticated yet.
-			if e := n.faults.match(name, addr); e.refuses() {
+			if e := n.faults.match(name, addr); e.refusesLink() {
 				return detailed(ErrRefused, fmt.Sprintf("%s refuses %s", n.cfg.NodeName, name))
 			}
 			return nil
@@ -509,7 +509,7 @@ func (n *Network) dial(ctx context.Context, addr string) (*Link, string, error) 
 	if n.isClosed() {
 		return nil, "", ErrClosed
 	}
-	if e := n.faults.match(n.nameOf(addr), addr); e.refuses() {
+	if e := n.faults.match(n.nameOf(addr), addr); e.refusesLink() {
 		return nil, n.nameOf(addr), detailed(ErrRefused, "by a rule on this node")
 	}
 	// One deadline from connect to the last handshake byte.
