@@ -352,7 +352,7 @@ func TestOperationsConformToTheirDocument(t *testing.T) {
 	cf.must(cf.call(base, "DELETE", "/api/v1/cluster/placement/children/conf-child", op, nil), 200, "placement stop")
 
 	// Supervision: restart a child, kill with and without force.
-	procs := cf.must(cf.call(base, "GET", "/api/v1/cluster/processes?node="+url.QueryEscape(b.Name)+"&behaviour=echoServer", "", nil), 200, "children")
+	procs := cf.must(cf.call(base, "GET", "/api/v1/cluster/processes?node="+url.QueryEscape(b.Name)+"&behaviour=control.Echo", "", nil), 200, "children")
 	var child string
 	for _, p := range procs.data["processes"].([]any) {
 		if pm := p.(map[string]any); pm["name"] == nil {
