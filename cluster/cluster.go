@@ -39,7 +39,9 @@ type Cluster struct {
 	members      map[string]*Member
 	leaveIntents map[string]uint64 // name → incarnation that announced its leave
 	conflicts    map[string]string // name → address of a rival claim, retried by the rejoin loop
-	maxUp        int
+	formed       bool              // had its first full view (see PartitionOf)
+	settled      bool              // the settle rounds after the start are over
+	gate         RemovalGate
 	partition    PartitionStatus
 	mode         Mode
 	simulated    bool
@@ -96,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		stop:         make(chan struct{}),
 	}
 	if cfg.ExpectedSize > 1 {
-		c.partition = partitionStatus(1, cfg.ExpectedSize, true)
+		c.partition = PartitionStatus{State: Forming, Expected: cfg.ExpectedSize, Up: 1}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.feed = newFeed(c.log)

@@ -58,6 +58,12 @@ type Config struct {
 	// ExpectedSize is the cluster size for the partition status. 0 means
 	// the largest number of members seen up at once (see doc.go).
 	ExpectedSize int
+	// RemovalMargin is how long a member must be dead in this node's view
+	// before a side that keeps running stops counting it (Member.Removed).
+	// 0 means the profile's upper estimate of crash detection
+	// (ProfileSettings.RemovalMargin): 1.5 s on fast, about 29 s on lan,
+	// for 5 nodes.
+	RemovalMargin time.Duration
 	// ReconnectTimeout is how long a dead member is remembered and retried
 	// by the rejoin loop; left members are forgotten after it too.
 	// Default 24 h, as serf.
@@ -170,6 +176,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ExpectedSize < 0 {
 		bad("ExpectedSize %d is negative", c.ExpectedSize)
+	}
+	if c.RemovalMargin < 0 {
+		bad("RemovalMargin %v is negative", c.RemovalMargin)
 	}
 	if c.ReconnectTimeout < 0 {
 		bad("ReconnectTimeout %v is negative", c.ReconnectTimeout)

@@ -179,6 +179,17 @@ func (s ProfileSettings) CrashDetection(n int) (typical, upper time.Duration) {
 	return typical, upper
 }
 
+// MinDetection is a lower bound on how long after a cut (or a crash) any
+// member can declare the member on the other side dead: its first probe
+// that meets the cut fails no earlier than one ProbeInterval after it was
+// sent (memberlist waits out the interval for indirect acks), and the
+// suspicion timer never runs shorter than SuspicionMult × ProbeInterval
+// (its minimum, for any cluster size). Lifeguard only makes it longer. It
+// does not hold if a suspicion was already running before the cut.
+func (s ProfileSettings) MinDetection() time.Duration {
+	return s.ProbeInterval + time.Duration(s.SuspicionMult)*s.ProbeInterval
+}
+
 // HealBound is how long after a partition heals the two sides are one
 // cluster again, given that both sides still run their rejoin loops:
 //

@@ -13,7 +13,7 @@ import (
 func newTestView(t *testing.T, self string, expected int) (*Cluster, *collector) {
 	t.Helper()
 	c := &Cluster{
-		cfg:          Config{ClusterName: "v", NodeName: self, ExpectedSize: expected, Incarnation: 1},
+		cfg:          Config{ClusterName: "v", NodeName: self, ExpectedSize: expected, Incarnation: 1, ReconnectTimeout: defaultReconnectTimeout},
 		settings:     ProfileFast.Settings(),
 		log:          testLogger(),
 		members:      map[string]*Member{},
@@ -24,9 +24,11 @@ func newTestView(t *testing.T, self string, expected int) (*Cluster, *collector)
 		discovered:   -1,
 		changed:      make(chan struct{}),
 		stop:         make(chan struct{}),
+		initialDone:  true, // as after Start's first join round and settle rounds
+		settled:      true,
 	}
 	if expected > 1 { // as Start does
-		c.partition = partitionStatus(1, expected, true)
+		c.partition = PartitionStatus{State: Forming, Expected: expected, Up: 1}
 	}
 	c.feed = newFeed(c.log)
 	col := collect(c)
