@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
@@ -377,6 +378,7 @@ const (
 	reqMerge  = "placement.merge"
 	reqStatus = "placement.status"
 	reqLease  = "placement.lease"
+	reqSync   = "placement.sync"
 )
 
 // Start starts the placement of node n.
@@ -411,6 +413,7 @@ func Start(n *node.Node, cfg Config) (*Placement, error) {
 	n.HandleRequest(reqMerge, p.handleMerge)
 	n.HandleRequest(reqStatus, func(context.Context, string, []byte) (any, error) { return p.Status(), nil })
 	n.HandleRequest(reqLease, p.handleLease)
+	n.HandleRequest(reqSync, func(context.Context, string, []byte) (any, error) { return (*replica)(p).LocalState(), nil })
 	// Only the side this policy keeps up removes dead members from the
 	// cluster's decisions (cluster.RemovalGate).
 	cl.SetRemovalGate(func(ms []cluster.Member, ps cluster.PartitionStatus) bool {
@@ -1421,6 +1424,21 @@ func (p *Placement) renewLease(ctx context.Context) {
 		return
 	}
 	was := time.Now().Before(p.leaseUntil)
+	if !was {
+		// Regaining the lease (at start, or after a cut): first take the
+		// state of the members that answered, so that a child the other
+		// side took over meanwhile is not started here again under its
+		// old assignment before gossip brings the news.
+		p.mu.Unlock()
+		pctx, pcancel := context.WithTimeout(context.Background(), p.cfg.LeaseRenew)
+		ok := p.pullState(pctx, ms, answered)
+		pcancel()
+		p.mu.Lock()
+		if !ok || !until.After(p.leaseUntil) {
+			return
+		}
+		was = time.Now().Before(p.leaseUntil)
+	}
 	p.leaseUntil = until
 	if p.leaseTimer != nil {
 		p.leaseTimer.Stop()
@@ -1430,6 +1448,33 @@ func (p *Placement) renewLease(ctx context.Context) {
 		p.log.Info("placement: lease held", "until", until, "reason", d.Reason)
 		p.poke()
 	}
+}
+
+// pullState merges the replicated state of the members that answered. It
+// reports whether it got at least one (or there was nobody to ask).
+func (p *Placement) pullState(ctx context.Context, ms []cluster.Member, answered []bool) bool {
+	var wg sync.WaitGroup
+	asked := 0
+	var got atomic.Int32
+	for i, m := range ms {
+		if !answered[i] || m.Name == p.self {
+			continue
+		}
+		asked++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b []byte
+			if err := p.n.Request(ctx, m.Name, reqSync, nil, &b); err != nil {
+				p.log.Debug("placement: state not pulled", "from", m.Name, "err", err)
+				return
+			}
+			p.merge(b, false)
+			got.Add(1)
+		}()
+	}
+	wg.Wait()
+	return asked == 0 || got.Load() > 0
 }
 
 // handleLease answers a peer's renewal and remembers when: this node
