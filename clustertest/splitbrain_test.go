@@ -1,0 +1,278 @@
+package clustertest_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/arsenal-go/arsenal/clustertest"
+	"github.com/arsenal-go/arsenal/internal/testutil"
+)
+
+// Real-process split-brain scenarios (issue 14): a node cut off while it
+// owns children stops them before anyone else starts them; a crash then
+// an even split leaves exactly one side up; crashed nodes replaced by
+// others and then a 3|2 split leave the majority up; a start right after
+// formation is accepted. Every scenario checks zero double runs on the
+// History (clustertest.AssertNoDoubleRuns).
+
+// topologyOf is node i's topology, or false.
+func removedEverywhere(c *clustertest.Cluster, nodes []int, gone ...int) bool {
+	for _, i := range nodes {
+		top, err := c.Topology(i)
+		if err != nil {
+			return false
+		}
+		removed := map[string]bool{}
+		for _, m := range top.Nodes {
+			if m.Removed {
+				removed[m.Name] = true
+			}
+		}
+		for _, g := range gone {
+			if !removed[c.NodeName(g)] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func upSide(t *testing.T, c *clustertest.Cluster, nodes []int) (up, down int) {
+	t.Helper()
+	for _, i := range nodes {
+		s, err := placementOf(c.Node(i))
+		if err != nil {
+			t.Fatalf("placement of %s: %v", c.NodeName(i), err)
+		}
+		if s.Status.Up {
+			up++
+		} else {
+			down++
+		}
+	}
+	return up, down
+}
+
+// placeOn places k children with the local strategy on node i.
+func placeOn(t *testing.T, c *clustertest.Cluster, i, k int, prefix string) []string {
+	t.Helper()
+	var ids []string
+	for j := range k {
+		id := fmt.Sprintf("%s-%d", prefix, j)
+		place(t, c.Node(i), id, "", "local")
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// runsOf reports, per node name, how many copies of ids run there now.
+func localCount(c *clustertest.Cluster, i int) int {
+	s, err := placementOf(c.Node(i))
+	if err != nil {
+		return -1
+	}
+	return len(s.Local)
+}
+
+func isolatedOwner(t *testing.T, profile string) {
+	c := clustertest.Start(t, 5, clustertest.Options{Profile: profile})
+	c.WatchChildren()
+	x := 4
+	others := []int{0, 1, 2, 3}
+	waitAllUp(c)
+	ids := placeOn(t, c, x, 4, "iso")
+	c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children never settled")
+	mark := c.History().Len()
+	cut := time.Now()
+	c.Partition([]int{x}, others)
+	// It stops its children (by its lease, whatever its memberlist says),
+	// and the others start them.
+	long := testutil.Scale(3 * time.Minute)
+	c.Eventually(long, func() bool { return localCount(c, x) == 0 }, "the isolated node did not stop its children")
+	stoppedAfter := time.Since(cut)
+	c.Eventually(long, func() bool {
+		n := 0
+		for _, i := range others {
+			s, err := placementOf(c.Node(i))
+			if err != nil {
+				return false
+			}
+			for _, id := range ids {
+				if _, ok := s.Local[id]; ok {
+					n++
+				}
+			}
+		}
+		return n == len(ids)
+	}, "the others did not start the isolated node's children")
+	// It reports itself minority (memberlist's view catches up).
+	c.Eventually(long, func() bool { s, _ := partitionState(t, c, x); return s == "minority" }, "the isolated node never reported minority")
+	minorityAfter := time.Since(cut)
+	var lastStop, firstStart time.Time
+	for _, e := range c.History().Since(mark) {
+		if e.Kind != clustertest.KindChild || !slices.Contains(ids, e.Child.ID) {
+			continue
+		}
+		switch {
+		case e.Node == c.NodeName(x) && e.Child.Type == "stopped":
+			if e.Child.Time.After(lastStop) {
+				lastStop = e.Child.Time
+			}
+		case e.Node != c.NodeName(x) && e.Child.Type == "started":
+			if firstStart.IsZero() || e.Child.Time.Before(firstStart) {
+				firstStart = e.Child.Time
+			}
+		}
+	}
+	c.CollectChildren()
+	s, _ := placementOf(c.Node(x))
+	t.Logf("%s: isolated at %s; its last child stopped after %s (%s); first copy elsewhere after %s; minority reported after %s",
+		profile, cut.Format("15:04:05.000"), lastStop.Sub(cut).Round(time.Millisecond), s.Status.Reason,
+		firstStart.Sub(cut).Round(time.Millisecond), minorityAfter.Round(time.Millisecond))
+	_ = stoppedAfter
+	if lastStop.IsZero() || firstStart.IsZero() || !lastStop.Before(firstStart) {
+		t.Errorf("last stop on the isolated node %v, first start elsewhere %v: want the stop first", lastStop, firstStart)
+	}
+	c.Heal()
+	c.WaitConverged(long)
+	waitAllUp(c)
+	c.Eventually(long, func() bool { _, ok := settled(c, ids); return ok }, "not settled after the heal")
+	clustertest.AssertNoDoubleRuns(t, c)
+}
+
+// TestSplitBrainIsolatedOwner: one node of five, owning four children, is
+// cut off from every other (gossip and node links, both ways). It stops
+// its children before any other node starts one, and reports minority.
+func TestSplitBrainIsolatedOwner(t *testing.T) { isolatedOwner(t, "fast") }
+
+// TestSplitBrainIsolatedOwnerLAN is the same on the lan profile (the
+// default of arsenal node): about a minute, so it runs only with
+// ARSENAL_SLOW_TESTS=1.
+func TestSplitBrainIsolatedOwnerLAN(t *testing.T) {
+	if os.Getenv("ARSENAL_SLOW_TESTS") == "" {
+		t.Skip("lan profile: about a minute; set ARSENAL_SLOW_TESTS=1")
+	}
+	isolatedOwner(t, "lan")
+}
+
+// TestSplitBrainCrashThenEvenSplit: five nodes; n1 is killed, and once
+// every survivor has removed it (dead past the removal margin), the four
+// split 2|2. Under keep-majority and keep-oldest exactly one side keeps
+// running, and runs every child.
+func TestSplitBrainCrashThenEvenSplit(t *testing.T) {
+	for _, policy := range []string{"keep-majority", "keep-oldest"} {
+		t.Run(policy, func(t *testing.T) {
+			c := clustertest.Start(t, 5, clustertest.Options{Args: []string{"--split-brain", policy}})
+			c.WatchChildren()
+			waitAllUp(c)
+			ids := placeOn(t, c, 1, 2, "a")
+			ids = append(ids, placeOn(t, c, 3, 2, "b")...)
+			ids = append(ids, placeOn(t, c, 0, 2, "z")...)
+			c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children never settled")
+			c.Kill(0)
+			survivors := []int{1, 2, 3, 4}
+			c.Eventually(within, func() bool { return removedEverywhere(c, survivors, 0) }, "n1 not removed by every survivor")
+			c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children of n1 not restarted")
+			sideA, sideB := []int{1, 2}, []int{3, 4}
+			c.Partition(sideA, sideB)
+			c.WaitPartitioned(within, sideA, sideB)
+			var winner []int
+			c.Eventually(within, func() bool {
+				upA, downA := upSide(t, c, sideA)
+				upB, downB := upSide(t, c, sideB)
+				switch {
+				case upA == 2 && downB == 2:
+					winner = sideA
+				case upB == 2 && downA == 2:
+					winner = sideB
+				default:
+					return false
+				}
+				for _, i := range winner {
+					s, _ := placementOf(c.Node(i))
+					if len(s.Children) != len(ids) {
+						return false
+					}
+					for _, ch := range s.Children {
+						if ch.Status != "running" || c.Index(ch.Node) != winner[0] && c.Index(ch.Node) != winner[1] {
+							return false
+						}
+					}
+				}
+				for _, i := range survivors {
+					if !slices.Contains(winner, i) && localCount(c, i) != 0 {
+						return false
+					}
+				}
+				return true
+			}, "%s: after a crash and a 2|2 split, not exactly one side up running every child", policy)
+			if policy == "keep-majority" && !slices.Equal(winner, sideA) {
+				t.Errorf("keep-majority kept %v; want %v, which holds n2, the lowest live name", winner, sideA)
+			}
+			t.Logf("%s: the side %v kept running", policy, winner)
+			// It holds: still exactly one side up a while later.
+			c.Consistently(2*time.Second, func() bool {
+				upA, _ := upSide(t, c, sideA)
+				upB, _ := upSide(t, c, sideB)
+				return upA+upB == 2
+			}, "the decision did not hold")
+			clustertest.AssertNoDoubleRuns(t, c)
+		})
+	}
+}
+
+// TestSplitBrainReplacedThenSplit: a 5-node service whose n1 and n2
+// crashed and were replaced by two nodes of other names (modelled as a
+// 7-node start with expected size 5: the high-water mark of the old rule
+// counted 7), then a 3|2 split: the majority keeps running.
+func TestSplitBrainReplacedThenSplit(t *testing.T) {
+	c := clustertest.Start(t, 7, clustertest.Options{ExpectedSize: 5})
+	c.WatchChildren()
+	waitAllUp(c)
+	ids := placeOn(t, c, 2, 3, "r")
+	ids = append(ids, placeOn(t, c, 6, 2, "s")...)
+	c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children never settled")
+	c.Kill(0)
+	c.Kill(1)
+	live := []int{2, 3, 4, 5, 6}
+	c.Eventually(within, func() bool { return removedEverywhere(c, live, 0, 1) }, "n1 and n2 not removed everywhere")
+	maj, mnr := []int{2, 3, 4}, []int{5, 6}
+	c.Partition(maj, mnr)
+	c.WaitPartitioned(within, maj, mnr)
+	c.Eventually(within, func() bool {
+		upM, _ := upSide(t, c, maj)
+		_, downN := upSide(t, c, mnr)
+		if upM != 3 || downN != 2 || localCount(c, 5) != 0 || localCount(c, 6) != 0 {
+			return false
+		}
+		s, _ := placementOf(c.Node(2))
+		for _, ch := range s.Children {
+			if ch.Status != "running" || !slices.Contains(maj, c.Index(ch.Node)) {
+				return false
+			}
+		}
+		return len(s.Children) == len(ids)
+	}, "the majority of the replaced cluster did not keep every child")
+	for _, i := range maj {
+		if st, _ := partitionState(t, c, i); st != "partial" && st != "healthy" {
+			t.Errorf("%s reports %s", c.NodeName(i), st)
+		}
+	}
+	clustertest.AssertNoDoubleRuns(t, c)
+}
+
+// TestSplitBrainPlaceRightAfterFormation: as soon as the cluster has
+// formed, a start on every node is accepted (no "minority" while the
+// starting nodes had not seen each other yet).
+func TestSplitBrainPlaceRightAfterFormation(t *testing.T) {
+	c := clustertest.Start(t, 5, clustertest.Options{})
+	for i := range 5 {
+		ch := place(t, c.Node(i), fmt.Sprintf("early-%d", i), "", "local")
+		if ch.Node != c.NodeName(i) {
+			t.Errorf("placed on %s, want %s", ch.Node, c.NodeName(i))
+		}
+	}
+}
