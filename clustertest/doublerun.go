@@ -277,6 +277,11 @@ func AssertNoDoubleRuns(t testing.TB, h Harness) []ChildRun {
 		return nil
 	}
 	runs := c.ChildRuns()
+	ids := map[string]bool{}
+	for _, r := range runs {
+		ids[r.ID] = true
+	}
+	t.Logf("double-run check: %d copies of %d children", len(runs), len(ids))
 	if bad := DoubleRuns(runs); len(bad) > 0 {
 		lines := make([]string, len(bad))
 		for i, d := range bad {

@@ -431,6 +431,7 @@ func TestScenarioRestartNewIncarnation(t *testing.T) {
 func TestScenarioMajorityMinority(t *testing.T) {
 	h := clustertest.New(t, 5, clustertest.Options{})
 	maj, mnr := []int{0, 1, 2}, []int{3, 4}
+	withChildren(t, h, 5)
 	h.WaitSettled(time.Second, within)
 	mark := h.History().Len()
 	cut := time.Now()
@@ -471,6 +472,7 @@ func TestScenarioMajorityMinority(t *testing.T) {
 		}
 		return true
 	}, "partition status not healthy everywhere after the heal")
+	clustertest.AssertNoDoubleRuns(t, h)
 }
 
 // ---- 6. even and three-way splits ----
@@ -482,6 +484,7 @@ func TestScenarioMajorityMinority(t *testing.T) {
 // healed. Nobody ever sees a node of its own side dead.
 func TestScenarioEvenAndThreeWaySplits(t *testing.T) {
 	h := clustertest.New(t, 4, clustertest.Options{})
+	withChildren(t, h, 4)
 	for _, tc := range []struct {
 		groups [][]int
 		want   []string // per node
@@ -516,6 +519,7 @@ func TestScenarioEvenAndThreeWaySplits(t *testing.T) {
 		}, "split %v: not healthy after the heal", tc.groups)
 		healFlaps(t, h, healMark)
 	}
+	clustertest.AssertNoDoubleRuns(t, h)
 }
 
 // ---- 7. one-way link loss ----
@@ -582,6 +586,7 @@ func TestScenarioDelayAndPause(t *testing.T) {
 	h := clustertest.New(t, 3, clustertest.Options{})
 	x := 2
 	p := h.Profile()
+	withChildren(t, h, 3)
 	noDead := func(mark int) func() bool {
 		return func() bool {
 			for _, e := range h.History().MemberEvents(mark, "") {
@@ -640,6 +645,7 @@ func TestScenarioDelayAndPause(t *testing.T) {
 	if !h.History().SawStatus(mark, h.NodeName(0), h.NodeName(x), "alive") {
 		t.Errorf("n1 never reported n3 alive again after the resume")
 	}
+	clustertest.AssertNoDoubleRuns(t, h)
 }
 
 // pauseFor holds a fault for d. It is the fault's length, not a wait for
@@ -795,6 +801,7 @@ func TestScenarioChurn(t *testing.T) {
 	}
 	t.Logf("churn schedule for seed %d:\n%s", seed, plan.String())
 	h := clustertest.New(t, n, clustertest.Options{})
+	withChildren(t, h, 2*n)
 	h.History().Note("churn seed %d, %d steps", seed, len(steps))
 	mark := h.History().Len()
 	type pair struct {
@@ -906,4 +913,5 @@ func TestScenarioChurn(t *testing.T) {
 	if slices.ContainsFunc(h.History().Entries(), func(e clustertest.Entry) bool { return e.Kind == clustertest.KindFailed }) {
 		t.Error("a wait failed during the churn")
 	}
+	clustertest.AssertNoDoubleRuns(t, h)
 }

@@ -276,3 +276,20 @@ func TestSplitBrainPlaceRightAfterFormation(t *testing.T) {
 		}
 	}
 }
+
+// withChildren places k distributed children, spread over the nodes, and
+// records every copy's run in the History, so that the scenario can end
+// with clustertest.AssertNoDoubleRuns. On the simulator (no distributed
+// children) it does nothing.
+func withChildren(t *testing.T, h clustertest.Harness, k int) {
+	t.Helper()
+	c, ok := h.(*clustertest.Cluster)
+	if !ok {
+		return
+	}
+	c.WatchChildren()
+	waitAllUp(c)
+	for j := range k {
+		place(t, c.Node(j%c.Size()), fmt.Sprintf("sc-%d", j), "", "local")
+	}
+}
