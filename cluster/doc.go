@@ -102,22 +102,49 @@
 //
 // # Partition status
 //
-// Expected size is Config.ExpectedSize, or, when 0, the largest number of
-// members this node has seen up at once; a member that leaves gracefully
-// lowers that mark by one (it is not missing). Up counts alive and suspect
-// members, this node included. Then:
+// One rule (PartitionOf), used here, by package placement's split-brain
+// policies and lease, and by the registry. The live members are those
+// neither left nor removed (below). Up counts the live members alive or
+// suspect, this node included; the denominator Expected is the number of
+// live members, and, until the node's first full view, at least
+// Config.ExpectedSize. Then:
 //
 //	Healthy   up >= expected
 //	Partial   up > expected/2  (a strict majority)
 //	Minority  up < expected/2
-//	tie       up == expected/2: Partial if the lowest node name among the
-//	          members this node knows (left ones excluded) is up on this
-//	          side, Minority otherwise
+//	tie       up == expected/2: Partial if the lowest name among the live
+//	          members (dead ones included) is up on this side, Minority
+//	          otherwise
+//	Forming   what would be Minority (or a lost tie) before the first full
+//	          view: the node has never seen ExpectedSize members up at
+//	          once, or, with no expected size, its first join round and
+//	          settle rounds are not over. A starting node does not decide
+//	          before it knows.
 //
-// Both sides of an even split know the same names, so exactly one side
-// holds the lowest and the tie-break is deterministic. The status is
-// recomputed on every change of the view; PartitionChanged is emitted when
-// the state (not merely the counts) changes.
+// Removal. A member dead in this node's view for longer than the removal
+// margin (Config.RemovalMargin; default ProfileSettings.RemovalMargin,
+// the profile's upper crash-detection estimate, 1.5 s on fast, about 29 s
+// on lan) is removed (Member.Removed, a NodeRemoved event) if the removal
+// gate says this side keeps running, asked with the view that still
+// counts it (default: Healthy or Partial; package placement installs its
+// split-brain policy, SetRemovalGate). Removal is this node's own
+// decision; since every node of a side detects a crash within the margin
+// of the others, every reachable node has seen the member dead by then.
+// A removed member leaves the denominator and the tie-break candidates;
+// it stays listed (dead), is still retried by the rejoin loop, and comes
+// back as a new member. A side that is down never removes anyone, so a
+// minority cannot shrink its denominator into a majority, while the side
+// that keeps running stops counting its crashed nodes: after a crash seen
+// past the margin, an even split of the rest keeps exactly one side
+// (deterministically, by the lowest live name); crashed nodes replaced
+// under new names stop counting. A crash and a split within one margin
+// leave both halves down (a three-way split, for all they know).
+//
+// Both sides of an even split know the same live names (each removed only
+// what it saw dead past the margin while it was up, before the split), so
+// at most one side holds the lowest and the tie-break is deterministic.
+// The status is recomputed on every change of the view; PartitionChanged
+// is emitted when the state (not merely the counts) changes.
 //
 // # Mode and readiness
 //

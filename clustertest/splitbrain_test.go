@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -291,5 +292,91 @@ func withChildren(t *testing.T, h clustertest.Harness, k int) {
 	waitAllUp(c)
 	for j := range k {
 		place(t, c.Node(j%c.Size()), fmt.Sprintf("sc-%d", j), "", "local")
+	}
+}
+
+// TestMeasureFailover measures, per profile, how long after a crash
+// (kill -9) and after an isolation (every link of the node cut) of a node
+// owning four children the last of them runs elsewhere, and for the
+// isolation when the isolated node stopped its copies and how long two
+// copies ran at once. It asserts nothing about the times (they are load
+// sensitive); it is for docs/BENCHMARKS.md and runs only with
+// ARSENAL_MEASURE=1. ARSENAL_MEASURE_PROFILES (default "fast") and
+// ARSENAL_MEASURE_TRIALS (default 3) choose what to run; ARSENAL_BINARY
+// measures another build.
+func TestMeasureFailover(t *testing.T) {
+	if os.Getenv("ARSENAL_MEASURE") == "" {
+		t.Skip("a measurement: set ARSENAL_MEASURE=1")
+	}
+	profiles := []string{"fast"}
+	if p := os.Getenv("ARSENAL_MEASURE_PROFILES"); p != "" {
+		profiles = strings.Split(p, ",")
+	}
+	trials := 3
+	if s := os.Getenv("ARSENAL_MEASURE_TRIALS"); s != "" {
+		fmt.Sscan(s, &trials)
+	}
+	long := testutil.Scale(3 * time.Minute)
+	for _, profile := range profiles {
+		for _, fault := range []string{"crash", "isolation"} {
+			for trial := range trials {
+				t.Run(fmt.Sprintf("%s-%s-%d", profile, fault, trial), func(t *testing.T) {
+					c := clustertest.Start(t, 5, clustertest.Options{Profile: profile})
+					c.WatchChildren()
+					waitAllUp(c)
+					x, others := 4, []int{0, 1, 2, 3}
+					ids := placeOn(t, c, x, 4, "m")
+					c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children never settled")
+					mark := c.History().Len()
+					at := time.Now()
+					if fault == "crash" {
+						c.Kill(x)
+					} else {
+						c.Partition([]int{x}, others)
+					}
+					c.Eventually(long, func() bool {
+						n := 0
+						for _, i := range others {
+							s, err := placementOf(c.Node(i))
+							if err != nil {
+								return false
+							}
+							for _, id := range ids {
+								if _, ok := s.Local[id]; ok {
+									n++
+								}
+							}
+						}
+						return n == len(ids)
+					}, "children not restarted elsewhere")
+					if fault == "isolation" {
+						c.Eventually(long, func() bool { return localCount(c, x) == 0 }, "the isolated node kept its children")
+					}
+					c.CollectChildren()
+					var lastStop, lastStart time.Time
+					for _, e := range c.History().Since(mark) {
+						if e.Kind != clustertest.KindChild || !slices.Contains(ids, e.Child.ID) {
+							continue
+						}
+						if e.Node == c.NodeName(x) && e.Child.Type == "stopped" && e.Child.Time.After(lastStop) {
+							lastStop = e.Child.Time
+						}
+						if e.Node != c.NodeName(x) && e.Child.Type == "started" && e.Child.Time.After(lastStart) {
+							lastStart = e.Child.Time
+						}
+					}
+					var overlap time.Duration
+					for _, d := range clustertest.DoubleRuns(c.ChildRuns()) {
+						overlap = max(overlap, d.Duration())
+					}
+					stop := "-"
+					if !lastStop.IsZero() {
+						stop = lastStop.Sub(at).Round(time.Millisecond).String()
+					}
+					t.Logf("MEASURE profile=%s fault=%s restarted_elsewhere=%s owner_stopped=%s max_double_run=%s",
+						profile, fault, lastStart.Sub(at).Round(time.Millisecond), stop, overlap.Round(time.Millisecond))
+				})
+			}
+		}
 	}
 }

@@ -136,3 +136,30 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// With the defaults of every profile, a node cut off has stopped its
+// children (lease + fence) before the other side may restart them
+// (EarliestTakeover), with the documented margin (docs/REGISTRY.md).
+func TestLeaseFitsEveryProfile(t *testing.T) {
+	want := map[cluster.Profile]struct{ takeover, lease, margin time.Duration }{
+		cluster.ProfileFast:  {3100 * time.Millisecond, 1550 * time.Millisecond, 1240 * time.Millisecond},
+		cluster.ProfileLocal: {30200 * time.Millisecond, 15100 * time.Millisecond, 12080 * time.Millisecond},
+		cluster.ProfileLAN:   {41400 * time.Millisecond, 20700 * time.Millisecond, 16560 * time.Millisecond},
+		cluster.ProfileWAN:   {111 * time.Second, 55500 * time.Millisecond, 50500 * time.Millisecond},
+	}
+	near := func(a, b time.Duration) bool { return a-b < time.Millisecond && b-a < time.Millisecond }
+	for _, p := range cluster.Profiles() {
+		s := p.Settings()
+		c := Config{}.withProfile(s, 5)
+		e := EarliestTakeover(s, c.StableAfter, c.RemovalMargin)
+		m := c.SafetyMargin(s)
+		t.Logf("%s: earliest takeover %s, lease %s, renew %s, fence %s, safety margin %s", p, e, c.LeaseTimeout, c.LeaseRenew, c.fence(s), m)
+		w := want[p]
+		if !near(e, w.takeover) || !near(c.LeaseTimeout, w.lease) || !near(m, w.margin) {
+			t.Errorf("%s: takeover %s lease %s margin %s, documented %s %s %s", p, e, c.LeaseTimeout, m, w.takeover, w.lease, w.margin)
+		}
+		if m <= 0 || c.LeaseRenew >= c.LeaseTimeout {
+			t.Errorf("%s: no safety margin", p)
+		}
+	}
+}

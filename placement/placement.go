@@ -178,18 +178,22 @@ func (c Config) SafetyMargin(s cluster.ProfileSettings) time.Duration {
 }
 
 func (c Config) withDefaults(cl *cluster.Cluster) Config {
+	return c.withProfile(cl.Settings(), max(cl.Partition().Expected, 5))
+}
+
+// withProfile fills the defaults for a profile and a cluster size.
+func (c Config) withProfile(s cluster.ProfileSettings, size int) Config {
 	if c.Strategy == "" {
 		c.Strategy = Rendezvous
 	}
 	if c.SplitBrain == "" {
 		c.SplitBrain = KeepMajority
 	}
-	s := cl.Settings()
 	if c.StableAfter == 0 {
 		c.StableAfter = DefaultStableAfter(s.Profile)
 	}
 	if c.RemovalMargin == 0 {
-		c.RemovalMargin = DefaultRemovalMargin(s, max(cl.Partition().Expected, 5), c.StableAfter)
+		c.RemovalMargin = DefaultRemovalMargin(s, size, c.StableAfter)
 	}
 	if c.LeaseTimeout == 0 {
 		c.LeaseTimeout = EarliestTakeover(s, c.StableAfter, c.RemovalMargin) / 2
