@@ -10,7 +10,10 @@ import (
 
 	"github.com/arsenal-go/arsenal/clustertest"
 	"github.com/arsenal-go/arsenal/internal/testutil"
+	"github.com/arsenal-go/arsenal/placement"
 )
+
+var placementRendezvous = placement.RendezvousChoice
 
 // Real-process split-brain scenarios (issue 14): a node cut off while it
 // owns children stops them before anyone else starts them; a crash then
@@ -141,6 +144,30 @@ func isolatedOwner(t *testing.T, profile string) {
 	c.WaitConverged(long)
 	waitAllUp(c)
 	c.Eventually(long, func() bool { _, ok := settled(c, ids); return ok }, "not settled after the heal")
+	// The rebalance operation moves the children back to where rendezvous
+	// places them among all five (the isolated node included), each
+	// stopped before it starts elsewhere.
+	st, data := opsCall(t, c, c.Node(0), "POST", "/api/v1/cluster/placement/rebalance", map[string]any{})
+	if st != 200 {
+		t.Fatalf("rebalance: %d %v", st, data)
+	}
+	var names []string
+	for _, n := range c.Nodes() {
+		names = append(names, n.Name)
+	}
+	c.Eventually(long, func() bool {
+		got, ok := settled(c, ids)
+		if !ok {
+			return false
+		}
+		for id, ch := range got {
+			if ch.Node != placementRendezvous(id, names) {
+				return false
+			}
+		}
+		return true
+	}, "children not at their rendezvous choices after the rebalance (%v)", data)
+	t.Logf("rebalance after the heal: %v", data)
 	clustertest.AssertNoDoubleRuns(t, c)
 }
 

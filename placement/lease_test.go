@@ -163,3 +163,47 @@ func TestLeaseFitsEveryProfile(t *testing.T) {
 		}
 	}
 }
+
+// Rebalance moves every child to its rendezvous choice, each stopped
+// before it starts elsewhere: no two copies at once.
+func TestRebalanceClusterNoDoubleRun(t *testing.T) {
+	tc := startCluster(t, 3, fastCfg)
+	a := tc.members[0]
+	var ids []string
+	for i := range 9 {
+		id := fmt.Sprintf("rb-%d", i)
+		if _, err := a.pl.StartChild(context.Background(), ChildSpec{ID: id, Kind: "test-worker", Strategy: Local}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	testutil.Eventually(t, wait, func() bool { return tc.converged(ids) }, "children never converged")
+	var names []string
+	for _, m := range tc.members {
+		names = append(names, m.n.Name())
+	}
+	wantMoves := 0
+	for _, id := range ids {
+		if RendezvousChoice(id, names) != a.n.Name() {
+			wantMoves++
+		}
+	}
+	moved, failed := tc.members[1].pl.RebalanceCluster(context.Background())
+	if len(failed) != 0 || moved[a.n.Name()] != wantMoves {
+		t.Fatalf("moved %v, failed %v; want %d moved from %s", moved, failed, wantMoves, a.n.Name())
+	}
+	testutil.Eventually(t, wait, func() bool {
+		if !tc.converged(ids) {
+			return false
+		}
+		for _, c := range a.pl.Children() {
+			if c.Node != RendezvousChoice(c.ID, names) {
+				return false
+			}
+		}
+		return true
+	}, "children not at their rendezvous choices after the rebalance")
+	if bad := overlaps(copies(tc, nil)); len(bad) > 0 {
+		t.Errorf("two copies at once:\n%v", bad)
+	}
+}

@@ -383,6 +383,7 @@ const (
 	reqStatus = "placement.status"
 	reqLease  = "placement.lease"
 	reqSync   = "placement.sync"
+	reqRebal  = "placement.rebalance"
 )
 
 // Start starts the placement of node n.
@@ -417,6 +418,7 @@ func Start(n *node.Node, cfg Config) (*Placement, error) {
 	n.HandleRequest(reqMerge, p.handleMerge)
 	n.HandleRequest(reqStatus, func(context.Context, string, []byte) (any, error) { return p.Status(), nil })
 	n.HandleRequest(reqLease, p.handleLease)
+	n.HandleRequest(reqRebal, func(ctx context.Context, _ string, _ []byte) (any, error) { return p.Rebalance(ctx) })
 	n.HandleRequest(reqSync, func(context.Context, string, []byte) (any, error) { return (*replica)(p).LocalState(), nil })
 	// Only the side this policy keeps up removes dead members from the
 	// cluster's decisions (cluster.RemovalGate).
@@ -1280,6 +1282,35 @@ func (p *Placement) Rebalance(ctx context.Context) (int, error) {
 		return false
 	})
 	return moved, err
+}
+
+// RebalanceCluster asks every up member (this node included), in
+// parallel, to rebalance (Rebalance): afterwards every child runs where
+// rendezvous would place it among the live members. Each child is stopped
+// on its node before it is assigned to the next, so no child runs twice.
+// It returns how many children each node moved, and the nodes that did
+// not answer with why.
+func (p *Placement) RebalanceCluster(ctx context.Context) (moved map[string]int, failed map[string]string) {
+	moved, failed = map[string]int{}, map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range p.upNodes(p.cl.Members(), "") {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var n int
+			err := p.n.Request(ctx, name, reqRebal, nil, &n)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed[name] = err.Error()
+				return
+			}
+			moved[name] = n
+		}()
+	}
+	wg.Wait()
+	return moved, failed
 }
 
 // handOff stops the local children that move says should move and
