@@ -42,6 +42,7 @@ type Cluster struct {
 	formed       bool              // had its first full view (see PartitionOf)
 	settled      bool              // the settle rounds after the start are over
 	gate         RemovalGate
+	fit          profileFit // does the profile fit the network (fit.go)
 	partition    PartitionStatus
 	mode         Mode
 	simulated    bool

@@ -91,14 +91,34 @@
 // incarnation, so when a reached member is still not up the loop retries
 // after ProbeInterval. Bound: a healed partition is one cluster again within
 // about RejoinInterval + ProbeInterval + a few gossip intervals
-// (ProfileSettings.HealBound).
+// (ProfileSettings.HealBound), plus, if a rejoin round was in flight when
+// the partition healed, memberlist's TCPTimeout: a join that round
+// started during the cut waits for it before the next round can start
+// (ProfileSettings.HealBoundInFlight: 1.9 s on fast, 16.8 s on lan).
 //
 // The way back can flap: the heal also delivers the other side's stale
 // "dead" gossip and suspicions, which memberlist may act on before the
-// refutations arrive, so a member can go down and up again within a
-// RejoinInterval, and a majority node can briefly report minority. Code
-// that acts on PartitionChanged (a split-brain resolver) should wait for
-// the status to be stable for a while, as Akka's stable-after does.
+// refutations arrive (memberlist accepts "X dead at incarnation i" for an
+// X it holds alive at i, until X refutes with i+1), so a member can go
+// down and up again within a RejoinInterval, and a majority node can
+// briefly report minority. This package does not prevent it (it is inside
+// memberlist's merge); what it guarantees is that the decisions above do
+// not act on it: removal needs a member dead for the removal margin,
+// placement waits for a stable view and restarts a child only after
+// StableAfter + its margin, and placement's lease runs on node links, not
+// on this view. Code that acts on PartitionChanged should likewise wait
+// for the status to be stable for a while, as Akka's stable-after does.
+//
+// # Does the profile fit the network
+//
+// Each node keeps the round trips of its last 64 successful direct probes
+// and counts its suspicions of live members that were refuted. A 90th
+// percentile above half the probe timeout, or 3 refuted suspicions within
+// a minute, sets PartitionStatus.ProfileWarning (logged once, shown by the
+// health operation's recommendations): failure detection on this network
+// declares healthy nodes dead. It clears when the round trips are back
+// below a quarter of the probe timeout and no suspicion was refuted for a
+// minute.
 //
 // # Partition status
 //

@@ -34,6 +34,12 @@ type PartitionStatus struct {
 	// Removed counts the members this node no longer counts: dead past
 	// the removal margin on a side that was up (see doc.go).
 	Removed int `json:"removed,omitempty"`
+	// ProfileWarning, when set, says the membership profile does not fit
+	// the network: probe round trips measured by this node come close to
+	// the probe timeout, or its suspicions of live members keep being
+	// refuted. Failure detection then declares healthy nodes dead, and the
+	// status above cannot be trusted. See Cluster.observeRTT.
+	ProfileWarning string `json:"profile_warning,omitempty"`
 }
 
 // PartitionOf applies the partition rule (doc.go) to a list of members:

@@ -156,6 +156,8 @@ func (c *Cluster) clearSuspectLocked(name string) {
 	if c.closed || !ok || m.Status != StatusSuspect {
 		return
 	}
+	c.fit.refuted(time.Now()) // a suspicion of a live member: maybe the profile is too tight
+	defer c.judgeFitLocked(time.Now())
 	m.Status, m.Since = StatusAlive, time.Now()
 	c.emitMemberLocked(Event{Type: NodeUp, OldStatus: StatusSuspect, NewStatus: StatusAlive}, m)
 	c.afterChangeLocked()
@@ -224,6 +226,7 @@ func (c *Cluster) afterChangeLocked() {
 		}
 	}
 	ps := PartitionOf(c.membersLocked(), c.cfg.ExpectedSize, !c.formed)
+	ps.ProfileWarning = c.fit.warning
 	if ps.State != c.partition.State {
 		c.emitLocked(Event{Type: PartitionChanged, OldPartition: c.partition.State, Partition: ps})
 		c.log.Info("cluster: partition status changed", "from", string(c.partition.State), "to", string(ps.State),
