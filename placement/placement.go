@@ -79,7 +79,8 @@ type Config struct {
 	StableAfter time.Duration
 	// RemovalMargin: a child of a lost node is restarted elsewhere only
 	// StableAfter + RemovalMargin after the loss, so that the losing side
-	// has stopped it first. Default: the profile's upper estimate of crash
+	// has stopped it first (its lease, LeaseTimeout, is derived from this
+	// wait by default). Default: the profile's upper estimate of crash
 	// detection (cluster.ProfileSettings.CrashDetection), at least
 	// StableAfter: 1.5 s on fast, about 29 s on lan with 5 nodes. See
 	// doc.go for the guarantee.
@@ -393,6 +394,9 @@ func Start(n *node.Node, cfg Config) (*Placement, error) {
 	}
 	cl := n.Cluster()
 	cfg = cfg.withDefaults(cl)
+	if cfg.LeaseRenew >= cfg.LeaseTimeout {
+		return nil, fmt.Errorf("placement: LeaseRenew %s must be shorter than LeaseTimeout %s", cfg.LeaseRenew, cfg.LeaseTimeout)
+	}
 	p := &Placement{
 		n: n, rt: n.Runtime(), cl: cl, reg: cfg.Registry, self: n.Name(), inc: n.Incarnation(), cfg: cfg,
 		log:        cfg.Logger.With("component", "placement"),
