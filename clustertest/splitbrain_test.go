@@ -329,8 +329,9 @@ func withChildren(t *testing.T, h clustertest.Harness, k int) {
 // copies ran at once. It asserts nothing about the times (they are load
 // sensitive); it is for docs/BENCHMARKS.md and runs only with
 // ARSENAL_MEASURE=1. ARSENAL_MEASURE_PROFILES (default "fast") and
-// ARSENAL_MEASURE_TRIALS (default 3) choose what to run; ARSENAL_BINARY
-// measures another build.
+// ARSENAL_MEASURE_TRIALS (default 3) and ARSENAL_MEASURE_FAULTS (default
+// "crash,isolation") choose what to run; ARSENAL_BINARY measures another
+// build.
 func TestMeasureFailover(t *testing.T) {
 	if os.Getenv("ARSENAL_MEASURE") == "" {
 		t.Skip("a measurement: set ARSENAL_MEASURE=1")
@@ -343,9 +344,13 @@ func TestMeasureFailover(t *testing.T) {
 	if s := os.Getenv("ARSENAL_MEASURE_TRIALS"); s != "" {
 		fmt.Sscan(s, &trials)
 	}
+	faults := []string{"crash", "isolation"}
+	if f := os.Getenv("ARSENAL_MEASURE_FAULTS"); f != "" {
+		faults = strings.Split(f, ",")
+	}
 	long := testutil.Scale(3 * time.Minute)
 	for _, profile := range profiles {
-		for _, fault := range []string{"crash", "isolation"} {
+		for _, fault := range faults {
 			for trial := range trials {
 				t.Run(fmt.Sprintf("%s-%s-%d", profile, fault, trial), func(t *testing.T) {
 					c := clustertest.Start(t, 5, clustertest.Options{Profile: profile})

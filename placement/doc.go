@@ -37,8 +37,8 @@
 // # Split-brain policies and timing
 //
 // Each node applies the policy (Decide) to its own view, but only once the
-// membership has been stable (no member up, down, left or removed, no
-// partition status change) for StableAfter; until then it keeps its last
+// membership has been stable (no member up, down or left; a removal does
+// not count, see membershipChange) for StableAfter; until then it keeps its last
 // decision. A view still forming (cluster.Forming: the node has not had
 // its first full view) is down, and the first decision after it applies at
 // once (nothing ran before it), so a start right after formation is

@@ -1030,12 +1030,16 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 }
 
 // membershipChange reports whether an event resets the stable-after
-// timer: a member up, down or left, or a partition status change. A
-// suspicion and its refutation do not: one lost probe must not hold back
-// a decision.
+// timer: a member up, down or left. A suspicion and its refutation do not:
+// one lost probe must not hold back a decision. Nor does the removal of a
+// dead member, or the partition status change it causes (every other
+// partition change comes with a member event): the side that removes is
+// up and stays up, and resetting the timer there would delay the takeover
+// of the removed node's children by StableAfter (the cluster removes at
+// its removal margin, the same time placement's margin ends).
 func membershipChange(ev cluster.Event) bool {
 	switch ev.Type {
-	case cluster.NodeDown, cluster.NodeLeft, cluster.PartitionChanged:
+	case cluster.NodeDown, cluster.NodeLeft:
 		return true
 	case cluster.NodeUp:
 		return ev.OldStatus != cluster.StatusSuspect
