@@ -412,3 +412,36 @@ func TestMeasureFailover(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitBrainProfileWarning: a delay that brings probe round trips
+// near the fast profile's probe timeout (80 ms on each of n3's outgoing
+// packets, against 100 ms) makes the nodes say so, in their partition
+// status and in the health operation's recommendations; after the repair
+// the warning clears.
+func TestSplitBrainProfileWarning(t *testing.T) {
+	c := clustertest.Start(t, 3, clustertest.Options{})
+	x := 2
+	warned := func(i int) string {
+		top, err := c.Topology(i)
+		if err != nil {
+			return ""
+		}
+		return top.Partition.ProfileWarning
+	}
+	for _, o := range []int{0, 1} {
+		c.Delay(x, o, 80*time.Millisecond, 0)
+	}
+	var w string
+	c.Eventually(within, func() bool { w = warned(x); return w != "" }, "n3 never warned that the profile does not fit")
+	t.Logf("n3: %s", w)
+	st, data := opsCall(t, c, c.Node(x), "GET", "/api/v1/cluster/health", nil)
+	recs := fmt.Sprint(data["recommendations"])
+	if st != 200 || !strings.Contains(recs, "does not fit the network") {
+		t.Errorf("health on n3: %d, recommendations %s", st, recs)
+	}
+	c.Heal()
+	c.WaitConverged(within)
+	// It clears once the kept round trips are fast again and no suspicion
+	// was refuted for a minute (cluster/fit.go).
+	c.Eventually(testutil.Scale(2*time.Minute), func() bool { return warned(x) == "" && warned(0) == "" && warned(1) == "" }, "the warning did not clear after the repair")
+}
