@@ -139,7 +139,8 @@
 //	          view: the node has never seen ExpectedSize members up at
 //	          once, or, with no expected size, its first join round and
 //	          settle rounds are not over. A starting node does not decide
-//	          before it knows.
+//	          before it knows. (A node started while fewer than
+//	          ExpectedSize members are up stays Forming until they are.)
 //
 // Removal. A member dead in this node's view for longer than the removal
 // margin (Config.RemovalMargin; default ProfileSettings.RemovalMargin,
