@@ -96,7 +96,6 @@ func isolatedOwner(t *testing.T, profile string) {
 	// and the others start them.
 	long := testutil.Scale(3 * time.Minute)
 	c.Eventually(long, func() bool { return localCount(c, x) == 0 }, "the isolated node did not stop its children")
-	stoppedAfter := time.Since(cut)
 	c.Eventually(long, func() bool {
 		n := 0
 		for _, i := range others {
@@ -115,6 +114,7 @@ func isolatedOwner(t *testing.T, profile string) {
 	// It reports itself minority (memberlist's view catches up).
 	c.Eventually(long, func() bool { s, _ := partitionState(t, c, x); return s == "minority" }, "the isolated node never reported minority")
 	minorityAfter := time.Since(cut)
+	c.CollectChildren() // the waits above read the nodes' state, not the History
 	var lastStop, firstStart time.Time
 	for _, e := range c.History().Since(mark) {
 		if e.Kind != clustertest.KindChild || !slices.Contains(ids, e.Child.ID) {
@@ -131,12 +131,10 @@ func isolatedOwner(t *testing.T, profile string) {
 			}
 		}
 	}
-	c.CollectChildren()
 	s, _ := placementOf(c.Node(x))
 	t.Logf("%s: isolated at %s; its last child stopped after %s (%s); first copy elsewhere after %s; minority reported after %s",
 		profile, cut.Format("15:04:05.000"), lastStop.Sub(cut).Round(time.Millisecond), s.Status.Reason,
 		firstStart.Sub(cut).Round(time.Millisecond), minorityAfter.Round(time.Millisecond))
-	_ = stoppedAfter
 	if lastStop.IsZero() || firstStart.IsZero() || !lastStop.Before(firstStart) {
 		t.Errorf("last stop on the isolated node %v, first start elsewhere %v: want the stop first", lastStop, firstStart)
 	}
