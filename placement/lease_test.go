@@ -99,6 +99,25 @@ func TestIsolatedOwnerStopsFirst(t *testing.T) {
 		}
 		return true
 	}, "the isolated node did not stop, or the others did not take over")
+	// The feeds deliver the events asynchronously: wait until every
+	// takeover's start is in the histories.
+	testutil.Eventually(t, wait, func() bool {
+		n := 0
+		for _, m := range tc.members[:2] {
+			for _, e := range m.history() {
+				if e.Type == Started && e.Time.After(cut) {
+					n++
+				}
+			}
+		}
+		stops := 0
+		for _, e := range x.history() {
+			if e.Type == Stopped && e.Time.After(cut) {
+				stops++
+			}
+		}
+		return n >= len(ids) && stops >= len(ids)
+	}, "the takeovers' start events, or the isolated node's stop events, never arrived")
 	var stopped, started time.Time
 	for _, e := range x.history() {
 		if e.Type == Stopped && e.Time.After(cut) {
