@@ -62,7 +62,8 @@
 // # Events
 //
 // Subscribe returns a channel of Events: NodeUp, NodeSuspect, NodeDown,
-// NodeLeft, NodeUpdated, PartitionChanged, ModeChanged. Events are numbered
+// NodeLeft, NodeUpdated, NodeRemoved (a dead member no longer counted, see
+// Partition status), PartitionChanged, ModeChanged. Events are numbered
 // (Seq) in the order the view changed, and for one member they come in
 // that order (up before down). One goroutine delivers them; memberlist's
 // callbacks only append to its queue, so a slow subscriber never blocks
