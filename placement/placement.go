@@ -1438,7 +1438,7 @@ func (p *Placement) renewLease(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answered[i] = p.n.Request(ctx, m.Name, reqLease, p.inc, nil) == nil
+			answered[i] = reached(p.n.Request(ctx, m.Name, reqLease, p.inc, nil))
 		}()
 	}
 	wg.Wait()
@@ -1493,6 +1493,21 @@ func (p *Placement) renewLease(ctx context.Context) {
 	}
 }
 
+// reached says whether a request's outcome proves the peer was reached
+// over the node link: an answer, or an error its handler (or its node)
+// sent back. A node of an older version without the lease handler answers
+// unknown_operation: it is reachable, which is all the lease asks.
+func reached(err error) bool {
+	var re *node.RequestError
+	if err == nil {
+		return true
+	}
+	if errors.As(err, &re) {
+		return re.Code != node.CodeUnreachable && re.Code != node.CodeTimeout
+	}
+	return false
+}
+
 // pullState merges the replicated state of the members that answered. It
 // reports whether it got at least one (or there was nobody to ask).
 func (p *Placement) pullState(ctx context.Context, ms []cluster.Member, answered []bool) bool {
@@ -1509,6 +1524,11 @@ func (p *Placement) pullState(ctx context.Context, ms []cluster.Member, answered
 			defer wg.Done()
 			var b []byte
 			if err := p.n.Request(ctx, m.Name, reqSync, nil, &b); err != nil {
+				var re *node.RequestError
+				if errors.As(err, &re) && re.Code == node.CodeUnknownOp {
+					got.Add(1) // an older node: nothing to pull, gossip carries its state
+					return
+				}
 				p.log.Debug("placement: state not pulled", "from", m.Name, "err", err)
 				return
 			}
