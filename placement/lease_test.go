@@ -226,3 +226,21 @@ func TestRebalanceClusterNoDoubleRun(t *testing.T) {
 		t.Errorf("two copies at once:\n%v", bad)
 	}
 }
+
+func TestLeaseReached(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, true},
+		{&node.RequestError{Code: node.CodeUnknownOp}, true},
+		{&node.RequestError{Code: node.CodeInternal}, true},
+		{&node.RequestError{Code: node.CodeTimeout}, false},
+		{&node.RequestError{Code: node.CodeUnreachable}, false},
+		{fmt.Errorf("decode: %w", context.DeadlineExceeded), false},
+	} {
+		if got := reached(tc.err); got != tc.want {
+			t.Errorf("reached(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
