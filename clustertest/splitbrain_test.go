@@ -443,3 +443,29 @@ func TestSplitBrainProfileWarning(t *testing.T) {
 	// was refuted for a minute (cluster/fit.go).
 	c.Eventually(testutil.Scale(2*time.Minute), func() bool { return warned(x) == "" && warned(0) == "" && warned(1) == "" }, "the warning did not clear after the repair")
 }
+
+// TestMeasureSlowNode counts how often healthy nodes declare each other
+// dead while one node's outgoing traffic is delayed by 200 ms (fast
+// profile, probe timeout 100 ms), for 30 s. A measurement (ARSENAL_MEASURE=1):
+// it asserts nothing.
+func TestMeasureSlowNode(t *testing.T) {
+	if os.Getenv("ARSENAL_MEASURE") == "" {
+		t.Skip("a measurement: set ARSENAL_MEASURE=1")
+	}
+	c := clustertest.Start(t, 5, clustertest.Options{})
+	x := 4
+	mark := c.History().Len()
+	for o := range 4 {
+		c.Delay(x, o, 200*time.Millisecond, 0)
+	}
+	pauseFor(30 * time.Second)
+	false := 0
+	for _, e := range c.History().MemberEvents(mark, "") {
+		m := e.Member
+		if m.NewStatus == "dead" && e.Node != c.NodeName(x) && m.Node != c.NodeName(x) {
+			false++
+		}
+	}
+	c.Heal()
+	t.Logf("MEASURE slow node: %d false deaths among the four healthy nodes in 30 s; transitions %v", false, c.History().Transitions(mark, "dead"))
+}
