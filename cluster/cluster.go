@@ -35,27 +35,29 @@ type Cluster struct {
 	feed       *feed
 	reps       replicas // state replicated over gossip (replica.go)
 
-	mu           sync.Mutex
-	members      map[string]*Member
-	leaveIntents map[string]uint64 // name → incarnation that announced its leave
-	conflicts    map[string]string // name → address of a rival claim, retried by the rejoin loop
-	formed       bool              // had its first full view (see PartitionOf)
-	settled      bool              // the settle rounds after the start are over
-	gate         RemovalGate
-	fit          profileFit // does the profile fit the network (fit.go)
-	partition    PartitionStatus
-	mode         Mode
-	simulated    bool
-	startedAt    time.Time
-	formedAt     time.Time
-	leaving      bool
-	closed       bool
-	initialDone  bool
-	discovered   int // peers found by the latest successful discovery; -1 unknown
-	discoverErr  bool
-	changed      chan struct{} // closed and replaced on every change of the view
-	seq          uint64
-	rounds       uint64 // rejoin rounds run, for tests and diagnostics
+	mu            sync.Mutex
+	members       map[string]*Member
+	leaveIntents  map[string]uint64 // name → incarnation that announced its leave
+	conflicts     map[string]string // name → address of a rival claim, retried by the rejoin loop
+	formed        bool              // had its first full view (see PartitionOf)
+	settled       bool              // the settle rounds after the start are over
+	gate          RemovalGate
+	fit           profileFit              // does the profile fit the network (fit.go)
+	pendingDown   map[string]*pendingDown // deaths learned from others, held for deathGrace
+	refutedDeaths uint64                  // held deaths a refutation cancelled
+	partition     PartitionStatus
+	mode          Mode
+	simulated     bool
+	startedAt     time.Time
+	formedAt      time.Time
+	leaving       bool
+	closed        bool
+	initialDone   bool
+	discovered    int // peers found by the latest successful discovery; -1 unknown
+	discoverErr   bool
+	changed       chan struct{} // closed and replaced on every change of the view
+	seq           uint64
+	rounds        uint64 // rejoin rounds run, for tests and diagnostics
 
 	lifeMu sync.Mutex // serialises Leave, UpdateMeta and Shutdown
 	ctx    context.Context
@@ -91,6 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		members:      make(map[string]*Member),
 		leaveIntents: make(map[string]uint64),
 		conflicts:    make(map[string]string),
+		pendingDown:  make(map[string]*pendingDown),
 		partition:    PartitionStatus{State: Healthy, Expected: max(cfg.ExpectedSize, 1), Up: 1},
 		mode:         deriveMode(1, false),
 		startedAt:    time.Now(),
@@ -485,6 +488,9 @@ func (c *Cluster) Shutdown() error {
 		return nil
 	}
 	c.closed = true
+	for _, pd := range c.pendingDown {
+		pd.timer.Stop()
+	}
 	c.mu.Unlock()
 
 	close(c.stop)

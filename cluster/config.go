@@ -64,6 +64,12 @@ type Config struct {
 	// (ProfileSettings.RemovalMargin): 1.5 s on fast, about 29 s on lan,
 	// for 5 nodes.
 	RemovalMargin time.Duration
+	// DeathGrace is how long a death this node learned only from others
+	// (it never suspected the member itself) is held before it is
+	// applied, so that a refutation can cancel it (see nodeGone). 0 means
+	// two probe intervals (0.4 s on fast, 2 s on lan); negative applies
+	// such deaths at once.
+	DeathGrace time.Duration
 	// ReconnectTimeout is how long a dead member is remembered and retried
 	// by the rejoin loop; left members are forgotten after it too.
 	// Default 24 h, as serf.

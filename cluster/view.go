@@ -23,6 +23,7 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 	if c.closed {
 		return
 	}
+	c.cancelGoneLocked(n.Name)
 	m, known := c.members[n.Name]
 	if !known {
 		m = &Member{Name: n.Name}
@@ -79,6 +80,14 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 }
 
 // nodeGone handles NotifyLeave: dead, unless the member announced its leave.
+//
+// A death this node learned only from others (the member is alive in its
+// view: its own probes never suspected it) is held for deathGrace before
+// it is applied: a refutation that arrives meanwhile (NotifyJoin) cancels
+// it. That is what a healthy member declared dead by another node's stale
+// or hasty verdict looks like: a returning node's old "dead" gossip after
+// a heal, or a slow node whose probes time out. A real death is applied
+// at the end of the grace, with Since set to when it was first reported.
 func (c *Cluster) nodeGone(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -93,16 +102,81 @@ func (c *Cluster) nodeGone(name string) {
 	if inc, ok := c.leaveIntents[name]; ok && inc == m.Incarnation {
 		left = true
 	}
+	if !left && name != c.cfg.NodeName && m.Status == StatusAlive {
+		if grace := c.deathGrace(); grace > 0 {
+			if _, held := c.pendingDown[name]; !held {
+				since := time.Now()
+				c.pendingDown[name] = &pendingDown{since: since, timer: time.AfterFunc(grace, func() { c.confirmGone(name, since) })}
+				c.log.Debug("cluster: holding a death learned from others", "peer", name, "grace", grace)
+			}
+			return
+		}
+	}
+	c.goneLocked(m, left, time.Now())
+}
+
+// deathGrace is how long a death learned from others is held:
+// Config.DeathGrace, by default two probe intervals (0.4 s on fast, 2 s on
+// lan), long enough for a refutation to spread, short against crash
+// detection.
+func (c *Cluster) deathGrace() time.Duration {
+	switch {
+	case c.cfg.DeathGrace < 0:
+		return 0
+	case c.cfg.DeathGrace > 0:
+		return c.cfg.DeathGrace
+	}
+	return 2 * c.settings.ProbeInterval
+}
+
+// pendingDown is a death held for deathGrace.
+type pendingDown struct {
+	since time.Time
+	timer *time.Timer
+}
+
+// confirmGone applies a held death that no refutation cancelled.
+func (c *Cluster) confirmGone(name string, since time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pd := c.pendingDown[name]
+	if c.closed || pd == nil || !pd.since.Equal(since) {
+		return
+	}
+	delete(c.pendingDown, name)
+	m, ok := c.members[name]
+	if !ok || !m.Status.Up() {
+		return
+	}
+	left := false
+	if inc, ok := c.leaveIntents[name]; ok && inc == m.Incarnation {
+		left = true
+	}
+	c.goneLocked(m, left, since)
+}
+
+// cancelGoneLocked drops a held death: the member is alive after all.
+func (c *Cluster) cancelGoneLocked(name string) {
+	if pd := c.pendingDown[name]; pd != nil {
+		pd.timer.Stop()
+		delete(c.pendingDown, name)
+		c.refutedDeaths++
+		c.log.Info("cluster: a death reported by others was refuted within the grace; not applied", "peer", name,
+			"after", time.Since(pd.since).Round(time.Millisecond))
+	}
+}
+
+func (c *Cluster) goneLocked(m *Member, left bool, since time.Time) {
 	old := m.Status
-	m.Since = time.Now()
+	m.Since = since
 	if left {
 		m.Status = StatusLeft
 		c.emitMemberLocked(Event{Type: NodeLeft, OldStatus: old, NewStatus: StatusLeft}, m)
-		c.log.Info("cluster: node left", "peer", name)
+		c.log.Info("cluster: node left", "peer", m.Name)
 	} else {
 		m.Status = StatusDead
 		c.emitMemberLocked(Event{Type: NodeDown, OldStatus: old, NewStatus: StatusDead}, m)
-		c.log.Warn("cluster: node down", "peer", name, "addr", m.GossipAddr)
+		c.log.Warn("cluster: node down", "peer", m.Name, "addr", m.GossipAddr)
 	}
 	c.afterChangeLocked()
 }
