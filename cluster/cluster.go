@@ -35,29 +35,32 @@ type Cluster struct {
 	feed       *feed
 	reps       replicas // state replicated over gossip (replica.go)
 
-	mu            sync.Mutex
-	members       map[string]*Member
-	leaveIntents  map[string]uint64 // name → incarnation that announced its leave
-	conflicts     map[string]string // name → address of a rival claim, retried by the rejoin loop
-	formed        bool              // had its first full view (see PartitionOf)
-	settled       bool              // the settle rounds after the start are over
+	mu           sync.Mutex
+	members      map[string]*Member
+	leaveIntents map[string]uint64 // name → incarnation that announced its leave
+	conflicts    map[string]string // name → address of a rival claim, retried by the rejoin loop
+	partition    PartitionStatus
+	mode         Mode
+	simulated    bool
+	startedAt    time.Time
+	formedAt     time.Time
+	leaving      bool
+	closed       bool
+	initialDone  bool
+	discovered   int // peers found by the latest successful discovery; -1 unknown
+	discoverErr  bool
+	changed      chan struct{} // closed and replaced on every change of the view
+	seq          uint64
+	rounds       uint64 // rejoin rounds run, for tests and diagnostics
+
+	// Also under mu: live members and removal (view.go, partition.go),
+	// held deaths (view.go), the profile's fit (fit.go).
+	formed        bool // had its first full view (see PartitionOf)
+	settled       bool // the settle rounds after the start are over
 	gate          RemovalGate
-	fit           profileFit              // does the profile fit the network (fit.go)
-	pendingDown   map[string]*pendingDown // deaths learned from others, held for deathGrace
+	fit           profileFit
+	pendingDown   map[string]*pendingDown // deaths learned from others, held for DeathGrace
 	refutedDeaths uint64                  // held deaths a refutation cancelled
-	partition     PartitionStatus
-	mode          Mode
-	simulated     bool
-	startedAt     time.Time
-	formedAt      time.Time
-	leaving       bool
-	closed        bool
-	initialDone   bool
-	discovered    int // peers found by the latest successful discovery; -1 unknown
-	discoverErr   bool
-	changed       chan struct{} // closed and replaced on every change of the view
-	seq           uint64
-	rounds        uint64 // rejoin rounds run, for tests and diagnostics
 
 	lifeMu sync.Mutex // serialises Leave, UpdateMeta and Shutdown
 	ctx    context.Context
