@@ -87,6 +87,19 @@ func partitionState(t *testing.T, h clustertest.Harness, i int) (string, bool) {
 	return string(top.Partition.State), top.Partition.TieBreak
 }
 
+// keptSide reports whether node i's side is the one that keeps running:
+// partial (with the tie-break when tie), or, once its removal margin has
+// passed, healthy with the lost members removed (cluster/doc.go).
+func keptSide(t *testing.T, h clustertest.Harness, i int, tie bool) bool {
+	t.Helper()
+	top, err := h.Topology(i)
+	if err != nil {
+		t.Fatalf("topology of %s: %v", h.NodeName(i), err)
+	}
+	p := top.Partition
+	return p.State == "partial" && p.TieBreak == tie || p.State == "healthy" && p.Removed > 0
+}
+
 // noDeathsWithin fails if, between the History marks from and to (the
 // cut and the heal), any node reported a member of its own side dead: the
 // split must cut between the sides only.
@@ -450,7 +463,7 @@ func TestScenarioMajorityMinority(t *testing.T) {
 			}
 		}
 		for _, i := range maj {
-			if s, _ := partitionState(t, h, i); s != "partial" {
+			if !keptSide(t, h, i, false) {
 				return false
 			}
 		}
@@ -478,7 +491,8 @@ func TestScenarioMajorityMinority(t *testing.T) {
 // ---- 6. even and three-way splits ----
 
 // TestScenarioEvenAndThreeWaySplits: four nodes split 2|2: the side
-// holding the lowest name (n1) reports partial, the other minority, both
+// holding the lowest name (n1) reports partial (healthy once it removed
+// the other side, past the removal margin), the other minority, both
 // by the tie-break; healed. Then a three-way split [n1 n2] [n3] [n4]: the
 // pair reports partial (tie-break again), the singletons minority;
 // healed. Nobody ever sees a node of its own side dead.
@@ -499,7 +513,11 @@ func TestScenarioEvenAndThreeWaySplits(t *testing.T) {
 		h.WaitPartitioned(within, tc.groups...)
 		h.Eventually(within, func() bool {
 			for i, want := range tc.want {
-				if s, tie := partitionState(t, h, i); s != want || tie != tc.tie[i] {
+				if want == "partial" {
+					if !keptSide(t, h, i, tc.tie[i]) {
+						return false
+					}
+				} else if s, tie := partitionState(t, h, i); s != want || tie != tc.tie[i] {
 					return false
 				}
 			}
