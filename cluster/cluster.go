@@ -39,7 +39,6 @@ type Cluster struct {
 	members      map[string]*Member
 	leaveIntents map[string]uint64 // name → incarnation that announced its leave
 	conflicts    map[string]string // name → address of a rival claim, retried by the rejoin loop
-	maxUp        int
 	partition    PartitionStatus
 	mode         Mode
 	simulated    bool
@@ -53,6 +52,15 @@ type Cluster struct {
 	changed      chan struct{} // closed and replaced on every change of the view
 	seq          uint64
 	rounds       uint64 // rejoin rounds run, for tests and diagnostics
+
+	// Also under mu: live members and removal (view.go, partition.go),
+	// held deaths (view.go), the profile's fit (fit.go).
+	formed        bool // had its first full view (see PartitionOf)
+	settled       bool // the settle rounds after the start are over
+	gate          RemovalGate
+	fit           profileFit
+	pendingDown   map[string]*pendingDown // deaths learned from others, held for DeathGrace
+	refutedDeaths uint64                  // held deaths a refutation cancelled
 
 	lifeMu sync.Mutex // serialises Leave, UpdateMeta and Shutdown
 	ctx    context.Context
@@ -88,6 +96,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		members:      make(map[string]*Member),
 		leaveIntents: make(map[string]uint64),
 		conflicts:    make(map[string]string),
+		pendingDown:  make(map[string]*pendingDown),
 		partition:    PartitionStatus{State: Healthy, Expected: max(cfg.ExpectedSize, 1), Up: 1},
 		mode:         deriveMode(1, false),
 		startedAt:    time.Now(),
@@ -96,7 +105,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		stop:         make(chan struct{}),
 	}
 	if cfg.ExpectedSize > 1 {
-		c.partition = partitionStatus(1, cfg.ExpectedSize, true)
+		c.partition = PartitionStatus{State: Forming, Expected: cfg.ExpectedSize, Up: 1}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.feed = newFeed(c.log)
@@ -493,6 +502,9 @@ func (c *Cluster) Shutdown() error {
 		return nil
 	}
 	c.closed = true
+	for _, pd := range c.pendingDown {
+		pd.timer.Stop()
+	}
 	c.mu.Unlock()
 
 	close(c.stop)

@@ -58,6 +58,18 @@ type Config struct {
 	// ExpectedSize is the cluster size for the partition status. 0 means
 	// the largest number of members seen up at once (see doc.go).
 	ExpectedSize int
+	// RemovalMargin is how long a member must be dead in this node's view
+	// before a side that keeps running stops counting it (Member.Removed).
+	// 0 means the profile's upper estimate of crash detection
+	// (ProfileSettings.RemovalMargin): 1.5 s on fast, about 29 s on lan,
+	// for 5 nodes.
+	RemovalMargin time.Duration
+	// DeathGrace is how long a death this node learned only from others
+	// (it never suspected the member itself) is held before it is
+	// applied, so that a refutation can cancel it (see nodeGone). 0 means
+	// two probe intervals (0.4 s on fast, 2 s on lan); negative applies
+	// such deaths at once.
+	DeathGrace time.Duration
 	// ReconnectTimeout is how long a dead member is remembered and retried
 	// by the rejoin loop; left members are forgotten after it too.
 	// Default 24 h, as serf.
@@ -170,6 +182,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ExpectedSize < 0 {
 		bad("ExpectedSize %d is negative", c.ExpectedSize)
+	}
+	if c.RemovalMargin < 0 {
+		bad("RemovalMargin %v is negative", c.RemovalMargin)
 	}
 	if c.ReconnectTimeout < 0 {
 		bad("ReconnectTimeout %v is negative", c.ReconnectTimeout)

@@ -102,6 +102,7 @@ func (d *delegate) AckPayload() []byte { return nil }
 // other succeeded, which clears a suspicion we raised.
 func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
 	d.c.probeOK(other.Name)
+	d.c.observeRTT(rtt)
 }
 
 func (c *Cluster) checkPeer(n *memberlist.Node) error {

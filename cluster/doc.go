@@ -36,7 +36,9 @@
 //     channel; NotifyLeave then means left if the intent arrived, dead
 //     otherwise. An intent that arrives after the NotifyLeave turns dead
 //     into left (one extra NodeLeft event). A peer that the intent never
-//     reaches sees dead: that is the price of an unreachable peer.
+//     reaches sees dead: that is the price of an unreachable peer. A
+//     death of a member this node never suspected itself is held for
+//     DeathGrace first (see Healing).
 //   - suspect: memberlist has no callback for suspicion, and Members() lists
 //     alive and suspect members alike. This package learns of suspicions
 //     that its own probes raise, from the one log line memberlist writes
@@ -62,7 +64,8 @@
 // # Events
 //
 // Subscribe returns a channel of Events: NodeUp, NodeSuspect, NodeDown,
-// NodeLeft, NodeUpdated, PartitionChanged, ModeChanged. Events are numbered
+// NodeLeft, NodeUpdated, NodeRemoved (a dead member no longer counted, see
+// Partition status), PartitionChanged, ModeChanged. Events are numbered
 // (Seq) in the order the view changed, and for one member they come in
 // that order (up before down). One goroutine delivers them; memberlist's
 // callbacks only append to its queue, so a slow subscriber never blocks
@@ -94,33 +97,88 @@
 // incarnation, so when a reached member is still not up the loop retries
 // after ProbeInterval. Bound: a healed partition is one cluster again within
 // about RejoinInterval + ProbeInterval + a few gossip intervals
-// (ProfileSettings.HealBound).
+// (ProfileSettings.HealBound), plus, if a rejoin round was in flight when
+// the partition healed, memberlist's TCPTimeout: a join that round
+// started during the cut waits for it before the next round can start
+// (ProfileSettings.HealBoundInFlight: 1.9 s on fast, 16.8 s on lan).
 //
 // The way back can flap: the heal also delivers the other side's stale
 // "dead" gossip and suspicions, which memberlist may act on before the
-// refutations arrive, so a member can go down and up again within a
-// RejoinInterval, and a majority node can briefly report minority. Code
-// that acts on PartitionChanged (a split-brain resolver) should wait for
-// the status to be stable for a while, as Akka's stable-after does.
+// refutations arrive (memberlist accepts "X dead at incarnation i" for an
+// X it holds alive at i, until X refutes with i+1). So a death this node
+// learned only from others (its own probes never suspected the member) is
+// held for Config.DeathGrace (two probe intervals: 0.4 s on fast, 2 s on
+// lan) and dropped if the refutation arrives meanwhile; a real death is
+// applied at the end of the grace, with Since set to when it was first
+// reported, so every timeout counted from it is unchanged (only the
+// NodeDown event comes up to the grace later on the nodes that did not
+// probe the dead member themselves). A false death that outlasts the
+// grace still shows (measured on loopback with one node delayed by
+// 200 ms: 12 false deaths among healthy nodes in 30 s without the grace,
+// 4 with it; docs/BENCHMARKS.md). What the decisions guarantee is that
+// they do not act on such brief deaths: removal needs a member dead for the removal margin,
+// placement waits for a stable view and restarts a child only after
+// StableAfter + its margin, and placement's lease runs on node links, not
+// on this view. Code that acts on PartitionChanged should likewise wait
+// for the status to be stable for a while, as Akka's stable-after does.
+//
+// # Does the profile fit the network
+//
+// Each node keeps the round trips of its last 64 successful direct probes
+// and counts its suspicions of live members that were refuted. A 90th
+// percentile above half the probe timeout, or 3 refuted suspicions within
+// a minute, sets PartitionStatus.ProfileWarning (logged once, shown by the
+// health operation's recommendations): failure detection on this network
+// declares healthy nodes dead. It clears when the round trips are back
+// below a quarter of the probe timeout and no suspicion was refuted for a
+// minute.
 //
 // # Partition status
 //
-// Expected size is Config.ExpectedSize, or, when 0, the largest number of
-// members this node has seen up at once; a member that leaves gracefully
-// lowers that mark by one (it is not missing). Up counts alive and suspect
-// members, this node included. Then:
+// One rule (PartitionOf), used here, by package placement's split-brain
+// policies and lease, and by the registry. The live members are those
+// neither left nor removed (below). Up counts the live members alive or
+// suspect, this node included; the denominator Expected is the number of
+// live members, and, until the node's first full view, at least
+// Config.ExpectedSize. Then:
 //
 //	Healthy   up >= expected
 //	Partial   up > expected/2  (a strict majority)
 //	Minority  up < expected/2
-//	tie       up == expected/2: Partial if the lowest node name among the
-//	          members this node knows (left ones excluded) is up on this
-//	          side, Minority otherwise
+//	tie       up == expected/2: Partial if the lowest name among the live
+//	          members (dead ones included) is up on this side, Minority
+//	          otherwise
+//	Forming   what would be Minority (or a lost tie) before the first full
+//	          view: the node has never seen ExpectedSize members up at
+//	          once, or, with no expected size, its first join round and
+//	          settle rounds are not over. A starting node does not decide
+//	          before it knows. (A node started while fewer than
+//	          ExpectedSize members are up stays Forming until they are.)
 //
-// Both sides of an even split know the same names, so exactly one side
-// holds the lowest and the tie-break is deterministic. The status is
-// recomputed on every change of the view; PartitionChanged is emitted when
-// the state (not merely the counts) changes.
+// Removal. A member dead in this node's view for longer than the removal
+// margin (Config.RemovalMargin; default ProfileSettings.RemovalMargin,
+// the profile's upper crash-detection estimate, 1.5 s on fast, about 29 s
+// on lan) is removed (Member.Removed, a NodeRemoved event) if the removal
+// gate says this side keeps running, asked with the view that still
+// counts it (default: Healthy or Partial; package placement installs its
+// split-brain policy, SetRemovalGate). Removal is this node's own
+// decision; since every node of a side detects a crash within the margin
+// of the others, every reachable node has seen the member dead by then.
+// A removed member leaves the denominator and the tie-break candidates;
+// it stays listed (dead), is still retried by the rejoin loop, and comes
+// back as a new member. A side that is down never removes anyone, so a
+// minority cannot shrink its denominator into a majority, while the side
+// that keeps running stops counting its crashed nodes: after a crash seen
+// past the margin, an even split of the rest keeps exactly one side
+// (deterministically, by the lowest live name); crashed nodes replaced
+// under new names stop counting. A crash and a split within one margin
+// leave both halves down (a three-way split, for all they know).
+//
+// Both sides of an even split know the same live names (each removed only
+// what it saw dead past the margin while it was up, before the split), so
+// at most one side holds the lowest and the tie-break is deterministic.
+// The status is recomputed on every change of the view; PartitionChanged
+// is emitted when the state (not merely the counts) changes.
 //
 // # Mode and readiness
 //

@@ -12,11 +12,14 @@ import (
 type EventType string
 
 const (
-	NodeUp           EventType = "node_up"      // joined, came back, or a suspicion cleared
-	NodeSuspect      EventType = "node_suspect" // this node's probe of it failed
-	NodeDown         EventType = "node_down"    // declared dead (crash, partition), or an old incarnation replaced
-	NodeLeft         EventType = "node_left"    // left on purpose
-	NodeUpdated      EventType = "node_updated" // metadata changed, same incarnation
+	NodeUp      EventType = "node_up"      // joined, came back, or a suspicion cleared
+	NodeSuspect EventType = "node_suspect" // this node's probe of it failed
+	NodeDown    EventType = "node_down"    // declared dead (crash, partition), or an old incarnation replaced
+	NodeLeft    EventType = "node_left"    // left on purpose
+	NodeUpdated EventType = "node_updated" // metadata changed, same incarnation
+	// NodeRemoved: a member dead past the removal margin is no longer
+	// counted by this side's decisions (Member.Removed).
+	NodeRemoved      EventType = "node_removed"
 	PartitionChanged EventType = "partition_changed"
 	ModeChanged      EventType = "mode_changed"
 )

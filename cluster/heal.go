@@ -60,6 +60,12 @@ func (c *Cluster) settleLoop() {
 		}
 		c.joinTargets(c.randomUpTargets(settlePeers))
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.settled = true
+		c.afterChangeLocked()
+	}
 }
 
 // randomUpTargets picks up to k up members other than this node.
@@ -134,6 +140,9 @@ func (c *Cluster) rejoinRound(ctx context.Context, initial bool) (unsettled bool
 	c.rounds++
 	if initial {
 		c.initialDone = true
+		if !c.closed {
+			c.afterChangeLocked()
+		}
 	}
 	if discoveryOK {
 		if c.discoverErr {
@@ -268,7 +277,7 @@ func (c *Cluster) sweep(now time.Time) {
 			pruned = true
 		}
 	}
-	if pruned {
+	if !c.removeDeadLocked(now) && pruned {
 		c.afterChangeLocked()
 	}
 	c.mu.Unlock()

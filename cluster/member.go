@@ -41,6 +41,13 @@ type Member struct {
 	Meta        map[string]string `json:"meta,omitempty"`
 	Status      Status            `json:"status"`
 	Since       time.Time         `json:"since"` // when Status last changed in this node's view
+	// Removed: the member has been dead in this node's view for longer
+	// than the removal margin, and this side, which keeps running, no
+	// longer counts it: it is out of the partition status's denominator
+	// and of the split-brain tie-break and keep-oldest candidates. It
+	// stays listed (dead) and is retried by the rejoin loop; when it comes
+	// back it is a new member again.
+	Removed bool `json:"removed,omitempty"`
 }
 
 func (m Member) clone() Member {

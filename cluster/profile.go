@@ -179,6 +179,17 @@ func (s ProfileSettings) CrashDetection(n int) (typical, upper time.Duration) {
 	return typical, upper
 }
 
+// MinDetection is a lower bound on how long after a cut (or a crash) any
+// member can declare the member on the other side dead: its first probe
+// that meets the cut fails no earlier than one ProbeInterval after it was
+// sent (memberlist waits out the interval for indirect acks), and the
+// suspicion timer never runs shorter than SuspicionMult × ProbeInterval
+// (its minimum, for any cluster size). Lifeguard only makes it longer. It
+// does not hold if a suspicion was already running before the cut.
+func (s ProfileSettings) MinDetection() time.Duration {
+	return s.ProbeInterval + time.Duration(s.SuspicionMult)*s.ProbeInterval
+}
+
 // HealBound is how long after a partition heals the two sides are one
 // cluster again, given that both sides still run their rejoin loops:
 //
@@ -190,6 +201,21 @@ func (s ProfileSettings) CrashDetection(n int) (typical, upper time.Duration) {
 // successful join is a push-pull in both directions.
 func (s ProfileSettings) HealBound() time.Duration {
 	return s.RejoinInterval + s.ProbeInterval + 4*s.GossipInterval
+}
+
+// HealBoundInFlight is HealBound when a rejoin round was in flight at the
+// heal: a join it started during the cut, to an address the cut made
+// unreachable, waits for memberlist's TCPTimeout before the round ends
+// (rejoin rounds run their joins in parallel but one round at a time), so
+// the next round, the one that heals, may start up to TCPTimeout late:
+//
+//	TCPTimeout + HealBound()
+//
+// fast 1.9 s, local 4.4 s, lan 16.8 s, wan 52 s. On loopback with the
+// harness's fault hook a cut dial fails at once and HealBound holds; on a
+// real network a dropped SYN waits for the timeout.
+func (s ProfileSettings) HealBoundInFlight() time.Duration {
+	return s.TCPTimeout + s.HealBound()
 }
 
 // apply copies the settings into a memberlist config.

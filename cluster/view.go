@@ -23,6 +23,7 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 	if c.closed {
 		return
 	}
+	c.cancelGoneLocked(n.Name)
 	m, known := c.members[n.Name]
 	if !known {
 		m = &Member{Name: n.Name}
@@ -46,8 +47,9 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 
 	switch {
 	case !known || !old.Status.Up():
-		// New, or back from dead/left (NotifyJoin).
-		m.Status, m.Since = StatusAlive, now
+		// New, or back from dead/left (NotifyJoin). A removed member
+		// comes back as a new member: counted again.
+		m.Status, m.Since, m.Removed = StatusAlive, now, false
 		e := Event{Type: NodeUp, OldStatus: old.Status, NewStatus: StatusAlive}
 		if restarted {
 			e.Restarted, e.OldIncarnation = true, old.Incarnation
@@ -61,7 +63,7 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 		gone := old
 		gone.Status = StatusDead
 		c.emitMemberLocked(Event{Type: NodeDown, OldStatus: old.Status, NewStatus: StatusDead, Restarted: true}, &gone)
-		m.Status, m.Since = StatusAlive, now
+		m.Status, m.Since, m.Removed = StatusAlive, now, false
 		c.emitMemberLocked(Event{Type: NodeUp, OldStatus: StatusDead, NewStatus: StatusAlive, Restarted: true, OldIncarnation: old.Incarnation}, m)
 		c.log.Info("cluster: node restarted", "peer", n.Name, "addr", addr, "old_incarnation", old.Incarnation, "incarnation", m.Incarnation)
 	default:
@@ -78,6 +80,14 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 }
 
 // nodeGone handles NotifyLeave: dead, unless the member announced its leave.
+//
+// A death this node learned only from others (the member is alive in its
+// view: its own probes never suspected it) is held for deathGrace before
+// it is applied: a refutation that arrives meanwhile (NotifyJoin) cancels
+// it. That is what a healthy member declared dead by another node's stale
+// or hasty verdict looks like: a returning node's old "dead" gossip after
+// a heal, or a slow node whose probes time out. A real death is applied
+// at the end of the grace, with Since set to when it was first reported.
 func (c *Cluster) nodeGone(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -92,19 +102,81 @@ func (c *Cluster) nodeGone(name string) {
 	if inc, ok := c.leaveIntents[name]; ok && inc == m.Incarnation {
 		left = true
 	}
+	if !left && name != c.cfg.NodeName && m.Status == StatusAlive {
+		if grace := c.deathGrace(); grace > 0 {
+			if _, held := c.pendingDown[name]; !held {
+				since := time.Now()
+				c.pendingDown[name] = &pendingDown{since: since, timer: time.AfterFunc(grace, func() { c.confirmGone(name, since) })}
+				c.log.Debug("cluster: holding a death learned from others", "peer", name, "grace", grace)
+			}
+			return
+		}
+	}
+	c.goneLocked(m, left, time.Now())
+}
+
+// deathGrace is how long a death learned from others is held:
+// Config.DeathGrace, by default two probe intervals (0.4 s on fast, 2 s on
+// lan), long enough for a refutation to spread, short against crash
+// detection.
+func (c *Cluster) deathGrace() time.Duration {
+	switch {
+	case c.cfg.DeathGrace < 0:
+		return 0
+	case c.cfg.DeathGrace > 0:
+		return c.cfg.DeathGrace
+	}
+	return 2 * c.settings.ProbeInterval
+}
+
+// pendingDown is a death held for deathGrace.
+type pendingDown struct {
+	since time.Time
+	timer *time.Timer
+}
+
+// confirmGone applies a held death that no refutation cancelled.
+func (c *Cluster) confirmGone(name string, since time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pd := c.pendingDown[name]
+	if c.closed || pd == nil || !pd.since.Equal(since) {
+		return
+	}
+	delete(c.pendingDown, name)
+	m, ok := c.members[name]
+	if !ok || !m.Status.Up() {
+		return
+	}
+	left := false
+	if inc, ok := c.leaveIntents[name]; ok && inc == m.Incarnation {
+		left = true
+	}
+	c.goneLocked(m, left, since)
+}
+
+// cancelGoneLocked drops a held death: the member is alive after all.
+func (c *Cluster) cancelGoneLocked(name string) {
+	if pd := c.pendingDown[name]; pd != nil {
+		pd.timer.Stop()
+		delete(c.pendingDown, name)
+		c.refutedDeaths++
+		c.log.Info("cluster: a death reported by others was refuted within the grace; not applied", "peer", name,
+			"after", time.Since(pd.since).Round(time.Millisecond))
+	}
+}
+
+func (c *Cluster) goneLocked(m *Member, left bool, since time.Time) {
 	old := m.Status
-	m.Since = time.Now()
+	m.Since = since
 	if left {
 		m.Status = StatusLeft
-		if name != c.cfg.NodeName {
-			c.lowerHighWaterLocked()
-		}
 		c.emitMemberLocked(Event{Type: NodeLeft, OldStatus: old, NewStatus: StatusLeft}, m)
-		c.log.Info("cluster: node left", "peer", name)
+		c.log.Info("cluster: node left", "peer", m.Name)
 	} else {
 		m.Status = StatusDead
 		c.emitMemberLocked(Event{Type: NodeDown, OldStatus: old, NewStatus: StatusDead}, m)
-		c.log.Warn("cluster: node down", "peer", name, "addr", m.GossipAddr)
+		c.log.Warn("cluster: node down", "peer", m.Name, "addr", m.GossipAddr)
 	}
 	c.afterChangeLocked()
 }
@@ -125,7 +197,6 @@ func (c *Cluster) leaveAnnounced(li leaveIntent) {
 	c.leaveIntents[li.Name] = li.Incarnation
 	if m.Status == StatusDead && m.Incarnation == li.Incarnation {
 		m.Status, m.Since = StatusLeft, time.Now()
-		c.lowerHighWaterLocked()
 		c.emitMemberLocked(Event{Type: NodeLeft, OldStatus: StatusDead, NewStatus: StatusLeft}, m)
 		c.log.Info("cluster: node left", "peer", li.Name)
 		c.afterChangeLocked()
@@ -159,6 +230,8 @@ func (c *Cluster) clearSuspectLocked(name string) {
 	if c.closed || !ok || m.Status != StatusSuspect {
 		return
 	}
+	c.fit.refuted(time.Now()) // a suspicion of a live member: maybe the profile is too tight
+	defer c.judgeFitLocked(time.Now())
 	m.Status, m.Since = StatusAlive, time.Now()
 	c.emitMemberLocked(Event{Type: NodeUp, OldStatus: StatusSuspect, NewStatus: StatusAlive}, m)
 	c.afterChangeLocked()
@@ -207,38 +280,31 @@ func (c *Cluster) emitLocked(e Event) {
 	c.feed.publish(e)
 }
 
-// lowerHighWaterLocked: a member that left on purpose is not missing, so it
-// no longer counts in the expected size.
-func (c *Cluster) lowerHighWaterLocked() {
-	if c.maxUp > 1 {
-		c.maxUp--
-	}
-}
-
 // afterChangeLocked recomputes partition status and mode from the view,
 // emits their events when they change, and wakes waiters.
 func (c *Cluster) afterChangeLocked() {
 	up := 0
-	lowest, lowestUp := "", false
-	for name, m := range c.members {
+	for _, m := range c.members {
 		if m.Status.Up() {
 			up++
 		}
-		if m.Status != StatusLeft && (lowest == "" || name < lowest) {
-			lowest, lowestUp = name, m.Status.Up()
+	}
+	if !c.formed {
+		if c.cfg.ExpectedSize > 0 {
+			c.formed = up >= c.cfg.ExpectedSize
+		} else {
+			c.formed = c.initialDone && c.settled
+		}
+		if c.formed {
+			c.log.Info("cluster: first full view", "up", up, "expected_size", c.cfg.ExpectedSize)
 		}
 	}
-	c.maxUp = max(c.maxUp, up)
-	expected := c.cfg.ExpectedSize
-	if expected == 0 {
-		expected = c.maxUp
-	}
-	expected = max(expected, 1)
-	ps := partitionStatus(up, expected, lowestUp)
+	ps := PartitionOf(c.membersLocked(), c.cfg.ExpectedSize, !c.formed)
+	ps.ProfileWarning = c.fit.warning
 	if ps.State != c.partition.State {
 		c.emitLocked(Event{Type: PartitionChanged, OldPartition: c.partition.State, Partition: ps})
 		c.log.Info("cluster: partition status changed", "from", string(c.partition.State), "to", string(ps.State),
-			"up", ps.Up, "expected", ps.Expected)
+			"up", ps.Up, "expected", ps.Expected, "removed", ps.Removed)
 	}
 	c.partition = ps
 
@@ -253,4 +319,53 @@ func (c *Cluster) afterChangeLocked() {
 	}
 	close(c.changed)
 	c.changed = make(chan struct{})
+}
+
+// removalMarginLocked is Config.RemovalMargin or the profile's.
+func (c *Cluster) removalMarginLocked() time.Duration {
+	if c.cfg.RemovalMargin > 0 {
+		return c.cfg.RemovalMargin
+	}
+	return c.settings.RemovalMargin(len(c.members))
+}
+
+// removeDeadLocked removes the members dead for longer than the removal
+// margin, if the removal gate says this side is the one that keeps
+// running (asked with the view that still counts them). It reports
+// whether it removed any.
+func (c *Cluster) removeDeadLocked(now time.Time) bool {
+	margin := c.removalMarginLocked()
+	var due []*Member
+	for name, m := range c.members {
+		if name != c.cfg.NodeName && m.Status == StatusDead && !m.Removed && now.Sub(m.Since) > margin {
+			due = append(due, m)
+		}
+	}
+	if len(due) == 0 || !c.formed {
+		return false
+	}
+	gate := c.gate
+	if gate == nil {
+		gate = defaultRemovalGate
+	}
+	if !gate(c.membersLocked(), c.partition) {
+		return false
+	}
+	for _, m := range due {
+		m.Removed = true
+		c.emitMemberLocked(Event{Type: NodeRemoved, OldStatus: StatusDead, NewStatus: StatusDead}, m)
+		c.log.Warn("cluster: dead member removed from the decisions", "peer", m.Name, "dead_for", now.Sub(m.Since).Round(time.Millisecond), "margin", margin)
+	}
+	c.afterChangeLocked()
+	return true
+}
+
+// SetRemovalGate installs the rule that says whether this side may remove
+// dead members (see RemovalGate); nil restores the default (this side is
+// Healthy or Partial). Package placement installs its split-brain policy,
+// so that the side that removes is the side that keeps running.
+func (c *Cluster) SetRemovalGate(g RemovalGate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gate = g
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -13,20 +14,23 @@ import (
 func newTestView(t *testing.T, self string, expected int) (*Cluster, *collector) {
 	t.Helper()
 	c := &Cluster{
-		cfg:          Config{ClusterName: "v", NodeName: self, ExpectedSize: expected, Incarnation: 1},
+		cfg:          Config{ClusterName: "v", NodeName: self, ExpectedSize: expected, Incarnation: 1, ReconnectTimeout: defaultReconnectTimeout, DeathGrace: -1},
 		settings:     ProfileFast.Settings(),
 		log:          testLogger(),
 		members:      map[string]*Member{},
 		leaveIntents: map[string]uint64{},
 		conflicts:    map[string]string{},
+		pendingDown:  map[string]*pendingDown{},
 		partition:    PartitionStatus{State: Healthy, Expected: 1, Up: 1},
 		mode:         SingleNode,
 		discovered:   -1,
 		changed:      make(chan struct{}),
 		stop:         make(chan struct{}),
+		initialDone:  true, // as after Start's first join round and settle rounds
+		settled:      true,
 	}
 	if expected > 1 { // as Start does
-		c.partition = partitionStatus(1, expected, true)
+		c.partition = PartitionStatus{State: Forming, Expected: expected, Up: 1}
 	}
 	c.feed = newFeed(c.log)
 	col := collect(c)
@@ -235,5 +239,47 @@ func TestCheckPeer(t *testing.T) {
 	bare.Meta = nil
 	if err := d.NotifyAlive(bare); err == nil {
 		t.Error("peer without metadata accepted")
+	}
+}
+
+// A death learned only from others is held for the grace: a refutation
+// meanwhile cancels it (no NodeDown at all); otherwise it is applied at the
+// end, dated from the first report. A member this node suspected itself
+// dies at once.
+func TestViewDeathGrace(t *testing.T) {
+	c, col := newTestView(t, "a", 0)
+	c.cfg.DeathGrace = 150 * time.Millisecond
+	c.nodeAlive(mlNode("b", 2, 1), false)
+	c.nodeAlive(mlNode("c", 3, 1), false)
+	c.nodeGone("b")
+	if s := statusOf(c, "b"); s != StatusAlive {
+		t.Fatalf("b is %s during the grace", s)
+	}
+	c.nodeAlive(mlNode("b", 2, 1), false) // the refutation
+	reported := time.Now()
+	c.nodeGone("c")
+	eventually(t, wait, func() string {
+		if s := statusOf(c, "c"); s != StatusDead {
+			return "c is " + string(s)
+		}
+		return ""
+	})
+	if m, _ := memberOf(c, "c"); m.Since.Sub(reported) > 50*time.Millisecond || m.Since.Before(reported) {
+		t.Errorf("c dead since %s, reported at %s", m.Since, reported)
+	}
+	c.markSuspect("b")
+	c.nodeGone("b")
+	if s := statusOf(c, "b"); s != StatusDead {
+		t.Errorf("b, suspected by this node, is %s", s)
+	}
+	evs := settle(t, c, col)
+	if got := types(evs, "b"); !slices.Equal(got, []EventType{NodeUp, NodeSuspect, NodeDown}) {
+		t.Errorf("events for b: %v (the refuted death must not show)", got)
+	}
+	c.mu.Lock()
+	refuted := c.refutedDeaths
+	c.mu.Unlock()
+	if refuted != 1 {
+		t.Errorf("refuted deaths %d", refuted)
 	}
 }

@@ -337,6 +337,7 @@ func TestOperationsConformToTheirDocument(t *testing.T) {
 	cf.must(cf.call(base, "POST", "/api/v1/cluster/placement/children", op, map[string]any{"id": "conf-child", "kind": "echo", "name": "conf-child-name"}), 200, "placement start")
 	cf.must(cf.call(base, "POST", "/api/v1/cluster/placement/children", op, map[string]any{"id": "conf-child", "kind": "echo"}), 409, "placement start twice")
 	cf.must(cf.call(base, "GET", "/api/v1/cluster/placement?include_nodes=true", "", nil), 200, "placement")
+	cf.must(cf.call(base, "POST", "/api/v1/cluster/placement/rebalance", op, nil), 200, "placement rebalance")
 	c.Eventually(testutil.Scale(within), func() bool {
 		req, _ := http.NewRequest("GET", base+"/api/v1/cluster/registry/lookup?name=conf-child-name", nil)
 		resp, err := http.DefaultClient.Do(req)

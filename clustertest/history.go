@@ -36,6 +36,9 @@ const (
 	KindDown    EntryKind = "down"
 	KindExit    EntryKind = "exit"
 	KindMessage EntryKind = "message"
+	// KindChild: a node started, stopped, or saw the exit of a copy of a
+	// distributed child (placement), as collected by WatchChildren.
+	KindChild EntryKind = "child"
 )
 
 // Entry is one thing that happened.
@@ -46,6 +49,7 @@ type Entry struct {
 	Text   string // faults, undos, notes
 	Member control.MemberEvent
 	Signal control.Signal
+	Child  ChildEvent // KindChild (doublerun.go)
 }
 
 func (e Entry) String() string {
@@ -68,6 +72,11 @@ func (e Entry) String() string {
 		what = fmt.Sprintf("%s %s: %s %s", e.Signal.Watcher, e.Kind, e.Signal.PID, e.Signal.Reason)
 	case KindMessage:
 		what = fmt.Sprintf("%s got %v", e.Signal.Watcher, e.Signal.Message)
+	case KindChild:
+		what = fmt.Sprintf("child %s %s (%s)", e.Child.ID, e.Child.Type, e.Child.PID)
+		if e.Child.Reason != "" {
+			what += ": " + e.Child.Reason
+		}
 	default:
 		what = string(e.Kind) + ": " + e.Text
 	}
@@ -142,6 +151,8 @@ type History struct {
 	// drain: traffic sent under a delay that has been removed may still
 	// arrive until then (like packets already in a netem queue).
 	drain time.Duration
+	// childSeen: the child events already added (doublerun.go).
+	childSeen map[string]bool
 }
 
 func newHistory(start time.Time) *History { return &History{start: start} }

@@ -37,39 +37,58 @@
 // # Split-brain policies and timing
 //
 // Each node applies the policy (Decide) to its own view, but only once the
-// membership has been stable (no member up, down or left, no partition
-// status change) for StableAfter; until then it keeps its last decision.
-// A side that decides "down" stops its children (they stay assigned to it)
-// and refuses new ones (an Error with code unavailable: HTTP 503); it runs
-// them again when a later stable view says "up".
+// membership has been stable (no member up, down or left; a removal does
+// not count, see membershipChange) for StableAfter; until then it keeps its last
+// decision. A view still forming (cluster.Forming: the node has not had
+// its first full view) is down, and the first decision after it applies at
+// once (nothing ran before it), so a start right after formation is
+// accepted. A side that decides "down" stops its children (they stay
+// assigned to it) and refuses new ones (an Error with code unavailable:
+// HTTP 503); it runs them again when a later stable view says "up". The
+// policies count live members only (cluster.PartitionOf: members that
+// left or were removed are not candidates), and Start installs the policy
+// as the cluster's removal gate, so only a side that the policy keeps up
+// stops counting its dead.
 //
 // A child of a lost node is restarted elsewhere when (a) the survivor's
 // side is up and its view stable, (b) the node has been dead in its view
-// for StableAfter + RemovalMargin, counted from when this side was up, and
-// (c) the survivor is the child's rendezvous choice. A node that left, or
-// came back with a new incarnation, runs nothing of its old assignments:
-// its children move after StableAfter alone.
+// for StableAfter + RemovalMargin, counted from when this side was up, (c)
+// the survivor holds its own lease and has not answered a lease renewal of
+// that node for LeaseTimeout + the fence, and (d) the survivor is the
+// child's rendezvous choice. A node that left, or came back with a new
+// incarnation, runs nothing of its old assignments: its children move
+// after StableAfter alone.
 //
-// The margin is what keeps a child from running twice. If the two sides
-// of a split notice it at times tA (the side that loses) and tB (the side
-// that keeps the children), the loser stops at tA + StableAfter and the
-// winner starts at tB + StableAfter + RemovalMargin: no overlap as long as
-// tA − tB < RemovalMargin, that is, as long as failure detection on the two
-// sides differs by less than the margin. The default margin is the
-// profile's upper estimate of crash detection (cluster.ProfileSettings
-// CrashDetection), at least StableAfter: a side cannot notice later than
-// that after the other, short of overload or a paused process.
+// The lease is what keeps a child from running twice. memberlist on a node
+// cut off notices late (Lifeguard slows its suspicion of the others when
+// its own probes fail), so a node runs children only while it holds a
+// lease: every LeaseRenew it asks every live member over its own node
+// links, applies the policy to the view where those that answered are up,
+// and if that side is up the lease holds until the round's start +
+// LeaseTimeout. Without it, it stops its children (reason lease_expired),
+// killing those that have not stopped within the fence. After a cut at tc
+// the other side cannot declare the node dead before tc +
+// ProfileSettings.MinDetection, so it starts nothing before tc +
+// EarliestTakeover (MinDetection + StableAfter + RemovalMargin); the node
+// cut off has stopped by tc + LeaseTimeout + fence. The defaults
+// (LeaseTimeout = EarliestTakeover/2, fence = EarliestTakeover/10) leave
+// a safety margin of 0.4 × EarliestTakeover (1.24 s on fast, 16.6 s on
+// lan; Config.SafetyMargin, Status.SafetyMargin). Only monotonic
+// durations on each node are compared, from the same event; a process
+// paused past EarliestTakeover can still run a child a moment after it
+// resumes (a lease alone cannot fence a paused process). docs/REGISTRY.md
+// has the table per profile and what breaks the bound.
 //
 // The policies (see Decide; docs/REGISTRY.md says when each downs the
 // wrong side):
 //
 //   - KeepMajority (default): a side survives unless the cluster's
-//     partition status is Minority: more than half of the expected members,
-//     or exactly half with the lowest node name. Three sides without a
-//     majority all go down.
+//     partition status is Minority (or Forming): more than half of the
+//     live members, or exactly half with the lowest live node name. Three
+//     sides without a majority all go down.
 //   - StaticQuorum: a side survives with at least Quorum members up.
-//   - KeepOldest: the side of the oldest member (lowest incarnation)
-//     survives; if the oldest is alone, it goes down and the rest survive
+//   - KeepOldest: the side of the oldest live member (lowest
+//     incarnation) survives; if the oldest is alone, it goes down and the rest survive
 //     (unless KeepOldestAlone).
 //   - DownAll: children run only while every expected member is up.
 //

@@ -16,7 +16,7 @@ const (
 	// failover or hand-off alike.
 	Started EventType = "started"
 	// Stopped: this node stopped a child on purpose; Reason says why
-	// (stopped, split_brain, reassigned, handoff, shutdown).
+	// (stopped, split_brain, lease_expired, reassigned, handoff, shutdown).
 	Stopped EventType = "stopped"
 	// Exited: a child of this node exited by itself; Reason is its exit
 	// reason.

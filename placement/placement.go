@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
@@ -78,11 +79,24 @@ type Config struct {
 	StableAfter time.Duration
 	// RemovalMargin: a child of a lost node is restarted elsewhere only
 	// StableAfter + RemovalMargin after the loss, so that the losing side
-	// has stopped it first. Default: the profile's upper estimate of crash
+	// has stopped it first (its lease, LeaseTimeout, is derived from this
+	// wait by default). Default: the profile's upper estimate of crash
 	// detection (cluster.ProfileSettings.CrashDetection), at least
 	// StableAfter: 1.5 s on fast, about 29 s on lan with 5 nodes. See
 	// doc.go for the guarantee.
 	RemovalMargin time.Duration
+	// LeaseTimeout: a node runs its children only while it holds a lease,
+	// which it renews by reaching, over its own node links, a side that
+	// its split-brain policy keeps up; a renewal round sent at s that
+	// succeeds holds the lease until s + LeaseTimeout. A node cut off stops
+	// its children when the lease runs out, whatever memberlist says.
+	// Default: half of the earliest time after a cut at which the other
+	// side can restart a child (EarliestTakeover). See doc.go for the
+	// guarantee and the clock assumptions.
+	LeaseTimeout time.Duration
+	// LeaseRenew is how often the lease is renewed, and the timeout of one
+	// round. Default LeaseTimeout / 4.
+	LeaseRenew time.Duration
 	// ReconcileInterval is how often the node compares what runs with the
 	// state even when nothing happened. Default 200 ms.
 	ReconcileInterval time.Duration
@@ -109,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	if c.SplitBrain == StaticQuorum && c.Quorum < 1 {
 		errs = append(errs, errors.New("placement: static_quorum needs Quorum >= 1"))
+	}
+	if c.LeaseTimeout < 0 || c.LeaseRenew < 0 || c.LeaseRenew > 0 && c.LeaseTimeout > 0 && c.LeaseRenew >= c.LeaseTimeout {
+		errs = append(errs, errors.New("placement: LeaseRenew must be shorter than LeaseTimeout, and neither negative"))
 	}
 	if c.StableAfter < 0 || c.RemovalMargin < 0 || c.ReconcileInterval < 0 || c.ShutdownTimeout < 0 || c.RestartPeriod < 0 || c.MaxRestarts < 0 {
 		errs = append(errs, errors.New("placement: negative duration or count"))
@@ -139,19 +156,51 @@ func DefaultRemovalMargin(s cluster.ProfileSettings, size int, stableAfter time.
 	return max(upper, stableAfter)
 }
 
+// EarliestTakeover is the shortest time after a cut (or a crash) at
+// which a node on the other side can restart a child of the node cut off:
+// memberlist cannot declare it dead sooner than
+// cluster.ProfileSettings.MinDetection, and the survivor then waits
+// StableAfter + RemovalMargin.
+func EarliestTakeover(s cluster.ProfileSettings, stableAfter, removalMargin time.Duration) time.Duration {
+	return s.MinDetection() + stableAfter + removalMargin
+}
+
+// fence is how long a child whose lease ran out gets to stop before it is
+// killed: a tenth of EarliestTakeover, at most ShutdownTimeout.
+func (c Config) fence(s cluster.ProfileSettings) time.Duration {
+	return min(c.ShutdownTimeout, EarliestTakeover(s, c.StableAfter, c.RemovalMargin)/10)
+}
+
+// SafetyMargin is how much earlier than EarliestTakeover a node cut off
+// has stopped its children: EarliestTakeover − (LeaseTimeout + the fence
+// for a child to stop). With the defaults it is 0.4 × EarliestTakeover.
+func (c Config) SafetyMargin(s cluster.ProfileSettings) time.Duration {
+	return EarliestTakeover(s, c.StableAfter, c.RemovalMargin) - c.LeaseTimeout - c.fence(s)
+}
+
 func (c Config) withDefaults(cl *cluster.Cluster) Config {
+	return c.withProfile(cl.Settings(), max(cl.Partition().Expected, 5))
+}
+
+// withProfile fills the defaults for a profile and a cluster size.
+func (c Config) withProfile(s cluster.ProfileSettings, size int) Config {
 	if c.Strategy == "" {
 		c.Strategy = Rendezvous
 	}
 	if c.SplitBrain == "" {
 		c.SplitBrain = KeepMajority
 	}
-	s := cl.Settings()
 	if c.StableAfter == 0 {
 		c.StableAfter = DefaultStableAfter(s.Profile)
 	}
 	if c.RemovalMargin == 0 {
-		c.RemovalMargin = DefaultRemovalMargin(s, max(cl.Partition().Expected, 5), c.StableAfter)
+		c.RemovalMargin = DefaultRemovalMargin(s, size, c.StableAfter)
+	}
+	if c.LeaseTimeout == 0 {
+		c.LeaseTimeout = EarliestTakeover(s, c.StableAfter, c.RemovalMargin) / 2
+	}
+	if c.LeaseRenew == 0 {
+		c.LeaseRenew = c.LeaseTimeout / 4
 	}
 	if c.ReconcileInterval == 0 {
 		c.ReconcileInterval = 200 * time.Millisecond
@@ -269,6 +318,14 @@ type Status struct {
 	Partition     cluster.PartitionStatus `json:"partition"`
 	LocalChildren int                     `json:"local_children"`
 	Leaving       bool                    `json:"leaving,omitempty"`
+	// Leased: this node holds its lease (see Config.LeaseTimeout) until
+	// LeaseUntil; without it, it runs nothing.
+	Leased       bool          `json:"leased"`
+	LeaseUntil   time.Time     `json:"lease_until,omitzero"`
+	LeaseTimeout time.Duration `json:"lease_timeout_ns"`
+	// SafetyMargin: how much earlier than the other side can restart them
+	// a node cut off has stopped its children (Config.SafetyMargin).
+	SafetyMargin time.Duration `json:"safety_margin_ns"`
 }
 
 // Placement is one node's part of the distributed supervisor.
@@ -295,6 +352,12 @@ type Placement struct {
 	rr         int
 	leaving    bool
 	stopped    bool
+	leaseUntil time.Time            // the lease holds until then
+	heard      map[string]time.Time // peer → when it last asked this node to renew its lease
+	leaseTimer *time.Timer          // pokes reconcile when the lease runs out
+
+	leaseMu   sync.Mutex // one renewal round at a time
+	leaseKick chan struct{}
 
 	feed  feed
 	kick  chan struct{}
@@ -319,6 +382,9 @@ const (
 	reqStop   = "placement.stop"
 	reqMerge  = "placement.merge"
 	reqStatus = "placement.status"
+	reqLease  = "placement.lease"
+	reqSync   = "placement.sync"
+	reqRebal  = "placement.rebalance"
 )
 
 // Start starts the placement of node n.
@@ -328,14 +394,19 @@ func Start(n *node.Node, cfg Config) (*Placement, error) {
 	}
 	cl := n.Cluster()
 	cfg = cfg.withDefaults(cl)
+	if cfg.LeaseRenew >= cfg.LeaseTimeout {
+		return nil, fmt.Errorf("placement: LeaseRenew %s must be shorter than LeaseTimeout %s", cfg.LeaseRenew, cfg.LeaseTimeout)
+	}
 	p := &Placement{
 		n: n, rt: n.Runtime(), cl: cl, reg: cfg.Registry, self: n.Name(), inc: n.Incarnation(), cfg: cfg,
 		log:        cfg.Logger.With("component", "placement"),
 		state:      State{},
 		local:      map[string]*localChild{},
 		unknown:    map[string]time.Time{},
+		heard:      map[string]time.Time{},
 		lastChange: time.Now(),
 		kick:       make(chan struct{}, 1),
+		leaseKick:  make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 	}
 	p.decision = Decide(cfg.SplitBrain, cfg.Quorum, cfg.KeepOldestAlone, p.view())
@@ -350,10 +421,26 @@ func Start(n *node.Node, cfg Config) (*Placement, error) {
 	n.HandleRequest(reqStop, p.handleStop)
 	n.HandleRequest(reqMerge, p.handleMerge)
 	n.HandleRequest(reqStatus, func(context.Context, string, []byte) (any, error) { return p.Status(), nil })
-	p.wg.Add(1)
+	n.HandleRequest(reqLease, p.handleLease)
+	n.HandleRequest(reqRebal, func(ctx context.Context, _ string, _ []byte) (any, error) { return p.Rebalance(ctx) })
+	n.HandleRequest(reqSync, func(context.Context, string, []byte) (any, error) { return (*replica)(p).LocalState(), nil })
+	// Only the side this policy keeps up removes dead members from the
+	// cluster's decisions (cluster.RemovalGate).
+	cl.SetRemovalGate(func(ms []cluster.Member, ps cluster.PartitionStatus) bool {
+		return Decide(cfg.SplitBrain, cfg.Quorum, cfg.KeepOldestAlone, View{Self: p.self, Members: ms, Partition: ps}).Up
+	})
+	p.renewLease(context.Background())
+	p.wg.Add(2)
 	go p.loop(events)
+	go p.leaseLoop()
+	s := cl.Settings()
 	p.log.Info("placement: started", "policy", string(cfg.SplitBrain), "strategy", string(cfg.Strategy),
-		"stable_after", cfg.StableAfter, "removal_margin", cfg.RemovalMargin, "up", p.decision.Up)
+		"stable_after", cfg.StableAfter, "removal_margin", cfg.RemovalMargin, "lease", cfg.LeaseTimeout,
+		"earliest_takeover", EarliestTakeover(s, cfg.StableAfter, cfg.RemovalMargin), "safety_margin", cfg.SafetyMargin(s), "up", p.decision.Up)
+	if cfg.SafetyMargin(s) <= 0 {
+		p.log.Error("placement: the lease is too long for the takeover wait: a node cut off may still run a child when the other side restarts it",
+			"lease", cfg.LeaseTimeout, "earliest_takeover", EarliestTakeover(s, cfg.StableAfter, cfg.RemovalMargin))
+	}
 	return p, nil
 }
 
@@ -396,6 +483,7 @@ func (p *Placement) StartChild(ctx context.Context, spec ChildSpec) (Child, erro
 	if err := spec.Validate(); err != nil {
 		return Child{}, err
 	}
+	p.ready(ctx)
 	p.mu.Lock()
 	if err := p.refuseLocked(); err != nil {
 		p.mu.Unlock()
@@ -436,8 +524,39 @@ func (p *Placement) refuseLocked() error {
 		return codedf(CodeUnavailable, "placement: node %s is leaving", p.self)
 	case !p.decision.Up:
 		return &Error{code: CodeUnavailable, msg: fmt.Sprintf("placement: this side of the cluster is down by its split-brain policy (%s): %s", p.cfg.SplitBrain, p.decision.Reason)}
+	case !time.Now().Before(p.leaseUntil):
+		return &Error{code: CodeUnavailable, msg: fmt.Sprintf("placement: node %s holds no lease: it cannot reach a side its split-brain policy (%s) keeps up", p.self, p.cfg.SplitBrain)}
 	}
 	return nil
+}
+
+// ready prepares an API start: a decision still taken while forming is
+// replaced by the current view's (the first full view needs no
+// StableAfter: nothing ran before it), and a lease that ran out is renewed
+// now rather than at the next round.
+func (p *Placement) ready(ctx context.Context) {
+	v := p.view()
+	p.mu.Lock()
+	if p.decision.Forming {
+		d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, v)
+		p.setDecisionLocked(d, time.Now())
+	}
+	leased := time.Now().Before(p.leaseUntil)
+	p.mu.Unlock()
+	if !leased {
+		p.renewLease(ctx)
+	}
+}
+
+// setDecisionLocked installs a decision, with its event and log when the
+// side changes.
+func (p *Placement) setDecisionLocked(d Decision, now time.Time) {
+	if d.Up != p.decision.Up {
+		p.log.Warn("placement: split-brain decision changed", "up", d.Up, "reason", d.Reason, "policy", string(p.cfg.SplitBrain))
+		p.feed.publish(Event{Type: SideChanged, Node: p.self, Up: d.Up, Reason: d.Reason})
+		p.decidedAt = now
+	}
+	p.decision = d
 }
 
 // upNodes lists the names of the members up in ms, without except.
@@ -485,6 +604,9 @@ func (p *Placement) startHere(spec ChildSpec) (Child, error) {
 	if err := spec.Validate(); err != nil {
 		return Child{}, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.LeaseRenew)
+	p.ready(ctx)
+	cancel()
 	p.runMu.Lock()
 	defer p.runMu.Unlock()
 	p.mu.Lock()
@@ -630,7 +752,7 @@ func (p *Placement) Children() []Child {
 		c := Child{ID: r.ID, Kind: r.Kind, Name: r.Name, Restart: r.Restart, Node: r.Node, PID: r.PID, Gen: r.Gen, Restarts: r.Seq}
 		inc, isUp := up[r.Node]
 		switch {
-		case r.Node == p.self && p.local[r.ID] == nil && !p.decision.Up:
+		case r.Node == p.self && p.local[r.ID] == nil && (!p.decision.Up || !time.Now().Before(p.leaseUntil)):
 			c.Status = "stopped"
 		case !isUp || inc != r.Inc:
 			c.Status = "orphaned"
@@ -680,6 +802,8 @@ func (p *Placement) Status() Status {
 		Node: p.self, Policy: p.cfg.SplitBrain, Strategy: p.cfg.Strategy, Up: p.decision.Up, Reason: p.decision.Reason,
 		DecidedAt: p.decidedAt, StableFor: time.Since(p.lastChange), StableAfter: p.cfg.StableAfter,
 		RemovalMargin: p.cfg.RemovalMargin, Partition: v.Partition, Leaving: p.leaving,
+		Leased: time.Now().Before(p.leaseUntil), LeaseUntil: p.leaseUntil, LeaseTimeout: p.cfg.LeaseTimeout,
+		SafetyMargin: p.cfg.SafetyMargin(p.cl.Settings()),
 	}
 	for _, lc := range p.local {
 		if !lc.pid.IsZero() {
@@ -787,6 +911,12 @@ func (p *Placement) nameChild(id string) {
 
 // stopLocal stops the local child id, if any, and waits for it to exit.
 func (p *Placement) stopLocal(id, reason string) {
+	p.stopLocalWithin(id, reason, p.cfg.ShutdownTimeout)
+}
+
+// stopLocalWithin is stopLocal with the time the child gets before it is
+// killed.
+func (p *Placement) stopLocalWithin(id, reason string, timeout time.Duration) {
 	p.mu.Lock()
 	lc := p.local[id]
 	if lc == nil || lc.pid.IsZero() || lc.stopping {
@@ -803,7 +933,7 @@ func (p *Placement) stopLocal(id, reason string) {
 	cancel := p.rt.Watch(pid, func(process.DownMsg) { close(gone) })
 	defer cancel()
 	p.rt.Exit(pid, process.Shutdown)
-	t := time.NewTimer(p.cfg.ShutdownTimeout)
+	t := time.NewTimer(timeout)
 	select {
 	case <-gone:
 	case <-t.C:
@@ -887,6 +1017,10 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 				p.mu.Lock()
 				p.lastChange = time.Now()
 				p.mu.Unlock()
+				select {
+				case p.leaseKick <- struct{}{}:
+				default:
+				}
 			}
 		case <-p.kick:
 		case <-t.C:
@@ -896,12 +1030,16 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 }
 
 // membershipChange reports whether an event resets the stable-after
-// timer: a member up, down or left, or a partition status change. A
-// suspicion and its refutation do not: one lost probe must not hold back
-// a decision.
+// timer: a member up, down or left. A suspicion and its refutation do not:
+// one lost probe must not hold back a decision. Nor does the removal of a
+// dead member, or the partition status change it causes (every other
+// partition change comes with a member event): the side that removes is
+// up and stays up, and resetting the timer there would delay the takeover
+// of the removed node's children by StableAfter (the cluster removes at
+// its removal margin, the same time placement's margin ends).
 func membershipChange(ev cluster.Event) bool {
 	switch ev.Type {
-	case cluster.NodeDown, cluster.NodeLeft, cluster.PartitionChanged:
+	case cluster.NodeDown, cluster.NodeLeft:
 		return true
 	case cluster.NodeUp:
 		return ev.OldStatus != cluster.StatusSuspect
@@ -931,16 +1069,13 @@ func (p *Placement) reconcile() {
 	}
 	stableFor := now.Sub(p.lastChange)
 	stable := stableFor >= p.cfg.StableAfter
-	if stable {
-		d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, v)
-		if d.Up != p.decision.Up {
-			p.log.Warn("placement: split-brain decision changed", "up", d.Up, "reason", d.Reason, "policy", string(p.cfg.SplitBrain))
-			p.feed.publish(Event{Type: SideChanged, Node: p.self, Up: d.Up, Reason: d.Reason})
-			p.decidedAt = now
-		}
-		p.decision = d
+	if stable || p.decision.Forming {
+		// The first decision after forming needs no stable view: nothing
+		// ran before it.
+		p.setDecisionLocked(Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, v), now)
 	}
-	up := p.decision.Up && !p.leaving
+	leased := now.Before(p.leaseUntil)
+	up := p.decision.Up && !p.leaving && leased
 	members := map[string]cluster.Member{}
 	for _, m := range v.Members {
 		members[m.Name] = m
@@ -961,8 +1096,11 @@ func (p *Placement) reconcile() {
 		case mine && !up:
 			if lc != nil && !lc.pid.IsZero() {
 				reason := "split_brain"
-				if p.leaving {
+				switch {
+				case p.leaving:
 					reason = "shutdown"
+				case !leased:
+					reason = "lease_expired"
 				}
 				stops = append(stops, action{id: id, reason: reason})
 			}
@@ -1005,6 +1143,12 @@ func (p *Placement) reconcile() {
 			if now.Sub(since) < wait || RendezvousChoice(id, upNames) != p.self {
 				continue
 			}
+			// The grantor's side of the lease: a renewal this node answered
+			// at h may hold the owner's lease until h + LeaseTimeout, and its
+			// child may take the fence to stop.
+			if h, ok := p.heard[r.Node]; ok && !certain && now.Sub(h) < p.cfg.LeaseTimeout+p.cfg.fence(p.cl.Settings()) {
+				continue
+			}
 			next := *r
 			next.Gen, next.TS, next.Node, next.Inc, next.Seq, next.PID = r.Gen+1, p.tick(), p.self, p.inc, 0, process.PID{}
 			p.state.Merge(&next)
@@ -1022,10 +1166,15 @@ func (p *Placement) reconcile() {
 	// Stop in parallel: a side that loses must stop every child within one
 	// shutdown timeout, not one after another.
 	var wg sync.WaitGroup
+	fence := p.cfg.fence(p.cl.Settings())
 	for _, a := range stops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if a.reason == "lease_expired" || a.reason == "split_brain" {
+				p.stopLocalWithin(a.id, a.reason, fence)
+				return
+			}
 			p.stopLocal(a.id, a.reason)
 		}()
 	}
@@ -1101,6 +1250,7 @@ func (p *Placement) Stop(ctx context.Context) error {
 	p.wg.Wait()
 	p.unsub()
 	p.cl.RemoveReplica(ReplicaName)
+	p.cl.SetRemovalGate(nil)
 	// Whatever is left (no member to hand off to) stops here.
 	for id := range p.LocalPIDs() {
 		p.stopLocal(id, "shutdown")
@@ -1124,6 +1274,7 @@ func (p *Placement) Close() {
 	p.wg.Wait()
 	p.unsub()
 	p.cl.RemoveReplica(ReplicaName)
+	p.cl.SetRemovalGate(nil)
 	p.feed.close()
 }
 
@@ -1139,6 +1290,35 @@ func (p *Placement) Rebalance(ctx context.Context) (int, error) {
 		return false
 	})
 	return moved, err
+}
+
+// RebalanceCluster asks every up member (this node included), in
+// parallel, to rebalance (Rebalance): afterwards every child runs where
+// rendezvous would place it among the live members. Each child is stopped
+// on its node before it is assigned to the next, so no child runs twice.
+// It returns how many children each node moved, and the nodes that did
+// not answer with why.
+func (p *Placement) RebalanceCluster(ctx context.Context) (moved map[string]int, failed map[string]string) {
+	moved, failed = map[string]int{}, map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range p.upNodes(p.cl.Members(), "") {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var n int
+			err := p.n.Request(ctx, name, reqRebal, nil, &n)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed[name] = err.Error()
+				return
+			}
+			moved[name] = n
+		}()
+	}
+	wg.Wait()
+	return moved, failed
 }
 
 // handOff stops the local children that move says should move and
@@ -1200,6 +1380,174 @@ func (p *Placement) handOff(ctx context.Context, move func(id string, up []strin
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// ---- the lease ----
+
+// leaseLoop renews the lease every LeaseRenew, and at once after a
+// membership change.
+func (p *Placement) leaseLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.LeaseRenew)
+	defer t.Stop()
+	defer func() {
+		p.mu.Lock()
+		if p.leaseTimer != nil {
+			p.leaseTimer.Stop()
+		}
+		p.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		case <-p.leaseKick:
+		}
+		p.renewLease(context.Background())
+	}
+}
+
+// renewLease runs one renewal round: it asks every live member (neither
+// left nor removed, whatever memberlist says of it) over its node link,
+// in parallel, within LeaseRenew, and applies the split-brain policy to
+// the view in which the members that answered are up and the others dead.
+// If that side is up, the lease holds until the round's start +
+// LeaseTimeout. Only this node's own links count: a node cut off loses
+// its lease however late memberlist notices.
+func (p *Placement) renewLease(ctx context.Context) {
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
+	start := time.Now()
+	ms := p.cl.Members()
+	if p.cl.Partition().State == cluster.Forming {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.LeaseRenew)
+	defer cancel()
+	answered := make([]bool, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		if m.Name == p.self {
+			answered[i] = true
+			continue
+		}
+		if m.Status == cluster.StatusLeft || m.Removed {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answered[i] = reached(p.n.Request(ctx, m.Name, reqLease, p.inc, nil))
+		}()
+	}
+	wg.Wait()
+	view := make([]cluster.Member, len(ms))
+	for i, m := range ms {
+		if m.Status != cluster.StatusLeft && !m.Removed {
+			m.Status = cluster.StatusDead
+			if answered[i] {
+				m.Status = cluster.StatusAlive
+			}
+		}
+		view[i] = m
+	}
+	d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone,
+		View{Self: p.self, Members: view, Partition: cluster.PartitionOf(view, 0, false)})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !d.Up {
+		if time.Now().Before(p.leaseUntil) {
+			p.log.Debug("placement: lease not renewed", "reason", d.Reason, "holds_until", p.leaseUntil)
+		}
+		return
+	}
+	until := start.Add(p.cfg.LeaseTimeout)
+	if !until.After(p.leaseUntil) {
+		return
+	}
+	was := time.Now().Before(p.leaseUntil)
+	if !was {
+		// Regaining the lease (at start, or after a cut): first take the
+		// state of the members that answered, so that a child the other
+		// side took over meanwhile is not started here again under its
+		// old assignment before gossip brings the news.
+		p.mu.Unlock()
+		pctx, pcancel := context.WithTimeout(context.Background(), p.cfg.LeaseRenew)
+		ok := p.pullState(pctx, ms, answered)
+		pcancel()
+		p.mu.Lock()
+		if !ok || !until.After(p.leaseUntil) {
+			return
+		}
+		was = time.Now().Before(p.leaseUntil)
+	}
+	p.leaseUntil = until
+	if p.leaseTimer != nil {
+		p.leaseTimer.Stop()
+	}
+	p.leaseTimer = time.AfterFunc(time.Until(until), p.poke)
+	if !was {
+		p.log.Info("placement: lease held", "until", until, "reason", d.Reason)
+		p.poke()
+	}
+}
+
+// reached says whether a request's outcome proves the peer was reached
+// over the node link: an answer, or an error its handler (or its node)
+// sent back. A node of an older version without the lease handler answers
+// unknown_operation: it is reachable, which is all the lease asks.
+func reached(err error) bool {
+	var re *node.RequestError
+	if err == nil {
+		return true
+	}
+	if errors.As(err, &re) {
+		return re.Code != node.CodeUnreachable && re.Code != node.CodeTimeout
+	}
+	return false
+}
+
+// pullState merges the replicated state of the members that answered. It
+// reports whether it got at least one (or there was nobody to ask).
+func (p *Placement) pullState(ctx context.Context, ms []cluster.Member, answered []bool) bool {
+	var wg sync.WaitGroup
+	asked := 0
+	var got atomic.Int32
+	for i, m := range ms {
+		if !answered[i] || m.Name == p.self {
+			continue
+		}
+		asked++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b []byte
+			if err := p.n.Request(ctx, m.Name, reqSync, nil, &b); err != nil {
+				var re *node.RequestError
+				if errors.As(err, &re) && re.Code == node.CodeUnknownOp {
+					got.Add(1) // an older node: nothing to pull, gossip carries its state
+					return
+				}
+				p.log.Debug("placement: state not pulled", "from", m.Name, "err", err)
+				return
+			}
+			p.merge(b, false)
+			got.Add(1)
+		}()
+	}
+	wg.Wait()
+	return asked == 0 || got.Load() > 0
+}
+
+// handleLease answers a peer's renewal and remembers when: this node
+// restarts none of that peer's children until its lease has surely run
+// out (see reconcile).
+func (p *Placement) handleLease(_ context.Context, from string, _ []byte) (any, error) {
+	p.mu.Lock()
+	p.heard[from] = time.Now()
+	p.mu.Unlock()
+	return true, nil
 }
 
 // ---- node requests ----

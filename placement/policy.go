@@ -58,15 +58,27 @@ type View struct {
 type Decision struct {
 	Up     bool   `json:"up"`     // this side keeps (and may start) children
 	Reason string `json:"reason"` // why, in words
+	// Forming: the node has not had its first full view yet
+	// (cluster.Forming); the first decision after it applies at once,
+	// without waiting for StableAfter (nothing ran before it).
+	Forming bool `json:"forming,omitempty"`
 }
 
 // Decide applies a policy to a view. It is a pure function: every node of
 // one side, with one view, decides alike.
+//
+// Members that left, or that this side removed (dead past the cluster's
+// removal margin, cluster.Member.Removed), are not candidates: they are
+// not missing. A view that is still forming (cluster.Forming) is down
+// under every policy.
 func Decide(p Policy, quorum int, keepOldestAlone bool, v View) Decision {
+	if v.Partition.State == cluster.Forming {
+		return Decision{Up: false, Forming: true, Reason: fmt.Sprintf("forming: %d of the %d expected members seen up so far", v.Partition.Up, v.Partition.Expected)}
+	}
 	var up, known []cluster.Member
 	for _, m := range v.Members {
-		if m.Status == cluster.StatusLeft {
-			continue // left on purpose: not missing
+		if m.Status == cluster.StatusLeft || m.Removed {
+			continue // left on purpose, or removed: not missing
 		}
 		known = append(known, m)
 		if m.Status.Up() {
@@ -76,12 +88,12 @@ func Decide(p Policy, quorum int, keepOldestAlone bool, v View) Decision {
 	switch p {
 	case StaticQuorum:
 		if len(up) >= quorum {
-			return Decision{true, fmt.Sprintf("%d members up, quorum is %d", len(up), quorum)}
+			return Decision{Up: true, Reason: fmt.Sprintf("%d members up, quorum is %d", len(up), quorum)}
 		}
-		return Decision{false, fmt.Sprintf("%d members up, below the quorum of %d", len(up), quorum)}
+		return Decision{Up: false, Reason: fmt.Sprintf("%d members up, below the quorum of %d", len(up), quorum)}
 	case KeepOldest:
 		if len(known) == 0 {
-			return Decision{true, "alone"}
+			return Decision{Up: true, Reason: "alone"}
 		}
 		oldest := slices.MinFunc(known, func(a, b cluster.Member) int {
 			if a.Incarnation != b.Incarnation {
@@ -94,32 +106,32 @@ func Decide(p Policy, quorum int, keepOldestAlone bool, v View) Decision {
 		})
 		if oldest.Status.Up() {
 			if !keepOldestAlone && len(up) == 1 && len(known) > 1 {
-				return Decision{false, fmt.Sprintf("the oldest member %s is cut off alone: it downs itself", oldest.Name)}
+				return Decision{Up: false, Reason: fmt.Sprintf("the oldest member %s is cut off alone: it downs itself", oldest.Name)}
 			}
-			return Decision{true, fmt.Sprintf("this side holds the oldest member %s", oldest.Name)}
+			return Decision{Up: true, Reason: fmt.Sprintf("this side holds the oldest member %s", oldest.Name)}
 		}
 		if !keepOldestAlone && len(known)-len(up) == 1 {
-			return Decision{true, fmt.Sprintf("the oldest member %s is the only one missing: it is alone and downs itself", oldest.Name)}
+			return Decision{Up: true, Reason: fmt.Sprintf("the oldest member %s is the only one missing: it is alone and downs itself", oldest.Name)}
 		}
-		return Decision{false, fmt.Sprintf("the oldest member %s is on the other side", oldest.Name)}
+		return Decision{Up: false, Reason: fmt.Sprintf("the oldest member %s is on the other side", oldest.Name)}
 	case DownAll:
 		if v.Partition.State == cluster.Healthy {
-			return Decision{true, "every expected member is up"}
+			return Decision{Up: true, Reason: "every expected member is up"}
 		}
-		return Decision{false, fmt.Sprintf("%d of %d expected members up: down-all downs every side", v.Partition.Up, v.Partition.Expected)}
+		return Decision{Up: false, Reason: fmt.Sprintf("%d of %d expected members up: down-all downs every side", v.Partition.Up, v.Partition.Expected)}
 	default:
 		ps := v.Partition
 		switch {
 		case ps.State == cluster.Healthy:
-			return Decision{true, "every expected member is up"}
+			return Decision{Up: true, Reason: "every expected member is up"}
 		case ps.State == cluster.Partial && ps.TieBreak:
-			return Decision{true, fmt.Sprintf("%d of %d up, exactly half, and this side holds the lowest node name", ps.Up, ps.Expected)}
+			return Decision{Up: true, Reason: fmt.Sprintf("%d of %d up, exactly half, and this side holds the lowest node name", ps.Up, ps.Expected)}
 		case ps.State == cluster.Partial:
-			return Decision{true, fmt.Sprintf("%d of %d up: a majority", ps.Up, ps.Expected)}
+			return Decision{Up: true, Reason: fmt.Sprintf("%d of %d up: a majority", ps.Up, ps.Expected)}
 		case ps.TieBreak:
-			return Decision{false, fmt.Sprintf("%d of %d up, exactly half, and the lowest node name is on the other side", ps.Up, ps.Expected)}
+			return Decision{Up: false, Reason: fmt.Sprintf("%d of %d up, exactly half, and the lowest node name is on the other side", ps.Up, ps.Expected)}
 		}
-		return Decision{false, fmt.Sprintf("%d of %d up: a minority", ps.Up, ps.Expected)}
+		return Decision{Up: false, Reason: fmt.Sprintf("%d of %d up: a minority", ps.Up, ps.Expected)}
 	}
 }
 

@@ -234,3 +234,73 @@ func TestRecordMergeIsACRDT(t *testing.T) {
 		t.Fatalf("wire round trip: %v %d", err, len(rs))
 	}
 }
+
+// liveSideView is one side's view as package cluster builds it: the
+// members of side up, the others dead, those in removed dead and removed
+// (past the removal margin before the split), and the partition status
+// by cluster.PartitionOf, the one rule.
+func liveSideView(all []cluster.Member, side, removed []string) View {
+	var ms []cluster.Member
+	for _, m := range all {
+		m.Status = cluster.StatusDead
+		if slices.Contains(side, m.Name) {
+			m.Status = cluster.StatusAlive
+		}
+		m.Removed = slices.Contains(removed, m.Name)
+		ms = append(ms, m)
+	}
+	return View{Self: side[0], Members: ms, Partition: cluster.PartitionOf(ms, len(all), false)}
+}
+
+// A crash (n1, the oldest and the lowest name), seen by every survivor
+// past the removal margin, then an even split of the four others: under
+// keep-majority and keep-oldest exactly one side stays up, the same one
+// on every run. Before the removal both sides go down (it looks like a
+// three-way split: safe).
+func TestCrashThenEvenSplit(t *testing.T) {
+	all := members(5)
+	a, b := []string{"n2@h", "n3@h"}, []string{"n4@h", "n5@h"}
+	for _, p := range []Policy{KeepMajority, KeepOldest} {
+		da := Decide(p, 0, false, liveSideView(all, a, []string{"n1@h"}))
+		db := Decide(p, 0, false, liveSideView(all, b, []string{"n1@h"}))
+		if !da.Up || db.Up {
+			t.Errorf("%s, n1 removed: side %v up=%v (%s), side %v up=%v (%s); want exactly the first up", p, a, da.Up, da.Reason, b, db.Up, db.Reason)
+		}
+		da = Decide(p, 0, false, liveSideView(all, a, nil))
+		db = Decide(p, 0, false, liveSideView(all, b, nil))
+		if da.Up || db.Up {
+			t.Errorf("%s, n1 not removed yet: up %v and %v; want both down", p, da.Up, db.Up)
+		}
+	}
+}
+
+// Two nodes (n1, n2) crash and are replaced by new names (n6, n7); once
+// the dead are removed, a 3|2 split keeps the majority up under
+// keep-majority, and exactly one side under keep-oldest (the side of n3,
+// now the oldest).
+func TestReplacedThenSplit(t *testing.T) {
+	all := members(7)
+	removed := []string{"n1@h", "n2@h"}
+	maj, mnr := []string{"n3@h", "n4@h", "n5@h"}, []string{"n6@h", "n7@h"}
+	for _, p := range []Policy{KeepMajority, KeepOldest} {
+		dMaj := Decide(p, 0, false, liveSideView(all, maj, removed))
+		dMnr := Decide(p, 0, false, liveSideView(all, mnr, removed))
+		if !dMaj.Up || dMnr.Up {
+			t.Errorf("%s: majority up=%v (%s), minority up=%v (%s)", p, dMaj.Up, dMaj.Reason, dMnr.Up, dMnr.Reason)
+		}
+	}
+	// The old rule (a high-water mark of 7) downed both sides: 3 of 7.
+	if ps := liveSideView(all, maj, nil).Partition; ps.State != cluster.Minority || ps.Expected != 7 {
+		t.Errorf("without removal: %+v", ps)
+	}
+}
+
+// A view still forming is down under every policy, and says so.
+func TestDecideForming(t *testing.T) {
+	v := View{Self: "n1@h", Members: members(1), Partition: cluster.PartitionStatus{State: cluster.Forming, Up: 1, Expected: 3}}
+	for _, p := range Policies() {
+		if d := Decide(p, 1, false, v); d.Up || !d.Forming {
+			t.Errorf("%s: %+v", p, d)
+		}
+	}
+}

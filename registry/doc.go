@@ -52,8 +52,11 @@
 //     visible again, unless a takeover replaced them, in which case the
 //     old holder loses as in any conflict;
 //   - entries of a node that left, or came back with a new incarnation,
-//     are deleted at once (tombstones), and those of a node dead for
-//     longer than ReapAfter (default 10 min) too. If the node was only cut
+//     are deleted at once (tombstones); so are those of a node the
+//     cluster removed (cluster.Member.Removed: dead past the removal
+//     margin, on a side that keeps running; the rule the split-brain
+//     decisions use), and those of a node dead for longer than ReapAfter
+//     (default 10 min). If the node was only cut
 //     off, its registry re-registers, on the heal, those of its processes
 //     that still run (next generation).
 //
@@ -71,7 +74,8 @@
 // # Events
 //
 // Subscribe returns Registered, Unregistered (with a reason: unregistered,
-// exit, node_down, node_left, node_restarted, replaced, conflict, reaped)
-// and Conflict events as this node sees them: what a name resolves to on
-// this node changed.
+// exit, node_down, node_left, node_restarted, node_removed, replaced,
+// conflict, reaped) and Conflict events as this node sees them: what a
+// name resolves to on this node changed. node_removed: the owner's node
+// was removed from the cluster's decisions.
 package registry

@@ -178,9 +178,10 @@ type Registry struct {
 }
 
 type memberView struct {
-	status cluster.Status
-	inc    uint64
-	since  time.Time
+	status  cluster.Status
+	inc     uint64
+	since   time.Time
+	removed bool // dead past the cluster's removal margin (cluster.Member.Removed)
 }
 
 type watch struct {
@@ -779,11 +780,11 @@ func (r *Registry) refreshMembers() map[string]bool {
 func (r *Registry) setMembersLocked(ms []cluster.Member) map[string]bool {
 	next := make(map[string]memberView, len(ms))
 	for _, m := range ms {
-		next[m.Name] = memberView{status: m.Status, inc: m.Incarnation, since: m.Since}
+		next[m.Name] = memberView{status: m.Status, inc: m.Incarnation, since: m.Since, removed: m.Removed}
 	}
 	changed := map[string]bool{}
 	for n, v := range next {
-		if old, ok := r.members[n]; !ok || old.status != v.status || old.inc != v.inc {
+		if old, ok := r.members[n]; !ok || old.status != v.status || old.inc != v.inc || old.removed != v.removed {
 			changed[n] = true
 		}
 	}
@@ -816,8 +817,10 @@ func (r *Registry) membershipChanged() {
 	r.after(ef)
 }
 
-// reapLocked deletes the entries of nodes that are gone for good, or down
-// for longer than ReapAfter.
+// reapLocked deletes the entries of nodes that are gone for good, down
+// for longer than ReapAfter, or removed by the cluster (dead past its
+// removal margin on a side that keeps running: the same live-member rule
+// as the split-brain decisions).
 func (r *Registry) reapLocked(ef *effects) {
 	now := time.Now()
 	var dead []*Entry
@@ -838,6 +841,8 @@ func (r *Registry) reapLocked(ef *effects) {
 					reason = "node_left"
 				}
 				dead = append(dead, r.tombstone(e, reason))
+			case st == ownerDown && r.members[node].removed:
+				dead = append(dead, r.tombstone(e, "node_removed"))
 			case st == ownerDown && now.Sub(since) >= r.cfg.ReapAfter:
 				dead = append(dead, r.tombstone(e, "reaped"))
 			}

@@ -370,3 +370,30 @@ func TestRandomHistoryConverges(t *testing.T) {
 		})
 	}
 }
+
+// A node the cluster removed (dead past the removal margin, on a side
+// that keeps running) has its names deleted at once, by the same rule as
+// the split-brain decisions, without waiting for ReapAfter.
+func TestRemovedNodeReaped(t *testing.T) {
+	fn := newFakeNet(t, "a@h", "b@h", "c@h")
+	fn.start(Config{ReapAfter: time.Hour})
+	a, c := fn.node("a@h"), fn.node("c@h")
+	if err := c.reg.Register("on-c", c.spawn(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	fn.flush()
+	fn.partition([]string{"a@h", "b@h"}, []string{"c@h"})
+	a.reg.membershipChanged()
+	if es := a.reg.Entries(); len(es) != 1 || es[0].Deleted {
+		t.Fatalf("c only dead: a holds %+v, want the entry kept (hidden)", es)
+	}
+	a.mu.Lock()
+	m := a.view["c@h"]
+	m.Removed = true
+	a.view["c@h"] = m
+	a.mu.Unlock()
+	a.reg.membershipChanged()
+	if es := a.reg.Entries(); len(es) != 1 || !es[0].Deleted || es[0].Reason != "node_removed" {
+		t.Fatalf("c removed: a holds %+v, want a node_removed tombstone", es)
+	}
+}

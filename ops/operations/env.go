@@ -41,6 +41,7 @@ func Register(reg *ops.Registry, env *Env) error {
 		supervisors(env), processInfo(env), processKill(env), processSend(env), processRestart(env),
 		traceStart(env), traceGet(env), traceStop(env), traceList(env), events(env),
 		clusterRegistry(env), registryLookup(env), clusterPlacement(env), placementStart(env), placementStop(env),
+		placementRebalance(env),
 	} {
 		if err := reg.Register(op); err != nil {
 			return err

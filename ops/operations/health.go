@@ -283,6 +283,9 @@ func recommend(r HealthReport) []string {
 	case cluster.Partial:
 		out = append(out, fmt.Sprintf("%d of %d expected nodes are up: find the missing nodes (crashed, or cut off).", r.Partition.Up, r.Partition.Expected))
 	}
+	if r.Partition.ProfileWarning != "" {
+		out = append(out, "This node's failure detection does not fit the network: "+r.Partition.ProfileWarning+".")
+	}
 	for _, nh := range r.Nodes {
 		if len(nh.Issues) > 0 {
 			out = append(out, fmt.Sprintf("%s (score %d): %s", nh.Node, nh.Score, joinIssues(nh.Issues)))
