@@ -209,10 +209,10 @@ func (c *Proc) Receive(ctx context.Context) (any, error) {
 			}
 			return nil, r
 		}
-		if len(p.queue) > 0 {
-			e := p.queue[0]
-			p.queue[0] = envelope{}
-			p.queue = p.queue[1:]
+		p.mbox.lock()
+		e, ok := p.mbox.pop()
+		p.mbox.unlock()
+		if ok {
 			p.mu.Unlock()
 			if t := p.tracers.Load(); t != nil {
 				traceIn(*t, p.pid, &e)

@@ -152,3 +152,54 @@ func BenchmarkIdleProcessMemory(b *testing.B) {
 		_ = rt.Shutdown(context.Background())
 	}
 }
+
+// sendPairs runs pairs sender→receiver pairs with `senders` senders per
+// receiver; every sender is a behaviour that sends its share when told to
+// go, as in ../shared/bench/peers.
+func sendPairs(b *testing.B, receivers, senders int) {
+	rt := newRT(b)
+	per := b.N/(receivers*senders) + 1
+	var wg sync.WaitGroup
+	var starters []process.PID
+	for i := 0; i < receivers; i++ {
+		c := &counter{want: per * senders, done: make(chan struct{})}
+		to, _ := rt.Spawn(c)
+		wg.Add(1)
+		go func() { defer wg.Done(); <-c.done }()
+		for j := 0; j < senders; j++ {
+			s, _ := rt.Spawn(&burst{to: to, n: per})
+			starters = append(starters, s)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, s := range starters {
+		rt.Send(s, struct{}{})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(per*receivers*senders)/b.Elapsed().Seconds(), "msg/s")
+}
+
+// burst sends n ints to `to` when it gets any message.
+type burst struct {
+	process.Server
+	to process.PID
+	n  int
+}
+
+func (s *burst) HandleInfo(p *process.Proc, _ any) error {
+	for i := 0; i < s.n; i++ {
+		p.Send(s.to, i)
+	}
+	return nil
+}
+
+// BenchmarkSendNtoN100: 100 independent pairs of behaviours.
+func BenchmarkSendNtoN100(b *testing.B) { sendPairs(b, 100, 1) }
+
+// BenchmarkSendPairsProcs: GOMAXPROCS pairs of behaviours.
+func BenchmarkSendPairsProcs(b *testing.B) { sendPairs(b, runtime.GOMAXPROCS(0), 1) }
+
+// BenchmarkFanIn100: 100 sender behaviours, one receiver.
+func BenchmarkFanIn100(b *testing.B) { sendPairs(b, 1, 100) }

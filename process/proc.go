@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -132,10 +133,7 @@ type process struct {
 	tracers  atomic.Pointer[[]*Trace]
 
 	mu         sync.Mutex
-	queue      []envelope
-	spare      []envelope
-	scheduled  bool // a goroutine owns the loop (or Init is running)
-	in         uint64
+	mbox       mailbox
 	exitReason Reason
 	name       string
 	links      map[PID]struct{}
@@ -157,28 +155,29 @@ const (
 
 // enqueue appends to the mailbox and schedules the process. It returns
 // false if the process is dead (calls are then answered by the caller).
+//
+// The mailbox lock, not mu, orders it with finalize: finalize marks the
+// process dead and then takes the mailbox under that lock, so a message
+// is either seen by finalize or refused here.
 func (p *process) enqueue(e envelope) bool {
-	p.mu.Lock()
+	m := &p.mbox
+	m.lock()
 	if p.state.Load() == stateDead {
-		p.mu.Unlock()
+		m.unlock()
 		return false
 	}
-	p.queue = append(p.queue, e)
-	p.in++
-	start := false
+	m.push(e)
 	if p.fn != nil {
-		p.mu.Unlock()
+		m.unlock()
 		select {
 		case p.wake <- struct{}{}:
 		default:
 		}
 		return true
 	}
-	if !p.scheduled {
-		p.scheduled = true
-		start = true
-	}
-	p.mu.Unlock()
+	start := !m.scheduled
+	m.scheduled = true
+	m.unlock()
 	if start {
 		p.rt.wg.Add(1)
 		go p.run()
@@ -186,68 +185,89 @@ func (p *process) enqueue(e envelope) bool {
 	return true
 }
 
+// turnBudget is how many messages a behaviour handles before it yields
+// its thread to other goroutines (runtime.Gosched), so that a flooded
+// process cannot delay the others.
+const turnBudget = 512
+
 // run is the loop of a behaviour process. It exists only while there is
-// work: an idle process costs no goroutine.
+// work: an idle process costs no goroutine. It takes the mailbox one chunk
+// at a time (one lock per chunk, not per message) and handles the chunk
+// outside the lock.
 func (p *process) run() {
 	defer p.rt.wg.Done()
+	handled := 0
+	m := &p.mbox
 	for {
-		p.mu.Lock()
+		m.lock()
 		switch p.state.Load() {
 		case stateDead:
-			p.scheduled = false
-			p.mu.Unlock()
+			m.scheduled = false
+			m.unlock()
 			return
 		case stateExiting:
+			m.unlock()
+			p.mu.Lock()
 			reason := p.exitReason
 			p.mu.Unlock()
 			p.terminate(reason)
 			return
 		}
-		if len(p.queue) == 0 {
-			p.scheduled = false
-			p.mu.Unlock()
+		c := m.take()
+		if c == nil {
+			m.scheduled = false
+			m.unlock()
 			return
 		}
-		batch := p.queue
-		p.queue = p.spare[:0]
-		p.spare = nil
-		p.mu.Unlock()
+		m.unlock()
 		p.status.Store(statusRunning)
-		for i := range batch {
+		handled += int(c.w - c.r)
+		for c.r < c.w {
 			if p.state.Load() != stateAlive {
-				p.requeue(batch[i:])
 				break
 			}
-			if err := p.handle(&batch[i]); err != nil {
-				p.requeue(batch[i+1:])
+			e := &c.e[c.r]
+			c.r++
+			if err := p.handle(e); err != nil {
 				p.beginExit(err)
 				break
 			}
-			batch[i] = envelope{}
 		}
-		clear(batch)
 		p.status.Store(statusWaiting)
-		p.mu.Lock()
-		if p.spare == nil && cap(batch) <= 1024 {
-			p.spare = batch[:0]
+		if c.r == c.w {
+			putChunk(c)
+		} else {
+			p.putBack(c)
 		}
-		p.mu.Unlock()
+		if handled >= turnBudget {
+			handled = 0
+			runtime.Gosched()
+		}
 	}
 }
 
-// requeue puts unhandled envelopes back at the head of the mailbox, so a
-// terminating process can answer the calls among them.
-func (p *process) requeue(rest []envelope) {
-	if len(rest) == 0 {
+// putBack returns the unhandled rest of a chunk to the head of the
+// mailbox, so that a terminating process answers the calls among it. If
+// the process was killed meanwhile, finalize has already answered the
+// mailbox but not this chunk: its calls are answered here.
+func (p *process) putBack(c *chunk) {
+	p.mbox.lock()
+	if p.state.Load() != stateDead {
+		p.mbox.untake(c)
+		p.mbox.unlock()
 		return
 	}
+	p.mbox.unlock()
 	p.mu.Lock()
-	q := make([]envelope, 0, len(rest)+len(p.queue))
-	q = append(q, rest...)
-	q = append(q, p.queue...)
-	p.queue = q
+	reason := p.exitReason
 	p.mu.Unlock()
-	clear(rest)
+	callErr := &ExitError{PID: p.pid, Reason: reason}
+	each(c, func(e *envelope) {
+		if e.kind == kindCall {
+			p.replyTo(e.caller(), nil, callErr)
+		}
+	})
+	putChunk(c)
 }
 
 // beginExit marks the process as exiting with reason (first reason wins).
@@ -413,9 +433,11 @@ func (p *process) exitSignal(from PID, reason Reason, link bool) {
 	p.state.Store(stateExiting)
 	p.exitReason = reason
 	start := false
-	if p.fn == nil && !p.scheduled {
-		p.scheduled = true
-		start = true
+	if p.fn == nil {
+		p.mbox.lock()
+		start = !p.mbox.scheduled
+		p.mbox.scheduled = true
+		p.mbox.unlock()
 	}
 	cancel := p.cancel
 	p.mu.Unlock()
@@ -444,8 +466,10 @@ func (p *process) finalize(reason Reason, killed bool) {
 	}
 	p.state.Store(stateDead)
 	p.status.Store(statusExiting)
-	queue := p.queue
-	p.queue, p.spare = nil, nil
+	p.exitReason = reason
+	p.mbox.lock()
+	queue := p.mbox.takeAll()
+	p.mbox.unlock()
 	links, monitors, watching, deferred := p.links, p.monitors, p.watching, p.deferred
 	p.links, p.monitors, p.watching, p.deferred = nil, nil, nil, nil
 	name := p.name
@@ -487,12 +511,12 @@ func (p *process) finalize(reason Reason, killed bool) {
 			tr.record(TraceEvent{Time: time.Now(), PID: p.pid, Dir: "exit", Kind: "exit", Message: fmt.Sprint(reason)})
 		}
 	}
-	for i := range queue {
-		e := &queue[i]
+	each(queue, func(e *envelope) {
 		if e.kind == kindCall {
 			p.replyTo(e.caller(), nil, callErr)
 		}
-	}
+	})
+	release(queue)
 	for w, gen := range deferred {
 		w.deliver(gen, callResult{err: callErr})
 	}
