@@ -3,9 +3,11 @@ package process_test
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/arsenal-go/arsenal/process"
 )
@@ -203,3 +205,57 @@ func BenchmarkSendPairsProcs(b *testing.B) { sendPairs(b, runtime.GOMAXPROCS(0),
 
 // BenchmarkFanIn100: 100 sender behaviours, one receiver.
 func BenchmarkFanIn100(b *testing.B) { sendPairs(b, 1, 100) }
+
+// BenchmarkPingWhileFlooded measures fairness: 100 sender behaviours
+// flood one receiver without pause while the benchmark calls a quiet echo
+// process, b.N sequential calls from outside any process. It reports the
+// median and the 99th and 99.9th percentiles of the call latency; without load on the
+// receiver's side they would be those of BenchmarkCallRoundTrip.
+func BenchmarkPingWhileFlooded(b *testing.B) {
+	rt := newRT(b)
+	sink, _ := rt.Spawn(&counter{want: -1, done: make(chan struct{})})
+	var stop atomic.Bool
+	for i := 0; i < 100; i++ {
+		s, _ := rt.Spawn(&flooder{to: sink, stop: &stop})
+		rt.Send(s, struct{}{})
+	}
+	quiet, _ := rt.Spawn(&echo{})
+	ctx := context.Background()
+	for i := 0; i < 100; i++ { // the flood is under way
+		_, _ = rt.Call(ctx, quiet, i)
+	}
+	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := rt.Call(ctx, quiet, i); err != nil {
+			b.Fatal(err)
+		}
+		lat[i] = time.Since(t0)
+	}
+	b.StopTimer()
+	stop.Store(true)
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)*999/1000].Nanoseconds())/1e3, "p99.9-µs")
+}
+
+// flooder sends to `to` in batches of 1,000 until stop, re-arming itself
+// with a message after each batch.
+type flooder struct {
+	process.Server
+	to   process.PID
+	stop *atomic.Bool
+}
+
+func (f *flooder) HandleInfo(p *process.Proc, _ any) error {
+	if f.stop.Load() {
+		return nil
+	}
+	for i := 0; i < 1000; i++ {
+		p.Send(f.to, i)
+	}
+	p.Send(p.Self(), struct{}{})
+	return nil
+}
