@@ -197,6 +197,7 @@ const turnBudget = 512
 func (p *process) run() {
 	defer p.rt.wg.Done()
 	handled := 0
+	running := false
 	m := &p.mbox
 	for {
 		m.lock()
@@ -215,12 +216,22 @@ func (p *process) run() {
 		}
 		c := m.take()
 		if c == nil {
+			// Under the mailbox lock, so that a loop started after this
+			// one ends cannot have its status overwritten.
+			if running {
+				p.status.Store(statusWaiting)
+			}
 			m.scheduled = false
 			m.unlock()
 			return
 		}
 		m.unlock()
-		p.status.Store(statusRunning)
+		if !running {
+			// Once per loop, not per chunk: senders read the state next
+			// to it on every message.
+			p.status.Store(statusRunning)
+			running = true
+		}
 		handled += int(c.w - c.r)
 		for c.r < c.w {
 			if p.state.Load() != stateAlive {
@@ -233,7 +244,6 @@ func (p *process) run() {
 				break
 			}
 		}
-		p.status.Store(statusWaiting)
 		if c.r == c.w {
 			putChunk(c)
 		} else {
