@@ -259,3 +259,7 @@ func (f *flooder) HandleInfo(p *process.Proc, _ any) error {
 	p.Send(p.Self(), struct{}{})
 	return nil
 }
+
+// BenchmarkSendBehaviour1to1: one sender behaviour → one receiver, as in
+// ../shared/bench/peers send1to1.
+func BenchmarkSendBehaviour1to1(b *testing.B) { sendPairs(b, 1, 1) }

@@ -6,24 +6,24 @@ import (
 	"sync/atomic"
 )
 
-// chunkLen is the number of envelopes in one mailbox chunk.
-const chunkLen = 128
+// chunkLen is the number of letters in one mailbox chunk (8 KiB).
+const chunkLen = 256
 
-// chunk is a fixed block of envelopes. A mailbox is a singly linked list
-// of chunks; envelopes e[r:w] are queued. Chunks come from a pool and go
+// chunk is a fixed block of letters. A mailbox is a singly linked list
+// of chunks; letters e[r:w] are queued. Chunks come from a pool and go
 // back to it once consumed, so a mailbox that keeps a backlog never
 // copies it to grow (a slice would), and an idle mailbox holds none.
 type chunk struct {
 	next *chunk
 	r, w int32
-	e    [chunkLen]envelope
+	e    [chunkLen]letter
 }
 
 var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
 
 func getChunk() *chunk { return chunkPool.Get().(*chunk) }
 
-// putChunk clears the envelopes that were used and pools c.
+// putChunk clears the letters that were used and pools c.
 func putChunk(c *chunk) {
 	clear(c.e[:c.w])
 	c.next, c.r, c.w = nil, 0, 0
@@ -69,7 +69,7 @@ func (m *mailbox) unlock() { m.mu.Store(0) }
 
 func (m *mailbox) len() int { return m.n }
 
-func (m *mailbox) push(e envelope) {
+func (m *mailbox) push(e letter) {
 	m.in++
 	t := m.tail
 	if t == nil || t.w == chunkLen {
@@ -86,7 +86,7 @@ func (m *mailbox) push(e envelope) {
 	m.n++
 }
 
-// take detaches the head chunk, with its queued envelopes e[r:w], for the
+// take detaches the head chunk, with its queued letters e[r:w], for the
 // consumer to handle outside the lock. It returns nil if the mailbox is
 // empty. Once the head is taken, new messages go to a new chunk.
 func (m *mailbox) take() *chunk {
@@ -103,7 +103,7 @@ func (m *mailbox) take() *chunk {
 	return c
 }
 
-// untake puts back a chunk returned by take, whose envelopes e[r:w] were
+// untake puts back a chunk returned by take, whose letters e[r:w] were
 // not handled, at the head of the mailbox.
 func (m *mailbox) untake(c *chunk) {
 	if c.r == c.w {
@@ -118,14 +118,14 @@ func (m *mailbox) untake(c *chunk) {
 	m.n += int(c.w - c.r)
 }
 
-// pop removes the first envelope.
-func (m *mailbox) pop() (envelope, bool) {
+// pop removes the first letter.
+func (m *mailbox) pop() (letter, bool) {
 	c := m.head
 	if c == nil {
-		return envelope{}, false
+		return letter{}, false
 	}
 	e := c.e[c.r]
-	c.e[c.r] = envelope{}
+	c.e[c.r] = letter{}
 	c.r++
 	m.n--
 	if c.r == c.w {
@@ -146,8 +146,8 @@ func (m *mailbox) takeAll() *chunk {
 	return c
 }
 
-// each calls fn for every queued envelope of a chain from takeAll.
-func each(c *chunk, fn func(*envelope)) {
+// each calls fn for every queued letter of a chain from takeAll.
+func each(c *chunk, fn func(*letter)) {
 	for ; c != nil; c = c.next {
 		for i := c.r; i < c.w; i++ {
 			fn(&c.e[i])

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func env(i int) envelope { return envelope{kind: kindInfo, body: i} }
+func env(i int) letter { return letter{body: i} }
 
 func popAll(t *testing.T, m *mailbox) []int {
 	t.Helper()
@@ -112,7 +112,7 @@ func TestMailboxTakeAll(t *testing.T) {
 		t.Fatal("takeAll left envelopes")
 	}
 	want := 1
-	each(chain, func(e *envelope) {
+	each(chain, func(e *letter) {
 		if e.body.(int) != want {
 			t.Fatalf("each: %d, want %d", e.body.(int), want)
 		}

@@ -33,11 +33,75 @@ type envelope struct {
 	remote *From   // call from another node
 }
 
-func (e *envelope) caller() From {
-	if e.remote != nil {
-		return *e.remote
+// letter is a message as the mailbox stores it: 32 bytes, a quarter of
+// an envelope, since every byte of it crosses from the sender's core to
+// the receiver's. An envelope becomes a letter in enqueue; a process
+// sending to a local process builds the letter directly (post), with no
+// allocation.
+type letter struct {
+	body any
+	from *PID      // the sender; nil for code outside processes
+	call *callInfo // nil for an info message, castMark for a cast
+}
+
+// callInfo is the part of a letter that only calls need.
+type callInfo struct {
+	from   PID
+	reply  *waiter // local call
+	gen    uint64  // the reply slot's generation for this call
+	remote *From   // call from another node
+}
+
+var castMark = &callInfo{}
+
+func (l *letter) kind() uint8 {
+	switch l.call {
+	case nil:
+		return kindInfo
+	case castMark:
+		return kindCast
 	}
-	return From{pid: e.from, w: e.reply, gen: e.gen}
+	return kindCall
+}
+
+func (l *letter) sender() PID {
+	if l.from == nil {
+		return PID{}
+	}
+	return *l.from
+}
+
+// caller is the From of a call letter.
+func (l *letter) caller() From {
+	c := l.call
+	if c.remote != nil {
+		return *c.remote
+	}
+	return From{pid: c.from, w: c.reply, gen: c.gen}
+}
+
+// toLetter converts an envelope. A sender PID (other than zero) and the
+// call fields are copied to the heap: one small allocation for a call, or
+// for a message from a remote process or from the runtime on a process's
+// behalf (exit and down messages); a local process's sends avoid it.
+func (e *envelope) toLetter() letter {
+	l := letter{body: e.body}
+	switch e.kind {
+	case kindCall:
+		c := &callInfo{from: e.from, reply: e.reply, gen: e.gen, remote: e.remote}
+		l.call = c
+		if !e.from.IsZero() {
+			l.from = &c.from
+		}
+		return l
+	case kindCast:
+		l.call = castMark
+	}
+	if !e.from.IsZero() {
+		from := e.from
+		l.from = &from
+	}
+	return l
 }
 
 // From identifies the caller of a Call; pass it to Proc.Reply.
@@ -159,7 +223,27 @@ const (
 // The mailbox lock, not mu, orders it with finalize: finalize marks the
 // process dead and then takes the mailbox under that lock, so a message
 // is either seen by finalize or refused here.
-func (p *process) enqueue(e envelope) bool {
+func (p *process) enqueue(e envelope) bool { return p.post(e.toLetter()) }
+
+// sendLocal is Proc.Send and Proc.Cast: a letter to a local process
+// carries a pointer to the sender's own PID, so it needs no allocation.
+func (p *process) sendLocal(to PID, msg any, kind uint8) {
+	rt := p.rt
+	if to.Node != rt.node {
+		rt.send(p.pid, to, msg, kind)
+		return
+	}
+	if q := rt.lookup(to); q != nil {
+		l := letter{body: msg, from: &p.pid}
+		if kind == kindCast {
+			l.call = castMark
+		}
+		q.post(l)
+	}
+}
+
+// post is enqueue for a letter.
+func (p *process) post(e letter) bool {
 	m := &p.mbox
 	m.lock()
 	if p.state.Load() == stateDead {
@@ -272,8 +356,8 @@ func (p *process) putBack(c *chunk) {
 	reason := p.exitReason
 	p.mu.Unlock()
 	callErr := &ExitError{PID: p.pid, Reason: reason}
-	each(c, func(e *envelope) {
-		if e.kind == kindCall {
+	each(c, func(e *letter) {
+		if e.call != nil && e.call != castMark {
 			p.replyTo(e.caller(), nil, callErr)
 		}
 	})
@@ -290,7 +374,7 @@ func (p *process) beginExit(reason Reason) {
 	p.mu.Unlock()
 }
 
-func (p *process) handle(e *envelope) (err error) {
+func (p *process) handle(e *letter) (err error) {
 	if t := p.tracers.Load(); t != nil {
 		traceIn(*t, p.pid, e)
 	}
@@ -299,10 +383,10 @@ func (p *process) handle(e *envelope) (err error) {
 			err = &PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
-	switch e.kind {
-	case kindInfo:
+	switch e.call {
+	case nil:
 		return p.beh.HandleInfo(&p.self, e.body)
-	case kindCast:
+	case castMark:
 		return p.beh.HandleCast(&p.self, e.body)
 	}
 	from := e.caller()
@@ -521,8 +605,8 @@ func (p *process) finalize(reason Reason, killed bool) {
 			tr.record(TraceEvent{Time: time.Now(), PID: p.pid, Dir: "exit", Kind: "exit", Message: fmt.Sprint(reason)})
 		}
 	}
-	each(queue, func(e *envelope) {
-		if e.kind == kindCall {
+	each(queue, func(e *letter) {
+		if e.call != nil && e.call != castMark {
 			p.replyTo(e.caller(), nil, callErr)
 		}
 	})
