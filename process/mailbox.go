@@ -103,19 +103,28 @@ func (m *mailbox) take() *chunk {
 	return c
 }
 
-// untake puts back a chunk returned by take, whose letters e[r:w] were
-// not handled, at the head of the mailbox.
+// untake puts back a chain of chunks from take or takeAll, whose letters
+// e[r:w] were not handled, at the head of the mailbox.
 func (m *mailbox) untake(c *chunk) {
-	if c.r == c.w {
+	for c != nil && c.r == c.w {
+		next := c.next
 		putChunk(c)
+		c = next
+	}
+	if c == nil {
 		return
 	}
-	c.next = m.head
+	last, n := c, 0
+	for x := c; x != nil; x = x.next {
+		n += int(x.w - x.r)
+		last = x
+	}
+	last.next = m.head
 	m.head = c
 	if m.tail == nil {
-		m.tail = c
+		m.tail = last
 	}
-	m.n += int(c.w - c.r)
+	m.n += n
 }
 
 // pop removes the first letter.

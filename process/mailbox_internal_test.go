@@ -91,6 +91,24 @@ func TestMailboxUntake(t *testing.T) {
 	if got := popAll(t, &m); len(got) != 2 || got[0] != 1 || got[1] != 2 {
 		t.Fatalf("untake into an empty mailbox: %v", got)
 	}
+	// A chain from takeAll, its first chunk partly handled, goes back in
+	// front of what arrived meanwhile.
+	for i := 0; i < 3*chunkLen; i++ {
+		m.push(env(i))
+	}
+	chain := m.takeAll()
+	chain.r = 7
+	m.push(env(3 * chunkLen))
+	m.untake(chain)
+	if m.len() != 3*chunkLen-7+1 {
+		t.Fatalf("len %d after untaking a chain, want %d", m.len(), 3*chunkLen-6)
+	}
+	got = popAll(t, &m)
+	for i, v := range got {
+		if v != i+7 {
+			t.Fatalf("chain position %d: %d, want %d", i, v, i+7)
+		}
+	}
 	// A fully handled chunk is pooled, not queued.
 	m.push(env(3))
 	c = m.take()

@@ -275,9 +275,9 @@ func (p *process) post(e letter) bool {
 const turnBudget = 512
 
 // run is the loop of a behaviour process. It exists only while there is
-// work: an idle process costs no goroutine. It takes the mailbox one chunk
-// at a time (one lock per chunk, not per message) and handles the chunk
-// outside the lock.
+// work: an idle process costs no goroutine. It takes every queued chunk
+// at once (one lock per take, not per message) and handles them outside
+// the lock, pooling each chunk as it is done.
 func (p *process) run() {
 	defer p.rt.wg.Done()
 	handled := 0
@@ -298,7 +298,7 @@ func (p *process) run() {
 			p.terminate(reason)
 			return
 		}
-		c := m.take()
+		c := m.takeAll()
 		if c == nil {
 			// Under the mailbox lock, so that a loop started after this
 			// one ends cannot have its status overwritten.
@@ -316,34 +316,41 @@ func (p *process) run() {
 			p.status.Store(statusRunning)
 			running = true
 		}
-		handled += int(c.w - c.r)
-		for c.r < c.w {
-			if p.state.Load() != stateAlive {
+		for c != nil {
+			handled += int(c.w - c.r)
+			stopped := false
+			for c.r < c.w {
+				if p.state.Load() != stateAlive {
+					stopped = true
+					break
+				}
+				e := &c.e[c.r]
+				c.r++
+				if err := p.handle(e); err != nil {
+					p.beginExit(err)
+					stopped = true
+					break
+				}
+			}
+			if stopped {
+				p.putBack(c)
 				break
 			}
-			e := &c.e[c.r]
-			c.r++
-			if err := p.handle(e); err != nil {
-				p.beginExit(err)
-				break
-			}
-		}
-		if c.r == c.w {
+			next := c.next
 			putChunk(c)
-		} else {
-			p.putBack(c)
-		}
-		if handled >= turnBudget {
-			handled = 0
-			runtime.Gosched()
+			c = next
+			if handled >= turnBudget {
+				handled = 0
+				runtime.Gosched()
+			}
 		}
 	}
 }
 
-// putBack returns the unhandled rest of a chunk to the head of the
-// mailbox, so that a terminating process answers the calls among it. If
-// the process was killed meanwhile, finalize has already answered the
-// mailbox but not this chunk: its calls are answered here.
+// putBack returns the unhandled rest of a chain of chunks to the head of
+// the mailbox, so that a terminating process answers the calls among it.
+// If the process was killed meanwhile, finalize has already answered the
+// mailbox but not this chain: its calls are answered here.
 func (p *process) putBack(c *chunk) {
 	p.mbox.lock()
 	if p.state.Load() != stateDead {
@@ -361,7 +368,7 @@ func (p *process) putBack(c *chunk) {
 			p.replyTo(e.caller(), nil, callErr)
 		}
 	})
-	putChunk(c)
+	release(c)
 }
 
 // beginExit marks the process as exiting with reason (first reason wins).
