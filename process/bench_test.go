@@ -263,3 +263,32 @@ func (f *flooder) HandleInfo(p *process.Proc, _ any) error {
 // BenchmarkSendBehaviour1to1: one sender behaviour → one receiver, as in
 // ../shared/bench/peers send1to1.
 func BenchmarkSendBehaviour1to1(b *testing.B) { sendPairs(b, 1, 1) }
+
+// stopper counts its Terminate calls.
+type stopper struct {
+	process.Server
+	stops *atomic.Int64
+}
+
+func (s *stopper) Terminate(*process.Proc, process.Reason) { s.stops.Add(1) }
+
+// BenchmarkStop: exit signals (Shutdown) from outside to b.N idle
+// processes; the clock stops when every Terminate has run (the peers'
+// "stop" cell).
+func BenchmarkStop(b *testing.B) {
+	rt := newRT(b)
+	var stops atomic.Int64
+	pids := make([]process.PID, b.N)
+	for i := range pids {
+		pids[i], _ = rt.Spawn(&stopper{stops: &stops})
+	}
+	b.ResetTimer()
+	for _, pid := range pids {
+		rt.Exit(pid, process.Shutdown)
+	}
+	for stops.Load() < int64(b.N) {
+		runtime.Gosched()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "stops/s")
+}
