@@ -102,9 +102,10 @@ func init() {
 // Register makes values of type T encodable under name. Registering the
 // same type under the same name again is a no-op; any other clash is an
 // error. A struct (or pointer to a struct) whose exported fields are all
-// booleans, numbers, strings or byte slices without cbor or json tags
-// travels in a compact form without field names (see record.go); any
-// other type travels as CBOR.
+// booleans, numbers, strings or byte slices without cbor or json tags,
+// and which does not marshal itself (MarshalCBOR, MarshalBinary), travels
+// in a compact form without field names (see record.go); any other type
+// travels as CBOR.
 func Register[T any](name string) error {
 	t := reflect.TypeFor[T]()
 	if name == "" || len(name) > 200 {

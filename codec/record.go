@@ -1,17 +1,22 @@
 package codec
 
 import (
+	"encoding"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"reflect"
 	"unsafe"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // A record is the compact form of a registered struct type (or pointer to
 // one) whose exported fields are all booleans, integers, floats, strings
-// or byte slices and carry no cbor or json tags. It is written as
+// or byte slices and carry no cbor or json tags, and where neither the
+// struct nor a field type marshals itself (MarshalCBOR, MarshalBinary or
+// their inverses). It is written as
 //
 //	tagRecord, name, a 32-bit layout fingerprint, then every exported
 //	field in declaration order: integers as (zigzag) varints, floats as
@@ -71,9 +76,30 @@ var kinds = map[reflect.Kind]fieldKind{
 	reflect.Float32: fFloat32, reflect.Float64: fFloat64, reflect.String: fString,
 }
 
+// Types that marshal themselves keep doing so: a struct, or a field
+// type, that implements one of these travels as CBOR, which calls them.
+// (The CBOR modes here do not call MarshalText, so neither is it a reason
+// to leave the record form.)
+var selfMarshalling = []reflect.Type{
+	reflect.TypeFor[cbor.Marshaler](), reflect.TypeFor[cbor.Unmarshaler](),
+	reflect.TypeFor[encoding.BinaryMarshaler](), reflect.TypeFor[encoding.BinaryUnmarshaler](),
+}
+
+func marshalsItself(t reflect.Type) bool {
+	for _, i := range selfMarshalling {
+		if t.Implements(i) || reflect.PointerTo(t).Implements(i) {
+			return true
+		}
+	}
+	return false
+}
+
 // planStruct returns the fields of struct type t, or false if t cannot
 // travel as a record.
 func planStruct(t reflect.Type) ([]recField, uint32, bool) {
+	if marshalsItself(t) {
+		return nil, 0, false
+	}
 	h := fnv.New32a()
 	var fields []recField
 	for i := 0; i < t.NumField(); i++ {
@@ -88,6 +114,9 @@ func planStruct(t reflect.Type) ([]recField, uint32, bool) {
 			return nil, 0, false
 		}
 		if _, ok := f.Tag.Lookup("json"); ok {
+			return nil, 0, false
+		}
+		if marshalsItself(f.Type) {
 			return nil, 0, false
 		}
 		k, ok := kinds[f.Type.Kind()]

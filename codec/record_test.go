@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"reflect"
@@ -57,6 +58,36 @@ type nested struct {
 	Note string
 }
 
+// upper marshals itself: a field of its type keeps the struct on CBOR,
+// which calls MarshalBinary.
+type upper string
+
+func (u upper) MarshalBinary() ([]byte, error) { return []byte("U:" + string(u)), nil }
+func (u *upper) UnmarshalBinary(b []byte) error {
+	if len(b) < 2 || string(b[:2]) != "U:" {
+		return errors.New("not an upper")
+	}
+	*u = upper(b[2:])
+	return nil
+}
+
+type withUpper struct {
+	Name upper
+	N    int
+}
+
+// selfMarshal marshals itself as a whole.
+type selfMarshal struct{ A, B int }
+
+func (s selfMarshal) MarshalBinary() ([]byte, error) { return []byte{byte(s.A), byte(s.B)}, nil }
+func (s *selfMarshal) UnmarshalBinary(b []byte) error {
+	if len(b) != 2 {
+		return errors.New("bad selfMarshal")
+	}
+	s.A, s.B = int(b[0]), int(b[1])
+	return nil
+}
+
 type layoutA struct{ X, Y int64 }
 type layoutB struct{ Y, X int64 }
 
@@ -67,6 +98,8 @@ func init() {
 	codec.MustRegister[allKinds]("test.allkinds")
 	codec.MustRegister[named]("test.named")
 	codec.MustRegister[nested]("test.nested")
+	codec.MustRegister[withUpper]("test.withupper")
+	codec.MustRegister[selfMarshal]("test.selfmarshal")
 	codec.MustRegister[layoutA]("test.layout.a")
 	codec.MustRegister[layoutB]("test.layout.b")
 }
@@ -102,6 +135,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	roundTrip(t, named{L: -3, Name: "x"})
 	roundTrip(t, nested{P: newPayload(1), Note: "n"})
 	roundTrip(t, payloadCBOR{Seq: 1, G: 7})
+	roundTrip(t, withUpper{Name: "x", N: 2})
+	roundTrip(t, selfMarshal{A: 3, B: 4})
 
 	// Unexported fields stay zero, as with CBOR.
 	b, _ := codec.Append(nil, allKinds{hidden: 5, S: "s"})
@@ -115,6 +150,28 @@ func TestRecordRoundTrip(t *testing.T) {
 // side-by-side benchmark) take 24 bytes of fields; with the tag, the name
 // (12 bytes here) and the fingerprint, 42 bytes. Protobuf needs 32 bytes
 // for these fields; the CBOR map with names takes 78.
+// TestSelfMarshallingStaysCBOR: a type that marshals itself, or has a
+// field that does, is not a record: its own methods still run.
+func TestSelfMarshallingStaysCBOR(t *testing.T) {
+	for _, v := range []any{withUpper{Name: "x"}, selfMarshal{A: 1}} {
+		b, err := codec.Append(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[0] != 10 { // tagNamed: the CBOR form
+			t.Fatalf("%T encoded with tag %d, want the CBOR form", v, b[0])
+		}
+	}
+	b, _ := codec.Append(nil, withUpper{Name: "abc"})
+	if !bytes.Contains(b, []byte("U:abc")) {
+		t.Fatalf("MarshalBinary was not used: % x", b)
+	}
+	b, _ = codec.Append(nil, newPayload(1))
+	if b[0] != 11 {
+		t.Fatalf("payload encoded with tag %d, want the record form", b[0])
+	}
+}
+
 func TestRecordSize(t *testing.T) {
 	rec := roundTrip(t, newPayload(400_000))
 	cb := roundTrip(t, payloadCBOR(newPayload(400_000)))
@@ -159,7 +216,7 @@ func TestRecordRejects(t *testing.T) {
 	}
 	// Out-of-range integers and a bad bool.
 	n, _ := codec.Append(nil, named{L: 1})
-	hdr := len(n) - 2 // tag, name, fingerprint; then L (1 byte) and Name (1 byte)
+	hdr := len(n) - 2                                           // tag, name, fingerprint; then L (1 byte) and Name (1 byte)
 	over := append(append([]byte{}, n[:hdr]...), 0x80, 0x02, 0) // varint 128: beyond int8
 	if _, _, err := codec.Decode(over); !errors.Is(err, codec.ErrMalformed) {
 		t.Fatalf("int8 out of range: %v", err)
