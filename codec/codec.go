@@ -5,7 +5,8 @@
 // decoded from JSON) travels as CBOR. Any other type must be registered
 // with Register under a name that every node agrees on; it travels as CBOR
 // (github.com/fxamacker/cbor/v2) and is decoded into a fresh value of the
-// registered type. Decoding treats its input as untrusted: lengths,
+// registered type; a struct of plain fields travels in a compact form
+// without field names instead (see Register). Decoding treats its input as untrusted: lengths,
 // nesting depth and collection sizes are bounded, and any violation is an
 // error, never a panic.
 package codec
@@ -17,6 +18,7 @@ import (
 	"math"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -33,6 +35,7 @@ const (
 	tagTrue
 	tagGeneric
 	tagNamed
+	tagRecord // a registered struct in compact form (record.go)
 )
 
 // MaxValueSize bounds one encoded value.
@@ -73,17 +76,36 @@ func init() {
 	}
 }
 
+// registry maps names and types to entries. Register copies it and
+// publishes the copy, so the hot paths (Append, Decode) read it with one
+// atomic load and no lock.
 type registry struct {
-	mu     sync.RWMutex
-	byName map[string]reflect.Type
-	byType map[reflect.Type]string
+	byName map[string]*entry
+	byType map[reflect.Type]*entry
 }
 
-var reg = registry{byName: map[string]reflect.Type{}, byType: map[reflect.Type]string{}}
+type entry struct {
+	name string
+	t    reflect.Type
+	rec  *record // nil: the type travels as a CBOR map
+}
+
+var (
+	regMu sync.Mutex
+	reg   atomic.Pointer[registry]
+)
+
+func init() {
+	reg.Store(&registry{byName: map[string]*entry{}, byType: map[reflect.Type]*entry{}})
+}
 
 // Register makes values of type T encodable under name. Registering the
 // same type under the same name again is a no-op; any other clash is an
-// error.
+// error. A struct (or pointer to a struct) whose exported fields are all
+// booleans, numbers, strings or byte slices without cbor or json tags,
+// and which does not marshal itself (MarshalCBOR, MarshalBinary), travels
+// in a compact form without field names (see record.go); any other type
+// travels as CBOR.
 func Register[T any](name string) error {
 	t := reflect.TypeFor[T]()
 	if name == "" || len(name) > 200 {
@@ -92,19 +114,29 @@ func Register[T any](name string) error {
 	if t.Kind() == reflect.Interface {
 		return fmt.Errorf("codec: register %q: cannot register an interface type", name)
 	}
-	reg.mu.Lock()
-	defer reg.mu.Unlock()
-	if old, ok := reg.byName[name]; ok {
-		if old == t {
+	regMu.Lock()
+	defer regMu.Unlock()
+	r := reg.Load()
+	if old, ok := r.byName[name]; ok {
+		if old.t == t {
 			return nil
 		}
-		return fmt.Errorf("codec: name %q is already registered for %s", name, old)
+		return fmt.Errorf("codec: name %q is already registered for %s", name, old.t)
 	}
-	if old, ok := reg.byType[t]; ok {
-		return fmt.Errorf("codec: type %s is already registered as %q", t, old)
+	if old, ok := r.byType[t]; ok {
+		return fmt.Errorf("codec: type %s is already registered as %q", t, old.name)
 	}
-	reg.byName[name] = t
-	reg.byType[t] = name
+	e := &entry{name: name, t: t, rec: newRecord[T](name)}
+	n := &registry{byName: make(map[string]*entry, len(r.byName)+1), byType: make(map[reflect.Type]*entry, len(r.byType)+1)}
+	for k, v := range r.byName {
+		n.byName[k] = v
+	}
+	for k, v := range r.byType {
+		n.byType[k] = v
+	}
+	n.byName[name] = e
+	n.byType[t] = e
+	reg.Store(n)
 	return nil
 }
 
@@ -160,12 +192,16 @@ func Append(b []byte, v any) ([]byte, error) {
 		return append(b, data...), nil
 	}
 	t := reflect.TypeOf(v)
-	reg.mu.RLock()
-	name, ok := reg.byType[t]
-	reg.mu.RUnlock()
+	ent, ok := reg.Load().byType[t]
 	if !ok {
 		return b, fmt.Errorf("%w: %s (call codec.Register[%s](name) on every node)", ErrUnregistered, t, t)
 	}
+	if ent.rec != nil {
+		if out, ok := ent.rec.enc(ent.rec, b, v); ok {
+			return out, nil
+		}
+	}
+	name := ent.name
 	data, err := encMode.Marshal(v)
 	if err != nil {
 		return b, fmt.Errorf("codec: encode %s: %w", t, err)
@@ -264,17 +300,32 @@ func Decode(b []byte) (any, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		reg.mu.RLock()
-		t, ok := reg.byName[string(nameB)]
-		reg.mu.RUnlock()
+		ent, ok := reg.Load().byName[string(nameB)]
 		if !ok {
 			return nil, 0, fmt.Errorf("%w: no type registered as %q on this node", ErrUnregistered, nameB)
 		}
-		ptr := reflect.New(t)
+		ptr := reflect.New(ent.t)
 		if err := decMode.Unmarshal(d, ptr.Interface()); err != nil {
 			return nil, 0, malformed(fmt.Sprintf("%s: %v", nameB, err))
 		}
 		return ptr.Elem().Interface(), used, nil
+	case tagRecord:
+		nameB, err := lenPrefixed()
+		if err != nil {
+			return nil, 0, err
+		}
+		ent, ok := reg.Load().byName[string(nameB)]
+		if !ok {
+			return nil, 0, fmt.Errorf("%w: no type registered as %q on this node", ErrUnregistered, nameB)
+		}
+		if ent.rec == nil {
+			return nil, 0, malformed(fmt.Sprintf("%s: a record, but this node's type travels as CBOR", nameB))
+		}
+		v, n, err := ent.rec.dec(ent.rec, rest)
+		if err != nil {
+			return nil, 0, err
+		}
+		return v, used + n, nil
 	}
 	return nil, 0, malformed(fmt.Sprintf("unknown tag %d", tag))
 }

@@ -50,7 +50,8 @@ func TestErrors(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, v := range []any{"s", 1, map[string]any{"k": []any{1.5}}, point{X: 1}} {
+	for _, v := range []any{"s", 1, map[string]any{"k": []any{1.5}}, point{X: 1}, newPayload(7),
+		allKinds{S: "x", Raw: []byte{1}, EmptyRaw: []byte{}}, named{L: -1}, nested{Note: "n"}} {
 		b, _ := codec.Append(nil, v)
 		f.Add(b)
 	}

@@ -40,13 +40,13 @@ func (c *Proc) Context() context.Context {
 // Send sends msg to pid as an info message.
 func (c *Proc) Send(to PID, msg any) {
 	c.out(to, kindInfo, msg)
-	c.p.rt.send(c.p.pid, to, msg, kindInfo)
+	c.p.sendLocal(to, msg, kindInfo)
 }
 
 // Cast sends msg to pid's HandleCast.
 func (c *Proc) Cast(to PID, msg any) {
 	c.out(to, kindCast, msg)
-	c.p.rt.send(c.p.pid, to, msg, kindCast)
+	c.p.sendLocal(to, msg, kindCast)
 }
 
 func (c *Proc) out(to PID, kind uint8, msg any) {
@@ -209,15 +209,15 @@ func (c *Proc) Receive(ctx context.Context) (any, error) {
 			}
 			return nil, r
 		}
-		if len(p.queue) > 0 {
-			e := p.queue[0]
-			p.queue[0] = envelope{}
-			p.queue = p.queue[1:]
+		p.mbox.lock()
+		e, ok := p.mbox.pop()
+		p.mbox.unlock()
+		if ok {
 			p.mu.Unlock()
 			if t := p.tracers.Load(); t != nil {
 				traceIn(*t, p.pid, &e)
 			}
-			if e.kind == kindCall {
+			if e.kind() == kindCall {
 				return Request{From: e.caller(), Body: e.body}, nil
 			}
 			return e.body, nil

@@ -68,7 +68,10 @@ func (p *process) summary() (s Summary, ok bool) {
 	if p.state.Load() != stateAlive {
 		s.Status = StatusExiting
 	}
-	s.Name, s.MailboxLen, s.MessagesIn = p.name, len(p.queue), p.in
+	s.Name = p.name
+	p.mbox.lock()
+	s.MailboxLen, s.MessagesIn = p.mbox.len(), p.mbox.in
+	p.mbox.unlock()
 	return s, p.state.Load() != stateDead
 }
 
@@ -159,9 +162,9 @@ func (rt *Runtime) IsSystem(pid PID) bool {
 func (rt *Runtime) MailboxTotals() (total, max int) {
 	rt.table.Range(func(_, v any) bool {
 		p := v.(*process)
-		p.mu.Lock()
-		l := len(p.queue)
-		p.mu.Unlock()
+		p.mbox.lock()
+		l := p.mbox.len()
+		p.mbox.unlock()
 		total += l
 		if l > max {
 			max = l

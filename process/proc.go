@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -32,11 +33,75 @@ type envelope struct {
 	remote *From   // call from another node
 }
 
-func (e *envelope) caller() From {
-	if e.remote != nil {
-		return *e.remote
+// letter is a message as the mailbox stores it: 32 bytes, a quarter of
+// an envelope, since every byte of it crosses from the sender's core to
+// the receiver's. An envelope becomes a letter in enqueue; a process
+// sending to a local process builds the letter directly (post), with no
+// allocation.
+type letter struct {
+	body any
+	from *PID      // the sender; nil for code outside processes
+	call *callInfo // nil for an info message, castMark for a cast
+}
+
+// callInfo is the part of a letter that only calls need.
+type callInfo struct {
+	from   PID
+	reply  *waiter // local call
+	gen    uint64  // the reply slot's generation for this call
+	remote *From   // call from another node
+}
+
+var castMark = &callInfo{}
+
+func (l *letter) kind() uint8 {
+	switch l.call {
+	case nil:
+		return kindInfo
+	case castMark:
+		return kindCast
 	}
-	return From{pid: e.from, w: e.reply, gen: e.gen}
+	return kindCall
+}
+
+func (l *letter) sender() PID {
+	if l.from == nil {
+		return PID{}
+	}
+	return *l.from
+}
+
+// caller is the From of a call letter.
+func (l *letter) caller() From {
+	c := l.call
+	if c.remote != nil {
+		return *c.remote
+	}
+	return From{pid: c.from, w: c.reply, gen: c.gen}
+}
+
+// toLetter converts an envelope. A sender PID (other than zero) and the
+// call fields are copied to the heap: one small allocation for a call, or
+// for a message from a remote process or from the runtime on a process's
+// behalf (exit and down messages); a local process's sends avoid it.
+func (e *envelope) toLetter() letter {
+	l := letter{body: e.body}
+	switch e.kind {
+	case kindCall:
+		c := &callInfo{from: e.from, reply: e.reply, gen: e.gen, remote: e.remote}
+		l.call = c
+		if !e.from.IsZero() {
+			l.from = &c.from
+		}
+		return l
+	case kindCast:
+		l.call = castMark
+	}
+	if !e.from.IsZero() {
+		from := e.from
+		l.from = &from
+	}
+	return l
 }
 
 // From identifies the caller of a Call; pass it to Proc.Reply.
@@ -132,10 +197,7 @@ type process struct {
 	tracers  atomic.Pointer[[]*Trace]
 
 	mu         sync.Mutex
-	queue      []envelope
-	spare      []envelope
-	scheduled  bool // a goroutine owns the loop (or Init is running)
-	in         uint64
+	mbox       mailbox
 	exitReason Reason
 	name       string
 	links      map[PID]struct{}
@@ -157,28 +219,49 @@ const (
 
 // enqueue appends to the mailbox and schedules the process. It returns
 // false if the process is dead (calls are then answered by the caller).
-func (p *process) enqueue(e envelope) bool {
-	p.mu.Lock()
+//
+// The mailbox lock, not mu, orders it with finalize: finalize marks the
+// process dead and then takes the mailbox under that lock, so a message
+// is either seen by finalize or refused here.
+func (p *process) enqueue(e envelope) bool { return p.post(e.toLetter()) }
+
+// sendLocal is Proc.Send and Proc.Cast: a letter to a local process
+// carries a pointer to the sender's own PID, so it needs no allocation.
+func (p *process) sendLocal(to PID, msg any, kind uint8) {
+	rt := p.rt
+	if to.Node != rt.node {
+		rt.send(p.pid, to, msg, kind)
+		return
+	}
+	if q := rt.lookup(to); q != nil {
+		l := letter{body: msg, from: &p.pid}
+		if kind == kindCast {
+			l.call = castMark
+		}
+		q.post(l)
+	}
+}
+
+// post is enqueue for a letter.
+func (p *process) post(e letter) bool {
+	m := &p.mbox
+	m.lock()
 	if p.state.Load() == stateDead {
-		p.mu.Unlock()
+		m.unlock()
 		return false
 	}
-	p.queue = append(p.queue, e)
-	p.in++
-	start := false
+	m.push(e)
 	if p.fn != nil {
-		p.mu.Unlock()
+		m.unlock()
 		select {
 		case p.wake <- struct{}{}:
 		default:
 		}
 		return true
 	}
-	if !p.scheduled {
-		p.scheduled = true
-		start = true
-	}
-	p.mu.Unlock()
+	start := !m.scheduled
+	m.scheduled = true
+	m.unlock()
 	if start {
 		p.rt.wg.Add(1)
 		go p.run()
@@ -186,68 +269,106 @@ func (p *process) enqueue(e envelope) bool {
 	return true
 }
 
+// turnBudget is how many messages a behaviour handles before it yields
+// its thread to other goroutines (runtime.Gosched), so that a flooded
+// process cannot delay the others.
+const turnBudget = 512
+
 // run is the loop of a behaviour process. It exists only while there is
-// work: an idle process costs no goroutine.
+// work: an idle process costs no goroutine. It takes every queued chunk
+// at once (one lock per take, not per message) and handles them outside
+// the lock, pooling each chunk as it is done.
 func (p *process) run() {
 	defer p.rt.wg.Done()
+	handled := 0
+	running := false
+	m := &p.mbox
 	for {
-		p.mu.Lock()
+		m.lock()
 		switch p.state.Load() {
 		case stateDead:
-			p.scheduled = false
-			p.mu.Unlock()
+			m.scheduled = false
+			m.unlock()
 			return
 		case stateExiting:
+			m.unlock()
+			p.mu.Lock()
 			reason := p.exitReason
 			p.mu.Unlock()
 			p.terminate(reason)
 			return
 		}
-		if len(p.queue) == 0 {
-			p.scheduled = false
-			p.mu.Unlock()
+		c := m.takeAll()
+		if c == nil {
+			// Under the mailbox lock, so that a loop started after this
+			// one ends cannot have its status overwritten.
+			if running {
+				p.status.Store(statusWaiting)
+			}
+			m.scheduled = false
+			m.unlock()
 			return
 		}
-		batch := p.queue
-		p.queue = p.spare[:0]
-		p.spare = nil
-		p.mu.Unlock()
-		p.status.Store(statusRunning)
-		for i := range batch {
-			if p.state.Load() != stateAlive {
-				p.requeue(batch[i:])
+		m.unlock()
+		if !running {
+			// Once per loop, not per chunk: senders read the state next
+			// to it on every message.
+			p.status.Store(statusRunning)
+			running = true
+		}
+		for c != nil {
+			handled += int(c.w - c.r)
+			stopped := false
+			for c.r < c.w {
+				if p.state.Load() != stateAlive {
+					stopped = true
+					break
+				}
+				e := &c.e[c.r]
+				c.r++
+				if err := p.handle(e); err != nil {
+					p.beginExit(err)
+					stopped = true
+					break
+				}
+			}
+			if stopped {
+				p.putBack(c)
 				break
 			}
-			if err := p.handle(&batch[i]); err != nil {
-				p.requeue(batch[i+1:])
-				p.beginExit(err)
-				break
+			next := c.next
+			putChunk(c)
+			c = next
+			if handled >= turnBudget {
+				handled = 0
+				runtime.Gosched()
 			}
-			batch[i] = envelope{}
 		}
-		clear(batch)
-		p.status.Store(statusWaiting)
-		p.mu.Lock()
-		if p.spare == nil && cap(batch) <= 1024 {
-			p.spare = batch[:0]
-		}
-		p.mu.Unlock()
 	}
 }
 
-// requeue puts unhandled envelopes back at the head of the mailbox, so a
-// terminating process can answer the calls among them.
-func (p *process) requeue(rest []envelope) {
-	if len(rest) == 0 {
+// putBack returns the unhandled rest of a chain of chunks to the head of
+// the mailbox, so that a terminating process answers the calls among it.
+// If the process was killed meanwhile, finalize has already answered the
+// mailbox but not this chain: its calls are answered here.
+func (p *process) putBack(c *chunk) {
+	p.mbox.lock()
+	if p.state.Load() != stateDead {
+		p.mbox.untake(c)
+		p.mbox.unlock()
 		return
 	}
+	p.mbox.unlock()
 	p.mu.Lock()
-	q := make([]envelope, 0, len(rest)+len(p.queue))
-	q = append(q, rest...)
-	q = append(q, p.queue...)
-	p.queue = q
+	reason := p.exitReason
 	p.mu.Unlock()
-	clear(rest)
+	callErr := &ExitError{PID: p.pid, Reason: reason}
+	each(c, func(e *letter) {
+		if e.call != nil && e.call != castMark {
+			p.replyTo(e.caller(), nil, callErr)
+		}
+	})
+	release(c)
 }
 
 // beginExit marks the process as exiting with reason (first reason wins).
@@ -260,7 +381,7 @@ func (p *process) beginExit(reason Reason) {
 	p.mu.Unlock()
 }
 
-func (p *process) handle(e *envelope) (err error) {
+func (p *process) handle(e *letter) (err error) {
 	if t := p.tracers.Load(); t != nil {
 		traceIn(*t, p.pid, e)
 	}
@@ -269,10 +390,10 @@ func (p *process) handle(e *envelope) (err error) {
 			err = &PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
-	switch e.kind {
-	case kindInfo:
+	switch e.call {
+	case nil:
 		return p.beh.HandleInfo(&p.self, e.body)
-	case kindCast:
+	case castMark:
 		return p.beh.HandleCast(&p.self, e.body)
 	}
 	from := e.caller()
@@ -413,9 +534,11 @@ func (p *process) exitSignal(from PID, reason Reason, link bool) {
 	p.state.Store(stateExiting)
 	p.exitReason = reason
 	start := false
-	if p.fn == nil && !p.scheduled {
-		p.scheduled = true
-		start = true
+	if p.fn == nil {
+		p.mbox.lock()
+		start = !p.mbox.scheduled
+		p.mbox.scheduled = true
+		p.mbox.unlock()
 	}
 	cancel := p.cancel
 	p.mu.Unlock()
@@ -444,8 +567,10 @@ func (p *process) finalize(reason Reason, killed bool) {
 	}
 	p.state.Store(stateDead)
 	p.status.Store(statusExiting)
-	queue := p.queue
-	p.queue, p.spare = nil, nil
+	p.exitReason = reason
+	p.mbox.lock()
+	queue := p.mbox.takeAll()
+	p.mbox.unlock()
 	links, monitors, watching, deferred := p.links, p.monitors, p.watching, p.deferred
 	p.links, p.monitors, p.watching, p.deferred = nil, nil, nil, nil
 	name := p.name
@@ -487,12 +612,12 @@ func (p *process) finalize(reason Reason, killed bool) {
 			tr.record(TraceEvent{Time: time.Now(), PID: p.pid, Dir: "exit", Kind: "exit", Message: fmt.Sprint(reason)})
 		}
 	}
-	for i := range queue {
-		e := &queue[i]
-		if e.kind == kindCall {
+	each(queue, func(e *letter) {
+		if e.call != nil && e.call != castMark {
 			p.replyTo(e.caller(), nil, callErr)
 		}
-	}
+	})
+	release(queue)
 	for w, gen := range deferred {
 		w.deliver(gen, callResult{err: callErr})
 	}

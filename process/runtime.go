@@ -288,7 +288,7 @@ func (rt *Runtime) spawn(parent *process, b Behaviour, fn func(*Proc) error, opt
 	}
 	p.trap.Store(o.trap)
 	p.pid = PID{Node: rt.node, Incarnation: rt.incarnation, ID: rt.nextID.Add(1)}
-	p.scheduled = true // nobody may start the loop before Init is done
+	p.mbox.scheduled = true // nobody may start the loop before Init is done
 	if link && parent != nil {
 		p.links = map[PID]struct{}{parent.pid: {}}
 		if !parent.addLink(p.pid) {
@@ -325,12 +325,12 @@ func (rt *Runtime) spawn(parent *process, b Behaviour, fn func(*Proc) error, opt
 		p.finalize(err, true)
 		return PID{}, fmt.Errorf("init of %s: %w", p.behName, err)
 	}
-	p.mu.Lock()
-	start := len(p.queue) > 0 || p.state.Load() != stateAlive
+	p.mbox.lock()
+	start := p.mbox.len() > 0 || p.state.Load() != stateAlive
 	if !start {
-		p.scheduled = false
+		p.mbox.scheduled = false
 	}
-	p.mu.Unlock()
+	p.mbox.unlock()
 	if start {
 		rt.wg.Add(1)
 		go p.run()

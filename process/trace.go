@@ -230,8 +230,8 @@ func render(msg any) string {
 	return s
 }
 
-func traceIn(ts []*Trace, pid PID, e *envelope) {
-	ev := TraceEvent{Time: time.Now(), PID: pid, Dir: "in", Kind: kindNames[e.kind], Peer: e.from, Type: fmt.Sprintf("%T", e.body), Message: render(e.body)}
+func traceIn(ts []*Trace, pid PID, e *letter) {
+	ev := TraceEvent{Time: time.Now(), PID: pid, Dir: "in", Kind: kindNames[e.kind()], Peer: e.sender(), Type: fmt.Sprintf("%T", e.body), Message: render(e.body)}
 	for _, t := range ts {
 		t.record(ev)
 	}
