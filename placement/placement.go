@@ -430,13 +430,14 @@ func Start(n *node.Node, cfg Config) (*Placement, error) {
 		return Decide(cfg.SplitBrain, cfg.Quorum, cfg.KeepOldestAlone, View{Self: p.self, Members: ms, Partition: ps}).Up
 	})
 	p.renewLease(context.Background())
+	up := p.decision.Up // read before the loop may change it
 	p.wg.Add(2)
 	go p.loop(events)
 	go p.leaseLoop()
 	s := cl.Settings()
 	p.log.Info("placement: started", "policy", string(cfg.SplitBrain), "strategy", string(cfg.Strategy),
 		"stable_after", cfg.StableAfter, "removal_margin", cfg.RemovalMargin, "lease", cfg.LeaseTimeout,
-		"earliest_takeover", EarliestTakeover(s, cfg.StableAfter, cfg.RemovalMargin), "safety_margin", cfg.SafetyMargin(s), "up", p.decision.Up)
+		"earliest_takeover", EarliestTakeover(s, cfg.StableAfter, cfg.RemovalMargin), "safety_margin", cfg.SafetyMargin(s), "up", up)
 	if cfg.SafetyMargin(s) <= 0 {
 		p.log.Error("placement: the lease is too long for the takeover wait: a node cut off may still run a child when the other side restarts it",
 			"lease", cfg.LeaseTimeout, "earliest_takeover", EarliestTakeover(s, cfg.StableAfter, cfg.RemovalMargin))
