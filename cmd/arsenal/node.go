@@ -25,6 +25,7 @@ import (
 	"github.com/arsenal-go/arsenal/ops/operations"
 	"github.com/arsenal-go/arsenal/placement"
 	"github.com/arsenal-go/arsenal/transport"
+	"github.com/arsenal-go/arsenal/web"
 )
 
 func init() {
@@ -392,6 +393,7 @@ func startAPI(n *node.Node, svc *services, api ops.ServerConfig, log *slog.Logge
 	mux := http.NewServeMux()
 	n.Mount(mux, metrics)
 	mux.Handle("/api/", reg.Handler(api))
+	mux.Handle("/", web.Handler()) // the dashboard at /ui/; / redirects there
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
