@@ -284,6 +284,23 @@ func TestDashboardInABrowser(t *testing.T) {
 	br.until("the split-brain decision of each node", `document.querySelectorAll('table[data-test=sides] tbody tr').length === 3`, 20*time.Second)
 	br.shot("registry.png")
 
+	// Without a token, in a narrow window: the read views open (the API
+	// opens reads on loopback), the actions are off and say why, the page
+	// does not scroll sideways, a protected process says why it is.
+	ro := newBrowser(t, 420, 800)
+	ro.run("open the processes page", chromedp.Navigate(base+"/ui/#/processes?limit=50"))
+	ro.until("the list, read-only", `document.querySelector('[data-test=summary]').dataset.total !== undefined && document.getElementById('who').textContent.startsWith('no token')`, 20*time.Second)
+	var wide bool
+	ro.eval(`document.documentElement.scrollWidth > window.innerWidth`, &wide)
+	if wide {
+		t.Fatal("the page scrolls sideways in a narrow window")
+	}
+	ro.shot("processes-narrow.png")
+	ro.run("focus the first process", chromedp.Focus(chromedp.CSS(`table[data-test=processes] tbody a`)), chromedp.KeyEvent("\r"))
+	ro.until("Enter on a process link opens its page", `location.hash.startsWith('#/process/') && document.querySelector('[data-field=status]') !== null`, 20*time.Second)
+	ro.hash("#/process/" + url.PathEscape(sup))
+	ro.until("the supervisor's page, protected and read-only", `document.querySelector('[data-test=protected]') !== null && document.querySelector('[data-test=kill]').disabled && document.querySelector('[data-test=trace-start]').disabled`, 20*time.Second)
+
 	// A node killed with SIGKILL turns dead in the matrix without a reload.
 	br.hash("#/cluster")
 	br.until("the matrix again", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)

@@ -330,6 +330,7 @@ function viewProcesses(main, params) {
   });
   const q = {...st};
   if (q.min_mailbox === '0') q.min_mailbox = '';
+  let marked = false; // the first render is marked for the measurements of docs/BENCHMARKS.md
   async function refresh() {
     const r = await get('/api/v1/cluster/processes' + qs(q));
     updated(status, r.ok);
@@ -340,6 +341,7 @@ function viewProcesses(main, params) {
       ? 'Showing ' + (off + 1) + '–' + (off + ps.length) + ' of ' + r.data.total + ' (true total of matching processes on ' + (r.meta.nodes_queried || []).length + ' nodes that answered)'
       : 'Showing 0 of ' + r.data.total;
     summary.dataset.total = r.data.total; summary.dataset.shown = ps.length;
+    if (!marked) { marked = true; requestAnimationFrame(() => performance.mark('arsenal:processes-rendered')); }
     body.replaceChildren(table(['PID', 'Node', 'Name', 'Behaviour', 'Status', 'Mailbox', 'In', 'Out', 'Restarts', 'Started'],
       ps.map((p) => el('tr', {'data-pid': p.pid},
         el('td', {}, pidLink(p.pid)), el('td', {}, nodeOfPID(p.pid)), el('td', {class: 'pname'}, p.name || ''),
@@ -417,7 +419,7 @@ function viewProcess(main, params, pid) {
       traceID = r.data.trace_id; renderTrace();
       tracePoll = poller(1000, readTrace);
     }}, 'Start trace (60 s, 1000 events)');
-    const stop = el('button', {'data-test': 'trace-stop', disabled: !traceID, onclick: async () => {
+    const stop = el('button', {'data-test': 'trace-stop', 'data-keep': true, disabled: !traceID, onclick: async () => {
       if (tracePoll) tracePoll.stop();
       const r = await api('DELETE', '/api/v1/traces/' + encodeURIComponent(traceID));
       if (r.ok) showTrace(r.data); else traceBox.append(errorBox(r, 'trace stop'));
@@ -443,6 +445,9 @@ function viewProcess(main, params, pid) {
     const r = await get('/api/v1/processes/' + enc + '/info');
     updated(status, r.ok || r.status === 404);
     if (r.status === 404) {
+      // Nothing left to act on: the actions say so instead of failing.
+      for (const b of main.querySelectorAll('.actions button')) if (!('keep' in b.dataset)) b.disabled = true;
+      if (acts.firstChild && !acts.querySelector('[data-test=no-actions]')) acts.prepend(el('p', {class: 'note', 'data-test': 'no-actions'}, 'The process is gone: no action applies to it. Its supervisor\'s children are below.'));
       info.replaceChildren(el('p', {class: 'banner', 'data-test': 'gone'}, 'This process does not exist (any more): ' + (r.error ? r.error.message : '')),
         last ? el('div', {class: 'muted'}, 'Last seen:', kv(last.info)) : '');
     } else if (!r.ok) {
