@@ -1,9 +1,14 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color/palette"
+	"image/draw"
+	"image/png"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,7 +28,7 @@ func TestMain(m *testing.M) { os.Exit(clustertest.Main(m)) }
 
 // chromium finds Debian's Chromium (or another Chrome) on PATH; the test
 // never downloads a browser.
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
@@ -35,11 +40,11 @@ func chromium(t *testing.T) string {
 
 // browser is one headless Chromium tab at 1280 × 800.
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 }
 
-func newBrowser(t *testing.T, width, height int) *browser {
+func newBrowser(t testing.TB, width, height int) *browser {
 	exe := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(width, height),
@@ -73,8 +78,17 @@ func (b *browser) until(what, expr string, d time.Duration) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, testutil.Scale(d)+5*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(testutil.Scale(d)), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		b.fail(what, err)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(testutil.Scale(d)), chromedp.WithPollingInterval(50*time.Millisecond)))
+		// A poll that began while the page was being replaced lost its
+		// JavaScript context: poll again in the new one.
+		if err != nil && strings.Contains(err.Error(), "Cannot find context") && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			b.fail(what, err)
+		}
+		return
 	}
 }
 
@@ -107,11 +121,22 @@ func (b *browser) shot(name string) {
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	raw, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.fail("screenshot", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+	// 256 colours (Plan 9's palette) keep the files small and the text sharp.
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	pal := image.NewPaletted(img.Bounds(), palette.Plan9)
+	draw.Draw(pal, pal.Rect, img, img.Bounds().Min, draw.Src)
+	var out bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&out, pal); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), out.Bytes(), 0o644); err != nil {
 		b.t.Fatal(err)
 	}
 }
