@@ -329,6 +329,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	// A node killed with SIGKILL turns dead in the matrix without a reload.
 	br.hash("#/cluster")
 	br.until("the matrix again", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
+	// A second tab on x itself: when x dies, that page keeps what it has.
+	ro.run("open x's own dashboard", chromedp.Navigate(x.URL()+"/ui/#/cluster"))
+	ro.until("x's matrix", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
 	var marker bool
 	br.eval(`window.__noReload = true`, &marker)
 	_, upper := c.Profile().CrashDetection(3)
@@ -340,6 +343,8 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatal("the page reloaded")
 	}
 	br.shot("cluster-node-dead.png")
+	ro.until("x's page says its node did not answer and keeps its data",
+		`document.querySelector('main .banner') !== null && document.querySelector('main').textContent.includes('last refresh failed') && document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
 }
 
 type info struct{ PID, Parent string }

@@ -175,10 +175,10 @@ function updated(box, ok) {
 
 // ----- Cluster -----
 function viewCluster(main) {
-  const head = el('div'), nodes = el('div'), matrix = el('div'), hist = el('div'), status = el('div');
+  const head = el('div'), nodes = el('div'), matrix = el('div'), hist = el('div'), status = el('div'), errs = el('div');
   const feedState = el('span', {class: 'muted', 'data-test': 'feed-state'}, 'connecting…');
   const events = el('ol', {class: 'feed', 'data-test': 'events', reversed: true});
-  main.append(el('h1', {}, 'Cluster'), status, head,
+  main.append(el('h1', {}, 'Cluster'), status, errs, head,
     el('h2', {}, 'Nodes'), nodes,
     el('h2', {}, 'Who sees whom'), el('p', {class: 'note'}, 'Each row is one node\'s own view of every member; rows that disagree show one-way or partial partitions.'), matrix,
     el('h2', {}, 'Health history'), hist,
@@ -191,11 +191,12 @@ function viewCluster(main) {
       get('/api/v1/cluster/membership-views'),
     ]);
     updated(status, top.ok && health.ok && views.ok);
+    // A failed call says so above; each section keeps what it last had.
+    errs.replaceChildren(...[[top, 'cluster.topology'], [health, 'cluster.health'], [views, 'cluster.membership_views']]
+      .filter(([r]) => !r.ok).map(([r, what]) => errorBox(r, what)));
     if (top.ok) renderHead(top);
     if (top.ok) renderNodes(top, health.ok ? health : null);
-    else nodes.replaceChildren(errorBox(top, 'cluster.topology'), ...nodes.children);
     if (views.ok) renderMatrix(views);
-    else matrix.prepend(errorBox(views, 'cluster.membership_views'));
     if (health.ok) renderHistory(health.data.history || []);
   }
   function renderHead(top) {
@@ -439,6 +440,7 @@ function viewProcess(main, params, pid) {
     if (!traceID) return;
     const r = await get('/api/v1/traces/' + encodeURIComponent(traceID));
     if (r.ok) { showTrace(r.data); if (!r.data.running && tracePoll) tracePoll.stop(); }
+    else if ($('trace-events')) $('trace-events').replaceChildren(errorBox(r, 'trace.get'));
   }
 
   async function refresh() {
@@ -467,7 +469,7 @@ function viewProcess(main, params, pid) {
         for (const n of t.data.nodes) for (const tr of n.trees) walk(tr);
         if (found && !last.parentIsSupervisor) { last.parentIsSupervisor = true; renderActions(p); }
         sib.replaceChildren(found ? treeTable(found) : el('p', {class: 'muted'}, 'the parent is not a supervisor'));
-      }
+      } else sib.replaceChildren(errorBox(t, 'cluster.supervision_trees'), sib.querySelector('.scroll') || '');
     } else sib.replaceChildren(el('p', {class: 'muted'}, p ? 'no parent' : ''));
   }
   function kv(p) {
@@ -500,12 +502,13 @@ function treeNode(tr) {
       c.tree ? treeNode(c.tree) : [c.id + ' ', pidLink(c.pid), ' ', stat(c.state), ' ' + c.restart + ', ' + c.restarts + ' restarts' + (c.name ? ', name ' : ''), c.name || '']))));
 }
 function viewTrees(main) {
-  const body = el('div'), status = el('div');
-  main.append(el('h1', {}, 'Supervision trees'), status, body);
+  const body = el('div'), status = el('div'), errs = el('div');
+  main.append(el('h1', {}, 'Supervision trees'), status, errs, body);
   const p = poller(10000, async () => {
     const r = await get('/api/v1/cluster/supervision-trees');
     updated(status, r.ok);
-    if (!r.ok) { body.prepend(errorBox(r, 'cluster.supervision_trees')); return; }
+    errs.replaceChildren(r.ok ? '' : errorBox(r, 'cluster.supervision_trees'));
+    if (!r.ok) return;
     const open = new Set([...body.querySelectorAll('details:not([open])')].map((d) => d.dataset.sup));
     body.replaceChildren(unreachable(r.meta) || '', ...r.data.nodes.map((n) => el('section', {'data-node': n.node},
       el('h2', {}, n.node + ' — ' + n.trees.length + ' top-level supervisors'),
