@@ -343,6 +343,8 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatal("the page reloaded")
 	}
 	br.shot("cluster-node-dead.png")
+	br.hash("#/processes")
+	br.until("the processes page names the dead node", fmt.Sprintf(`(document.querySelector('[data-test=unreachable]') || {textContent: ''}).textContent.includes(%s)`, js(x.Name)), 20*time.Second)
 	ro.until("x's page says its node did not answer and keeps its data",
 		`document.querySelector('main .banner') !== null && document.querySelector('main').textContent.includes('last refresh failed') && document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
 }
