@@ -305,8 +305,23 @@ func TestDashboardInABrowser(t *testing.T) {
 	br.hash("#/trees")
 	br.until("the trees", fmt.Sprintf(`document.querySelector('details[data-sup=%s]') !== null`, js(sup)), 20*time.Second)
 	br.shot("trees.png")
+	// A distributed child registered under a name with markup in it.
+	const childName = `dash-<b>child</b>`
+	c.Eventually(testutil.Scale(30*time.Second), func() bool {
+		req, _ := http.NewRequest("POST", base+"/api/v1/cluster/placement/children",
+			strings.NewReader(`{"id":"dash-child","kind":"echo","name":`+js(childName)+`}`))
+		req.Header.Set("Authorization", "Bearer "+c.Token())
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "the placement did not take a child")
 	br.hash("#/registry")
 	br.until("the split-brain decision of each node", `document.querySelectorAll('table[data-test=sides] tbody tr').length === 3`, 20*time.Second)
+	br.until("the child with its owner and its name, as text", fmt.Sprintf(`[...document.querySelectorAll('table[data-test=children] tbody td')].some(td => td.textContent === 'dash-child') && [...document.querySelectorAll('td.rname')].some(td => td.textContent === %s) && document.querySelectorAll('main b').length === 0`, js(childName)), 30*time.Second)
 	br.shot("registry.png")
 
 	// Without a token, in a narrow window: the read views open (the API

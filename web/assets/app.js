@@ -165,7 +165,7 @@ function poller(ms, fn) {
 function table(headers, rows, attrs) {
   return el('div', {class: 'scroll'}, el('table', attrs || {},
     el('thead', {}, el('tr', {}, headers.map((h) => el('th', {scope: 'col'}, h)))),
-    el('tbody', {}, rows)));
+    el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', {colspan: headers.length, class: 'muted'}, 'none')))));
 }
 function updated(box, ok) {
   box.replaceChildren(ok
