@@ -289,6 +289,13 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatalf("the restarted child %s: %+v", newChild, got)
 	}
 	br.shot("process-killed.png")
+	// The restarted child sorts first by restarts on its node, as in the API.
+	_, byRestarts := apiList(t, base, "node="+url.QueryEscape(b.Name)+"&sort=restarts&limit=50")
+	if len(byRestarts) == 0 || byRestarts[0] != newChild {
+		t.Fatalf("sorted by restarts the API lists %v first, want the restarted child %s", byRestarts, newChild)
+	}
+	br.hash("#/processes?sort=restarts&limit=50&node=" + url.QueryEscape(b.Name))
+	br.until("sorted by restarts", fmt.Sprintf(`location.hash.includes('sort=restarts') && (document.querySelector('table[data-test=processes] tbody tr') || {dataset: {}}).dataset.pid === %s && document.querySelector('select[name=sort]').value === 'restarts'`, js(newChild)), 20*time.Second)
 
 	// Live trace of the new child: start, a message arrives, stop.
 	br.hash("#/process/" + url.PathEscape(newChild))

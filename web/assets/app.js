@@ -312,7 +312,7 @@ function viewProcesses(main, params) {
     input('name', 'Name (regular expression)', {size: 16, type: 'search'}),
     el('label', {}, 'Status', select('status', [['', 'any'], ['running', 'running'], ['waiting', 'waiting'], ['exiting', 'exiting']])),
     input('min_mailbox', 'Min mailbox', {size: 6, type: 'number', min: 0}),
-    el('label', {}, 'Sort', select('sort', [['pid', 'pid'], ['mailbox', 'mailbox (largest first)'], ['messages', 'messages (most first)'], ['age', 'age (oldest first)']])),
+    el('label', {}, 'Sort', select('sort', [['pid', 'pid'], ['mailbox', 'mailbox (largest first)'], ['messages', 'messages (most first)'], ['restarts', 'restarts (most first)'], ['age', 'age (oldest first)']])),
     el('label', {}, 'Per page', select('limit', [['50', '50'], ['100', '100'], ['500', '500']])),
     el('button', {type: 'submit'}, 'Apply'));
   form.addEventListener('submit', (e) => {
