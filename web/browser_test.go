@@ -360,6 +360,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	c.Kill(2)
 	br.until("x dead in the views of a and b", fmt.Sprintf(`[%s, %s].every(o => { const td = document.querySelector('tr[data-observer="' + o + '"] td[data-target="' + %s + '"]'); return td && td.textContent === 'dead'; }) && document.querySelector('tr[data-observer="' + %s + '"] [data-test=no-answer]') !== null`,
 		js(a.Name), js(b.Name), js(x.Name), js(x.Name)), upper+6*time.Second)
+	br.until("the feed shows x going down, with its id", fmt.Sprintf(`[...document.querySelectorAll('[data-test=events] li[data-type=node_down]')].some(li => li.dataset.id !== '' && li.textContent.includes(%s))`, js(x.Name)), 20*time.Second)
 	br.eval(`window.__noReload === true`, &marker)
 	if !marker {
 		t.Fatal("the page reloaded")
