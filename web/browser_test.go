@@ -203,6 +203,10 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatalf("mode %q, want multi node", mode)
 	}
 	br.shot("cluster.png")
+	// One click from a node's process count to its processes.
+	br.run("click b's process count", chromedp.Click(chromedp.CSS(`tr[data-node="`+b.Name+`"] [data-test=procs] a`)))
+	btotal, _ := apiList(t, base, "node="+url.QueryEscape(b.Name)+"&limit=1")
+	br.until("b's processes", fmt.Sprintf(`location.hash.startsWith('#/processes') && document.querySelector('select[name=node]').value === %s && document.querySelector('[data-test=summary]').dataset.total === '%d'`, js(b.Name), btotal), 20*time.Second)
 
 	// Processes: totals agree with the API, filters and paging.
 	total, _ := apiList(t, base, "limit=1")

@@ -226,7 +226,8 @@ function viewCluster(main) {
         el('td', {}, stat(n.status)),
         el('td', {class: 'num'}, n.incarnation),
         el('td', {class: 'num'}, measured(f ? fmtMS(f.uptime_ms) : null, 'no facts collected')),
-        el('td', {class: 'num', 'data-test': 'procs'}, measured(procs, gone || 'node is ' + n.status)),
+        el('td', {class: 'num', 'data-test': 'procs'}, procs === null ? measured(null, gone || 'node is ' + n.status)
+          : el('a', {href: '#/processes' + qs({node: n.name}), title: 'the processes of ' + n.name}, String(procs))),
         el('td', {class: 'num'}, measured(f ? fmtBytes(f.heap_alloc_bytes) : null, 'no facts collected')),
         el('td', {class: 'num'}, measured(h && h.cpu_percent !== undefined ? h.cpu_percent.toFixed(1) + ' %' : null, 'not yet two CPU samples')),
         el('td', {class: 'num'}, h ? String(h.score) : el('span', {class: 'muted'}, 'not scored')),
