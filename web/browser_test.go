@@ -204,7 +204,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	br.shot("cluster.png")
 	// One click from a node's process count to its processes.
-	br.run("click b's process count", chromedp.Click(chromedp.CSS(`tr[data-node="`+b.Name+`"] [data-test=procs] a`)))
+	// (clicked from script: the table may be re-rendered by a refresh between
+	// a mouse click's lookup and its press)
+	br.eval(`document.querySelector('tr[data-node="`+b.Name+`"] [data-test=procs] a').click()`, nil)
 	btotal, _ := apiList(t, base, "node="+url.QueryEscape(b.Name)+"&limit=1")
 	br.until("b's processes", fmt.Sprintf(`location.hash.startsWith('#/processes') && document.querySelector('select[name=node]').value === %s && document.querySelector('[data-test=summary]').dataset.total === '%d'`, js(b.Name), btotal), 20*time.Second)
 
@@ -219,7 +221,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatalf("the page shows %d of %d, the API says %d in all (want 50 of %d)", shown, got, total, total)
 	}
 	_, page2 := apiList(t, base, "limit=50&offset=50")
-	br.run("next page", chromedp.Click(chromedp.CSS(`[data-test=next]`)))
+	br.eval(`document.querySelector('[data-test=next]').click()`, nil) // the pager is re-rendered on each refresh
 	br.until("page 2", `location.hash.includes('offset=50') && document.querySelector('[data-test=summary]').textContent.startsWith('Showing 51')`, 20*time.Second)
 	var pids []string
 	br.until("page 2 rows", fmt.Sprintf(`document.querySelectorAll('table[data-test=processes] tbody tr').length === %d`, len(page2)), 20*time.Second)
