@@ -22,6 +22,7 @@ import (
 	"github.com/arsenal-go/arsenal/registry"
 	"github.com/arsenal-go/arsenal/supervisor"
 	"github.com/arsenal-go/arsenal/transport"
+	"github.com/arsenal-go/arsenal/web"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -292,6 +293,7 @@ func (n *Node) serveHTTP(ln net.Listener, health *operations.HealthMonitor) erro
 	mux := http.NewServeMux()
 	n.Mount(mux, metrics)
 	mux.Handle("/api/", reg.Handler(api))
+	mux.Handle("/", web.Handler()) // the dashboard at /ui/; / redirects there
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -301,6 +301,10 @@ func TestOperationsConformToTheirDocument(t *testing.T) {
 	// Reads, with every include.
 	cf.must(cf.call(base, "GET", "/api/v1/cluster/topology?include_processes=true&include_health=true", "", nil), 200, "topology")
 	cf.must(cf.call(base, "GET", "/api/v1/cluster/topology?include_health=false", "", nil), 200, "topology without health")
+	views := cf.must(cf.call(base, "GET", "/api/v1/cluster/membership-views", "", nil), 200, "membership views")
+	if vs, _ := views.data["views"].([]any); len(vs) != 3 {
+		t.Fatalf("membership views of %d nodes, want 3: %s", len(vs), views.body)
+	}
 	cf.must(cf.call(base, "GET", "/api/v1/cluster/health?include_history=true&include_metrics=true", "", nil), 200, "health")
 	cf.must(cf.call(base, "GET", "/api/v1/cluster/nodes/"+url.PathEscape(b.Name)+"/info?include_processes=true", "", nil), 200, "node info (other)")
 	cf.must(cf.call(base, "GET", "/api/v1/cluster/nodes/"+url.PathEscape(a.Name)+"/info", "", nil), 200, "node info (self)")

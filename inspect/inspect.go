@@ -154,6 +154,13 @@ func less(sortBy string) func(a, b *Process) bool {
 			}
 			return byPID(a, b)
 		}
+	case "restarts":
+		return func(a, b *Process) bool {
+			if a.Restarts != b.Restarts {
+				return a.Restarts > b.Restarts
+			}
+			return byPID(a, b)
+		}
 	case "age":
 		return func(a, b *Process) bool {
 			if !a.StartedAt.Equal(b.StartedAt) {

@@ -35,6 +35,7 @@ func (e *Env) eventLog() *eventLog {
 func Register(reg *ops.Registry, env *Env) error {
 	if env.Node != nil {
 		env.eventLog()
+		installViews(env)
 	}
 	for _, op := range []ops.Operation{
 		topology(env), health(env), nodeInfo(env), processes(env), supervisionTrees(env),
@@ -42,6 +43,7 @@ func Register(reg *ops.Registry, env *Env) error {
 		traceStart(env), traceGet(env), traceStop(env), traceList(env), events(env),
 		clusterRegistry(env), registryLookup(env), clusterPlacement(env), placementStart(env), placementStop(env),
 		placementRebalance(env),
+		membershipViews(env),
 	} {
 		if err := reg.Register(op); err != nil {
 			return err

@@ -12,7 +12,7 @@ func TestRegisterAll(t *testing.T) {
 	if err := Register(reg, &Env{}); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(reg.Operations()); n != 21 {
+	if n := len(reg.Operations()); n != 22 {
 		t.Fatalf("%d operations registered", n)
 	}
 }

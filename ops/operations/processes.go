@@ -26,7 +26,7 @@ func processes(env *Env) ops.Operation {
 			{Name: "name", Type: ops.TypeString, In: ops.InQuery, Max: f(200), Description: "regular expression on the registered name"},
 			{Name: "status", Type: ops.TypeEnum, In: ops.InQuery, Enum: []string{"running", "waiting", "exiting"}},
 			{Name: "min_mailbox", Type: ops.TypeInt, In: ops.InQuery, Default: 0, Min: f(0), Description: "only processes with at least this many queued messages"},
-			{Name: "sort", Type: ops.TypeEnum, In: ops.InQuery, Enum: []string{"pid", "mailbox", "messages", "age"}, Default: "pid", Description: "mailbox and messages sort largest first, age oldest first"},
+			{Name: "sort", Type: ops.TypeEnum, In: ops.InQuery, Enum: []string{"pid", "mailbox", "messages", "restarts", "age"}, Default: "pid", Description: "mailbox, messages and restarts sort largest first, age oldest first"},
 			{Name: "limit", Type: ops.TypeInt, In: ops.InQuery, Default: 100, Min: f(1), Max: f(10000)},
 			{Name: "offset", Type: ops.TypeInt, In: ops.InQuery, Default: 0, Min: f(0), Max: f(1000000)},
 			{Name: "include_details", Type: ops.TypeBool, In: ops.InQuery, Default: false, Description: "add links, monitors, parent and current call"},
