@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -36,53 +38,106 @@ var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }
 
-const usageHead = `arsenal: Erlang/OTP-style clustering for Go, observable and testable.
+// Exit codes (documented in docs/OPERATIONS.md): 0 success, 1 the
+// operation or the network failed, 2 bad usage, 3 health degraded,
+// 4 health critical.
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitUsage    = 2
+	exitDegraded = 3
+	exitCritical = 4
+)
 
-Usage:
-  arsenal <command> [flags]
+// exitError carries a command's exit code through cobra. A nil err means
+// the command has already said what happened.
+type exitError struct {
+	code int
+	err  error
+}
 
-Commands:
-`
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
 
-const usageTail = `
-Run 'arsenal <command> --help' for the flags of a command.
+func usageErr(format string, a ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// newRoot builds the command tree. The commands registered with register
+// keep their own flag parsing (cobra hands them the raw arguments); the
+// client verbs are cobra commands with typed flags from their operation.
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "arsenal",
+		Short: "Erlang/OTP-style clustering for Go, observable and testable",
+		Long: `arsenal: Erlang/OTP-style clustering for Go, observable and testable.
+
 Start here: 'arsenal dev' runs a local 3-node cluster with a demo workload.
-`
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, usageHead)
+Run 'arsenal <command> --help' for the flags of a command.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(stderr)
+			_ = cmd.Usage()
+			return &exitError{code: exitUsage}
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		c := commands[n]
+		root.AddCommand(&cobra.Command{
+			Use:                c.name,
+			Short:              c.summary,
+			DisableFlagParsing: true,
+			RunE: func(_ *cobra.Command, args []string) error {
+				if code := c.run(args, stdout, stderr); code != 0 {
+					return &exitError{code: code}
+				}
+				return nil
+			},
+		})
 	}
-	fmt.Fprint(w, usageTail)
+	for _, v := range clientVerbs() {
+		root.AddCommand(v.command(stdout, stderr))
+	}
+	root.AddCommand(opsCommand(stdout, stderr), eventsCommand(stdout, stderr))
+	return root
 }
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
-
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		usage(stderr)
-		return 2
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = append([]string{"version"}, args[1:]...)
 	}
-	switch args[0] {
-	case "-h", "--help", "-help", "help":
-		usage(stdout)
-		return 0
-	case "--version", "-version":
-		args[0] = "version"
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
 	}
-	c, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "arsenal: unknown command %q\n\n", args[0])
-		usage(stderr)
-		return 2
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "arsenal: %v\n", ee.err)
+		}
+		return ee.code
 	}
-	return c.run(args[1:], stdout, stderr)
+	// Cobra's own errors (unknown command, bad arguments) are usage errors.
+	fmt.Fprintf(stderr, "arsenal: %v\nRun 'arsenal --help' for usage.\n", err)
+	return exitUsage
 }
 
 func init() {
