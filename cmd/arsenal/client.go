@@ -49,14 +49,23 @@ func tableNodes(w io.Writer, data json.RawMessage, _ map[string]any) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATUS\tSINCE\tNODE ADDR\tHTTP")
 	for _, n := range raw.Nodes {
-		name := fmt.Sprint(n["name"])
+		name := clip(textOf(n["name"]), 30)
 		if n["self"] == true {
 			name += " (this)"
 		}
-		since, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(n["since"]))
-		fmt.Fprintf(tw, "%s\t%v\t%s ago\t%v\t%v\n", name, n["status"], time.Since(since).Round(time.Second), n["node_addr"], orDash(n["http_addr"]))
+		since, _ := time.Parse(time.RFC3339Nano, textOf(n["since"]))
+		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%s\t%s\n", name, textOf(n["status"]), age(time.Since(since)),
+			clip(textOf(n["node_addr"]), 21), clip(textOf(orDash(n["http_addr"])), 21))
 	}
 	return tw.Flush()
+}
+
+// age is a short duration: seconds under an hour, then minutes.
+func age(d time.Duration) time.Duration {
+	if d < time.Hour {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
 }
 
 func orDash(v any) any {
@@ -89,11 +98,16 @@ func tableHealth(w io.Writer, data json.RawMessage, _ map[string]any) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATUS\tSCORE\tISSUES")
 	for _, n := range d.Nodes {
-		issues := strings.Join(n.Issues, "; ")
-		if issues == "" {
-			issues = "-"
+		// One issue a line, so that none is cut and the table stays
+		// narrow.
+		first := "-"
+		if len(n.Issues) > 0 {
+			first = n.Issues[0]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", n.Node, n.Status, n.Score, issues)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", n.Node, n.Status, n.Score, first)
+		for _, is := range n.Issues[min(1, len(n.Issues)):] {
+			fmt.Fprintf(tw, "\t\t\t%s\n", is)
+		}
 	}
 	tw.Flush()
 	if len(d.Recommendations) > 0 {
@@ -126,9 +140,12 @@ func tablePS(w io.Writer, data json.RawMessage, meta map[string]any) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PID\tNAME\tBEHAVIOUR\tSTATUS\tMAILBOX\tIN\tOUT\tRESTARTS")
+	fmt.Fprintln(tw, "PID\tNAME\tBEHAVIOUR\tSTATUS\tMBOX\tIN\tOUT\tRESTARTS")
 	for _, p := range d.Processes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", p.PID, orDash(p.Name), p.Behaviour, p.Status, p.MailboxLen, p.In, p.Out, p.Restarts)
+		// The widest cells are cut ("…") so that a row fits 100 columns;
+		// --format json has them whole.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", clip(p.PID, 28), clip(textOf(orDash(p.Name)), 12),
+			clip(p.Behaviour, 12), p.Status, p.MailboxLen, p.In, p.Out, p.Restarts)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d of %d processes (offset %v)\n", len(d.Processes), d.Total, meta["offset"])
@@ -171,7 +188,7 @@ func tableTree(w io.Writer, data json.RawMessage, _ map[string]any) error {
 			if name == "" {
 				name = "supervisor"
 			}
-			fmt.Fprintf(w, "  %s %s [%s, %d restarts]\n", name, t.PID, t.Strategy, t.TotalRestarts)
+			fmt.Fprintln(w, clip(fmt.Sprintf("  %s %s [%s, %d restarts]", name, t.PID, t.Strategy, t.TotalRestarts), maxWidth))
 			printChildren(w, t, "  ")
 		}
 	}
@@ -192,7 +209,7 @@ func printChildren(w io.Writer, t treeJSON, indent string) {
 		if c.Tree != nil {
 			kind = "supervisor " + c.Tree.Strategy
 		}
-		fmt.Fprintf(w, "%s%s %s %s (%s, %s, %s, %d restarts)\n", indent, branch, c.ID, pid, kind, c.Restart, c.State, c.Restarts)
+		fmt.Fprintln(w, clip(fmt.Sprintf("%s%s %s %s (%s, %s, %s, %d restarts)", indent, branch, c.ID, pid, kind, c.Restart, c.State, c.Restarts), maxWidth))
 		if c.Tree != nil {
 			printChildren(w, *c.Tree, indent+next)
 		}

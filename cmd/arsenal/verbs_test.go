@@ -291,3 +291,34 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// Tables fit 100 columns even with long names, and print no Go map syntax.
+func TestTablesFit(t *testing.T) {
+	f, _ := newFakeAPI(t)
+	long := strings.Repeat("x", 60)
+	pid := "123456789.lx3k2f9a1abc@" + long + "@127.0.0.1"
+	f.answer["cluster.processes"] = &ops.Result{Data: map[string]any{"total": 1, "processes": []any{map[string]any{
+		"node": long, "pid": pid, "name": long, "behaviour": long, "status": "waiting"}}}}
+	f.answer["cluster.topology"] = &ops.Result{Data: map[string]any{"cluster_name": "c", "nodes": []any{map[string]any{
+		"name": long + "@127.0.0.1", "status": "alive", "self": true, "node_addr": "127.0.0.1:41601", "http_addr": "127.0.0.1:4100",
+		"since": "2026-01-01T00:00:00Z"}}}}
+	f.answer["cluster.health"] = &ops.Result{Data: map[string]any{"overall_status": "warning", "nodes": []any{map[string]any{
+		"node": "n1", "status": "alive", "score": 70, "issues": []string{"a " + long, "b " + long}}}}}
+	f.answer["cluster.supervision_trees"] = &ops.Result{Data: map[string]any{"nodes": []any{map[string]any{"node": "n1",
+		"trees": []any{map[string]any{"pid": pid, "name": long, "strategy": "one_for_one", "children": []any{
+			map[string]any{"id": long, "pid": pid, "type": "worker", "restart": "permanent", "state": "running"}}}}}}}}
+	for _, verb := range []string{"ps", "nodes", "health", "tree"} {
+		code, out, errs := runCLI(verb)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", verb, code, errs)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if n := len([]rune(l)); n > maxWidth {
+				t.Errorf("%s: %d columns: %q", verb, n, l)
+			}
+		}
+		if strings.Contains(out, "map[") {
+			t.Errorf("%s prints Go map syntax:\n%s", verb, out)
+		}
+	}
+}
