@@ -99,7 +99,7 @@ Run 'arsenal <command> --help' for the flags of a command.`,
 	sort.Strings(names)
 	for _, n := range names {
 		c := commands[n]
-		root.AddCommand(&cobra.Command{
+		cmd := &cobra.Command{
 			Use:                c.name,
 			Short:              c.summary,
 			DisableFlagParsing: true,
@@ -109,12 +109,27 @@ Run 'arsenal <command> --help' for the flags of a command.`,
 				}
 				return nil
 			},
-		})
+		}
+		// 'arsenal help NAME' is the command's own --help.
+		cmd.SetHelpFunc(func(*cobra.Command, []string) { c.run([]string{"--help"}, stdout, stderr) })
+		if c.name == "cluster" {
+			cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+				if len(args) > 0 {
+					return nil, cobra.ShellCompDirectiveDefault
+				}
+				var subs []string
+				for _, s := range clusterCommands {
+					subs = append(subs, s.name+"\t"+s.summary)
+				}
+				return subs, cobra.ShellCompDirectiveNoFileComp
+			}
+		}
+		root.AddCommand(cmd)
 	}
 	for _, v := range clientVerbs() {
 		root.AddCommand(v.command(stdout, stderr))
 	}
-	root.AddCommand(opsCommand(stdout, stderr), eventsCommand(stdout, stderr))
+	root.AddCommand(opsCommand(stdout, stderr), eventsCommand(stdout, stderr), versionCommand(stdout))
 	return root
 }
 
@@ -123,7 +138,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		args = append([]string{"version"}, args[1:]...)
 	}
 	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
+	root.SetArgs(singleDashLong(root, args))
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -140,15 +155,42 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-func init() {
-	register(command{name: "version", summary: "print the version", run: func(args []string, stdout, stderr io.Writer) int {
-		fs := newFlagSet("version", "arsenal version", "Print the version of this binary.", stderr)
-		if code, done := parse(fs, args, stdout); done {
-			return code
+func versionCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the version",
+		Long:  "Print the version of this binary.",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(stdout, "arsenal %s (%s, %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+}
+
+// singleDashLong rewrites -name to --name for the commands cobra parses,
+// when name is one of their long flags: the hand-written commands took
+// both forms (serf style, -format json), and scripts may still use -name.
+func singleDashLong(root *cobra.Command, args []string) []string {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == nil || cmd.DisableFlagParsing {
+		return args
+	}
+	out := make([]string, len(args))
+	copy(out, args)
+	for i, a := range out {
+		if a == "--" {
+			break
 		}
-		fmt.Fprintf(stdout, "arsenal %s (%s, %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return 0
-	}})
+		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+			continue
+		}
+		name, _, _ := strings.Cut(a[1:], "=")
+		if len(name) > 1 && cmd.Flags().Lookup(name) != nil {
+			out[i] = "-" + a
+		}
+	}
+	return out
 }
 
 // newFlagSet makes a flag set whose --help prints a usage line, a

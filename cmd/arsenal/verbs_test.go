@@ -322,3 +322,32 @@ func TestTablesFit(t *testing.T) {
 		}
 	}
 }
+
+// The hand-written commands took -name as well as --name; the client
+// verbs still do.
+func TestSingleDashLongFlags(t *testing.T) {
+	f, _ := newFakeAPI(t)
+	if code, out, errs := runCLI("trace", "-duration", "10s", testPID, "-format=json"); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	if d := f.params(t, "process.trace").Duration("duration").String(); d != "10s" {
+		t.Fatalf("duration %s", d)
+	}
+}
+
+// Completion offers a verb's enum values and the cluster subcommands.
+func TestCompletionValues(t *testing.T) {
+	for args, want := range map[string]string{
+		"ps --sort ":       "mailbox\n",
+		"send x --mode ":   "cast\n",
+		"cluster ":         "partition\t",
+		"ops call ":        "process.kill\t",
+		"health --format ": "json\n",
+	} {
+		a := append([]string{"__complete"}, strings.Split(args, " ")...)
+		code, out, errs := runCLI(a...)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("complete %q: exit %d, %q %s", args, code, out, errs)
+		}
+	}
+}
