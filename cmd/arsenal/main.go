@@ -2,6 +2,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -112,8 +113,17 @@ Run 'arsenal <command> --help' for the flags of a command.`,
 		}
 		// 'arsenal help NAME' is the command's own --help.
 		cmd.SetHelpFunc(func(*cobra.Command, []string) { c.run([]string{"--help"}, stdout, stderr) })
+		cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if strings.HasPrefix(toComplete, "-") {
+				return legacyFlags(c.run, args, toComplete), cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveDefault
+		}
 		if c.name == "cluster" {
-			cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+				if strings.HasPrefix(toComplete, "-") {
+					return legacyFlags(c.run, args[:min(1, len(args))], toComplete), cobra.ShellCompDirectiveNoFileComp
+				}
 				if len(args) > 0 {
 					return nil, cobra.ShellCompDirectiveDefault
 				}
@@ -166,6 +176,25 @@ func versionCommand(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// legacyFlags lists the flags of a command that parses its own flags (node,
+// dev, cluster SUB), for completion: from its --help, which prints them
+// with the flag package's PrintDefaults ("  -name type").
+func legacyFlags(run func([]string, io.Writer, io.Writer) int, sub []string, prefix string) []string {
+	var out bytes.Buffer
+	run(append(append([]string{}, sub...), "--help"), &out, io.Discard)
+	var flags []string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if !strings.HasPrefix(l, "  -") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(l, "  -"), " ")
+		if f := "--" + name; strings.HasPrefix(f, prefix) {
+			flags = append(flags, f)
+		}
+	}
+	return flags
 }
 
 // singleDashLong rewrites -name to --name for the commands cobra parses,

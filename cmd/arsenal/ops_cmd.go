@@ -110,6 +110,18 @@ func opsCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	cf.add(call.Flags(), true)
 	completeFormat(call)
+	defaultHelp := call.HelpFunc()
+	call.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+		defaultHelp(cmd, args)
+		// 'arsenal ops call NAME --help': the parameters of NAME, from
+		// the operation's description in this binary.
+		for _, a := range args {
+			if op, ok := schemaRegistry().Lookup(a); ok {
+				printOperationParams(cmd.OutOrStdout(), op)
+				return
+			}
+		}
+	})
 	root.AddCommand(list, call)
 	return root
 }
@@ -243,5 +255,24 @@ func printEvent(w io.Writer, e ops.Event) {
 			detail = fmt.Sprintf("%v → %v", ev["old_mode"], ev["mode"])
 		}
 		fmt.Fprintf(w, "%s  %-17s %s\n", now, e.Name, detail)
+	}
+}
+
+// printOperationParams lists an operation's parameters as key=value
+// arguments of 'ops call', with their types and help.
+func printOperationParams(w io.Writer, op *ops.Operation) {
+	fmt.Fprintf(w, "\nOperation %s (%s %s): %s.\n", op.Name, op.Method, op.Path, op.Summary)
+	if len(op.Params) == 0 {
+		fmt.Fprintln(w, "It takes no parameters.")
+		return
+	}
+	fmt.Fprintln(w, "\nParameters (key=value):")
+	for _, p := range op.Params {
+		fmt.Fprintf(w, "  %s=%s\n", p.Name, strings.ToUpper(typeWord(p)))
+		if h := paramHelp(p); h != "" {
+			for _, l := range wrap(h, maxWidth-6) {
+				fmt.Fprintf(w, "      %s\n", l)
+			}
+		}
 	}
 }

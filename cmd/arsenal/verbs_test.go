@@ -338,16 +338,34 @@ func TestSingleDashLongFlags(t *testing.T) {
 // Completion offers a verb's enum values and the cluster subcommands.
 func TestCompletionValues(t *testing.T) {
 	for args, want := range map[string]string{
-		"ps --sort ":       "mailbox\n",
-		"send x --mode ":   "cast\n",
-		"cluster ":         "partition\t",
-		"ops call ":        "process.kill\t",
-		"health --format ": "json\n",
+		"ps --sort ":         "mailbox\n",
+		"send x --mode ":     "cast\n",
+		"cluster ":           "partition\t",
+		"ops call ":          "process.kill\t",
+		"health --format ":   "json\n",
+		"node --adv":         "--advertise-addr\n",
+		"dev --sim":          "--simulate\n",
+		"cluster start --no": "--nodes\n",
 	} {
 		a := append([]string{"__complete"}, strings.Split(args, " ")...)
 		code, out, errs := runCLI(a...)
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("complete %q: exit %d, %q %s", args, code, out, errs)
+		}
+	}
+}
+
+// 'arsenal ops call NAME --help' lists every parameter of NAME.
+func TestOpsCallHelpListsParams(t *testing.T) {
+	for _, op := range schemaRegistry().Operations() {
+		code, out, errs := runCLI("ops", "call", op.Name, "--help")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", op.Name, code, errs)
+		}
+		for _, p := range op.Params {
+			if !strings.Contains(out, "  "+p.Name+"=") {
+				t.Errorf("ops call %s --help lacks %s", op.Name, p.Name)
+			}
 		}
 	}
 }
