@@ -174,7 +174,7 @@ type clientVerb struct {
 	name, op, summary, description string
 	// positional names the parameter taken from the command line (pid).
 	positional string
-	// flags are the operation's parameters offered as flags; nil means all.
+	// Every other parameter of the operation is a flag.
 	table func(w io.Writer, data json.RawMessage, meta map[string]any) error
 	// exit turns a successful answer into an exit code (health).
 	exit func(data json.RawMessage) int
@@ -199,7 +199,7 @@ func clientVerbs() []clientVerb {
 		{name: "send", op: "process.send", summary: "send a message to a process on any node (client)", positional: "pid",
 			description: "Send, cast or call a JSON object to a process; with --mode call, print its reply."},
 		{name: "trace", op: "process.trace", summary: "trace a process's messages (client)", positional: "pid",
-			description: "Start a trace and print its id; read it with 'arsenal ops call trace.get id=ID'."},
+			description: "Start a trace and print the answer, whose data.trace_id names it; read it with 'arsenal ops call trace.get id=ID'."},
 		{name: "rebalance", op: "placement.rebalance", summary: "move distributed children back to their placement (client)",
 			description: "Move every child of the distributed supervisor to where rendezvous places it among the live nodes, " +
 				"each stopped before it starts elsewhere (no child runs twice). Prints the children moved per node."},
