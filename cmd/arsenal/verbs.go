@@ -180,30 +180,16 @@ type clientVerb struct {
 	exit func(data json.RawMessage) int
 }
 
+// verbs are the client verbs, each added by its own file.
+var verbs []clientVerb
+
+func addVerb(v clientVerb) { verbs = append(verbs, v) }
+
+// clientVerbs are the client verbs in name order.
 func clientVerbs() []clientVerb {
-	return []clientVerb{
-		{name: "nodes", op: "cluster.topology", summary: "list the cluster's nodes (client)",
-			description: "Show the nodes of the cluster as the node at --addr (or --node) sees them.", table: tableNodes},
-		{name: "health", op: "cluster.health", summary: "show the cluster's health (client)",
-			description: "Show the overall status, each node's score with the reasons for every deduction, and recommendations.\n\n" +
-				"Exits 0 when the cluster is healthy or warning, 3 when degraded, 4 when critical (also with --format json).",
-			table: tableHealth, exit: healthExit},
-		{name: "ps", op: "cluster.processes", summary: "list processes on every node (client)",
-			description: "List the processes of every node (or --node), filtered, sorted and paged.", table: tablePS},
-		{name: "tree", op: "cluster.supervision_trees", summary: "show supervision trees (client)",
-			description: "Show every supervision tree of every node (or --node), with strategies and restart counts.", table: tableTree},
-		{name: "info", op: "process.info", summary: "describe one process on any node (client)", positional: "pid",
-			description: "Describe one process: status, mailbox, messages, links, monitors, parent, current call."},
-		{name: "kill", op: "process.kill", summary: "stop a process on any node (client)", positional: "pid",
-			description: "Send an exit signal and wait for the process to exit. Supervisors and system processes need --force."},
-		{name: "send", op: "process.send", summary: "send a message to a process on any node (client)", positional: "pid",
-			description: "Send, cast or call a JSON object to a process; with --mode call, print its reply."},
-		{name: "trace", op: "process.trace", summary: "trace a process's messages (client)", positional: "pid",
-			description: "Start a trace and print the answer, whose data.trace_id names it; read it with 'arsenal ops call trace.get id=ID'."},
-		{name: "rebalance", op: "placement.rebalance", summary: "move distributed children back to their placement (client)",
-			description: "Move every child of the distributed supervisor to where rendezvous places it among the live nodes, " +
-				"each stopped before it starts elsewhere (no child runs twice). Prints the children moved per node."},
-	}
+	out := append([]clientVerb(nil), verbs...)
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
 }
 
 // paramHelp is a parameter's help line: its description, allowed values,
@@ -447,23 +433,4 @@ func jsonText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
-}
-
-// healthExit: 0 healthy or warning, 3 degraded, 4 critical.
-func healthExit(data json.RawMessage) int {
-	var d struct {
-		Overall string `json:"overall_status"`
-	}
-	if err := json.Unmarshal(data, &d); err != nil {
-		return exitFailed
-	}
-	switch d.Overall {
-	case "healthy", "warning":
-		return exitOK
-	case "degraded":
-		return exitDegraded
-	case "critical":
-		return exitCritical
-	}
-	return exitFailed
 }
