@@ -169,6 +169,35 @@ func resolvePID(ctx context.Context, c *ops.Client, arg string) (string, error) 
 	return r.PID, nil
 }
 
+// registeredNames are the cluster-wide registered names, for completing a
+// PID; none if the node does not answer within a second.
+func registeredNames(cf *clientFlags) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := cf.client(ctx)
+	if err != nil {
+		return nil
+	}
+	resp, err := c.Call(ctx, "cluster.registry", nil)
+	if err != nil {
+		return nil
+	}
+	var d struct {
+		Registrations []struct {
+			Name string `json:"name"`
+			PID  string `json:"pid"`
+		} `json:"registrations"`
+	}
+	if json.Unmarshal(resp.Data, &d) != nil {
+		return nil
+	}
+	names := make([]string, 0, len(d.Registrations))
+	for _, r := range d.Registrations {
+		names = append(names, r.Name+"\t"+r.PID)
+	}
+	return names
+}
+
 // clientVerb describes a verb that runs one operation.
 type clientVerb struct {
 	name, op, summary, description string
@@ -293,6 +322,14 @@ func (v clientVerb) command(stdout, stderr io.Writer) *cobra.Command {
 		Long: v.description + "\n\nOperation " + op.Name + " (" + op.Method + " " + op.Path + "): " + op.Summary + "." +
 			map[bool]string{true: "\n\nPID is a PID (ID.INCARNATION@NODE) or a cluster-wide registered name.", false: ""}[v.positional != ""],
 		Args: args,
+	}
+	if v.positional != "" {
+		cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return registeredNames(cf), cobra.ShellCompDirectiveNoFileComp
+		}
 	}
 	withNode := true
 	for _, p := range op.Params {

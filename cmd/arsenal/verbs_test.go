@@ -337,6 +337,12 @@ func TestSingleDashLongFlags(t *testing.T) {
 
 // Completion offers a verb's enum values and the cluster subcommands.
 func TestCompletionValues(t *testing.T) {
+	f, _ := newFakeAPI(t)
+	f.answer["cluster.registry"] = &ops.Result{Data: map[string]any{"registrations": []any{
+		map[string]any{"name": "web", "pid": testPID, "node": "api@127.0.0.1"}}}}
+	if code, out, errs := runCLI("__complete", "kill", ""); code != 0 || !strings.HasPrefix(out, "web\t"+testPID+"\n") {
+		t.Errorf("complete kill: exit %d, %q %s", code, out, errs)
+	}
 	for args, want := range map[string]string{
 		"ps --sort ":         "mailbox\n",
 		"send x --mode ":     "cast\n",
