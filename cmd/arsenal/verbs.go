@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -234,13 +235,23 @@ func paramHelp(p ops.Param) string {
 	if p.Type == ops.TypeList {
 		parts = append(parts, "repeat the flag or separate with commas")
 	}
+	// Bounds are of the value for numbers, of the length for strings and
+	// of the number of items for lists.
+	unit := ""
+	switch p.Type {
+	case ops.TypeString, ops.TypeNode, ops.TypePID:
+		unit = " characters"
+	case ops.TypeList:
+		unit = " items"
+	}
+	num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 	switch {
 	case p.Min != nil && p.Max != nil:
-		parts = append(parts, fmt.Sprintf("%g..%g", *p.Min, *p.Max))
+		parts = append(parts, num(*p.Min)+".."+num(*p.Max)+unit)
 	case p.Min != nil:
-		parts = append(parts, fmt.Sprintf("at least %g", *p.Min))
+		parts = append(parts, "at least "+num(*p.Min)+unit)
 	case p.Max != nil:
-		parts = append(parts, fmt.Sprintf("at most %g", *p.Max))
+		parts = append(parts, "at most "+num(*p.Max)+unit)
 	}
 	if p.MinDuration > 0 || p.MaxDuration > 0 {
 		parts = append(parts, fmt.Sprintf("%v..%v", p.MinDuration, p.MaxDuration))
