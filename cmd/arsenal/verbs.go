@@ -260,12 +260,22 @@ func paramHelp(p ops.Param) string {
 		parts = append(parts, "matching "+p.Pattern)
 	}
 	if p.Default != nil {
-		parts = append(parts, fmt.Sprintf("default %v", p.Default))
+		parts = append(parts, "default "+defaultText(p.Default))
 	}
 	if p.Required {
 		parts = append(parts, "required")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// defaultText writes a default as it is typed: durations as Go durations,
+// lists as JSON (never in Go's [a b] syntax).
+func defaultText(v any) string {
+	switch v.(type) {
+	case string, bool, int, int64, float64, time.Duration, fmt.Stringer:
+		return fmt.Sprint(v)
+	}
+	return jsonText(v)
 }
 
 // typeWord is how the flag's value is written in help.
@@ -330,9 +340,11 @@ func (v clientVerb) command(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use + " [flags]",
 		Short: v.summary,
-		Long: v.description + "\n\nOperation " + op.Name + " (" + op.Method + " " + op.Path + "): " + op.Summary + "." +
-			map[bool]string{true: "\n\nPID is a PID (ID.INCARNATION@NODE) or a cluster-wide registered name.", false: ""}[v.positional != ""],
-		Args: args,
+		Long:  v.description + "\n\nOperation " + op.Name + " (" + op.Method + " " + op.Path + "): " + op.Summary + ".",
+		Args:  args,
+	}
+	if v.positional == "pid" {
+		cmd.Long += "\n\nPID is a PID (ID.INCARNATION@NODE) or a cluster-wide registered name."
 	}
 	if v.positional != "" {
 		cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
