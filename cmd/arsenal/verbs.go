@@ -82,6 +82,9 @@ func (c *clientFlags) client(ctx context.Context) (*ops.Client, error) {
 	if c.format != "table" && c.format != "json" {
 		return nil, usageErr("--format %q: want table or json", c.format)
 	}
+	if c.timeout <= 0 {
+		return nil, usageErr("--timeout %v: want a positive duration", c.timeout)
+	}
 	tok := c.token
 	if tok == "" {
 		tok = os.Getenv("ARSENAL_TOKEN")

@@ -138,6 +138,7 @@ func TestUsageErrors(t *testing.T) {
 		{"ps", "--no-such-flag"},
 		{"send", testPID},
 		{"health", "--format", "yaml"},
+		{"health", "--timeout", "0s"},
 		{"ops", "call"},
 		{"ops", "call", "cluster.topology", "stray"},
 		{"ops", "list", "stray"},
