@@ -48,6 +48,7 @@ func eventsCommand(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	cf.add(cmd.Flags(), true)
+	cmd.Flags().Lookup("timeout").Usage = "give up finding --node after this long (the feed itself runs until Ctrl-C)"
 	completeFormat(cmd)
 	return cmd
 }
