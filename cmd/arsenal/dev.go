@@ -50,6 +50,10 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	if code, done := parse(fs, args, stdout); done {
 		return code
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "arsenal dev: unexpected arguments %q (flags come before any argument; dev takes none)\n", fs.Args())
+		return 2
+	}
 	if *nodes < 1 || *nodes > 16 {
 		fmt.Fprintf(stderr, "arsenal dev: --nodes %d: want 1 to 16\n", *nodes)
 		return 2

@@ -60,6 +60,7 @@ func TestDevSimulate(t *testing.T) {
 	if body.Data.Mode != "simulated" || body.Data.Alive != 3 {
 		t.Fatalf("topology %+v", body.Data)
 	}
+	cliOnRealNodes(t, addr)
 	_ = syscall.Kill(syscall.Getpid(), syscall.SIGINT)
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(30*time.Second))
 	defer cancel()
@@ -70,5 +71,54 @@ func TestDevSimulate(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("dev --simulate did not stop on SIGINT")
+	}
+}
+
+// cliOnRealNodes runs the client verbs against the nodes of a dev cluster:
+// the whole envelope in JSON, health's exit code, --node by name.
+func cliOnRealNodes(t *testing.T, addr string) {
+	t.Helper()
+	code, out, errs := runCLI("nodes", "--addr", addr, "--format", "json")
+	var top struct {
+		Data struct {
+			Nodes []struct {
+				Name string `json:"name"`
+				Self bool   `json:"self"`
+			} `json:"nodes"`
+		} `json:"data"`
+		Meta map[string]any `json:"meta"`
+	}
+	if err := json.Unmarshal([]byte(out), &top); code != 0 || err != nil || len(top.Data.Nodes) != 3 || top.Meta["operation"] != "cluster.topology" {
+		t.Fatalf("nodes --format json: exit %d, %v: %s%s", code, err, out, errs)
+	}
+	other := ""
+	for _, n := range top.Data.Nodes {
+		if !n.Self {
+			other = n.Name
+		}
+	}
+	code, out, errs = runCLI("nodes", "--addr", addr, "--node", other)
+	if code != 0 || !strings.Contains(out, other+" (this)") {
+		t.Fatalf("nodes --node %s: exit %d: %s%s", other, code, out, errs)
+	}
+	if code, out, errs = runCLI("health", "--addr", addr); code != 0 || !strings.Contains(out, "overall: healthy") {
+		t.Fatalf("health: exit %d: %s%s", code, out, errs)
+	}
+	code, out, errs = runCLI("ps", "--addr", addr, "--limit", "3", "--format", "json", "--node", other)
+	var ps struct {
+		Data struct {
+			Processes []struct {
+				Node string `json:"node"`
+			} `json:"processes"`
+		} `json:"data"`
+		Meta map[string]any `json:"meta"`
+	}
+	if err := json.Unmarshal([]byte(out), &ps); code != 0 || err != nil || ps.Meta["operation"] != "cluster.processes" {
+		t.Fatalf("ps --node: exit %d, %v: %s%s", code, err, out, errs)
+	}
+	for _, p := range ps.Data.Processes {
+		if p.Node != other {
+			t.Fatalf("ps --node %s listed a process of %s", other, p.Node)
+		}
 	}
 }
