@@ -143,7 +143,8 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%d\t%s\thttp://%s\n", c.Ready.Name, c.Ready.OSPID, c.Ready.NodeAddr, c.Ready.HTTPAddr)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nTry: arsenal nodes | arsenal health | arsenal ps | arsenal tree | arsenal events | arsenal ops list\n")
+	fmt.Fprintf(stdout, "\nDashboard: http://%s/ui/\n", children[0].Ready.HTTPAddr)
+	fmt.Fprintf(stdout, "Try: arsenal nodes | arsenal health | arsenal ps | arsenal tree | arsenal events | arsenal ops list\n")
 	fmt.Fprintf(stdout, "     curl http://%s/api/v1/cluster/topology   (OpenAPI: /api/v1/arsenal/docs)\n", children[0].Ready.HTTPAddr)
 	fmt.Fprintf(stdout, "Operator token (for kill, send, trace; the CLI finds it by itself for these nodes): %s\n", filepath.Join(stateDir, operatorTokenFile))
 	outMu.Unlock()

@@ -108,7 +108,8 @@ func runDevSimulated(nodes, httpPort int, profile, logLevel string, withDemo boo
 		fmt.Fprintf(tw, "%s\t%s\thttp://%s\n", n.Name(), n.Addr(), listeners[i].Addr())
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nTry: arsenal nodes --addr http://%s   (mode: simulated)\n", listeners[0].Addr())
+	fmt.Fprintf(stdout, "\nDashboard: http://%s/ui/   (mode: simulated)\n", listeners[0].Addr())
+	fmt.Fprintf(stdout, "Try: arsenal nodes --addr http://%s\n", listeners[0].Addr())
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nstopping the simulated cluster…")
 	for i := range c.Nodes() {

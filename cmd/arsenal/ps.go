@@ -32,9 +32,11 @@ func tablePS(w io.Writer, data json.RawMessage, meta map[string]any) error {
 	fmt.Fprintln(tw, "PID\tNAME\tBEHAVIOUR\tSTATUS\tMBOX\tIN\tOUT\tRESTARTS")
 	for _, p := range d.Processes {
 		// The widest cells are cut ("…") so that a row fits 100 columns;
-		// --format json has them whole.
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", clip(p.PID, 28), clip(textOf(orDash(p.Name)), 12),
-			clip(p.Behaviour, 12), p.Status, p.MailboxLen, p.In, p.Out, p.Restarts)
+		// a PID only past 40 characters (node names over ~25), so the PIDs
+		// other verbs take can be copied whole; --format json has every
+		// cell whole.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", clip(p.PID, 40), clip(textOf(orDash(p.Name)), 11),
+			clip(p.Behaviour, 11), p.Status, p.MailboxLen, p.In, p.Out, p.Restarts)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d of %d processes (offset %v)\n", len(d.Processes), d.Total, meta["offset"])
