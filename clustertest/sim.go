@@ -393,32 +393,12 @@ func (s *SimCluster) watcher(i int, pid string, link bool) string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	ready := make(chan struct{})
-	w, err := n.Runtime().SpawnFunc(func(p *process.Proc) error {
-		if link {
-			p.TrapExits(true)
-			p.Link(target)
-		} else {
-			p.Monitor(target)
-		}
-		close(ready)
-		for {
-			m, err := p.Receive(context.Background())
-			if err != nil {
-				return err
-			}
-			switch sig := m.(type) {
-			case process.DownMsg:
-				s.signal(n.Name(), KindDown, control.Signal{Watcher: p.Self().String(), PID: sig.PID.String(), Reason: sig.Reason.Error()})
-			case process.ExitMsg:
-				s.signal(n.Name(), KindExit, control.Signal{Watcher: p.Self().String(), PID: sig.From.String(), Reason: sig.Reason.Error()})
-			}
-		}
+	w, err := control.Watch(n.Runtime(), target, link, func(kind string, sig control.Signal) {
+		s.signal(n.Name(), EntryKind(kind), sig) // "down" and "exit" are KindDown and KindExit
 	})
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	<-ready
 	return w.String()
 }
 

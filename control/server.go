@@ -407,7 +407,19 @@ func sendable(to process.PID, rt *process.Runtime, msg any) error {
 }
 
 func (c *session) watch(target process.PID, link bool) (any, error) {
-	rt := c.n.Runtime()
+	w, err := Watch(c.n.Runtime(), target, link, func(kind string, s Signal) { c.event(kind, s) })
+	if err != nil {
+		return nil, err
+	}
+	return w.String(), nil
+}
+
+// Watch spawns a watcher process on rt that monitors target (or, with
+// link, links to it and traps exits) and reports each DOWN as ("down",
+// Signal) and each exit signal as ("exit", Signal). It returns once the
+// monitor or link is set up, so no signal can come before it. Both the
+// control channel and the simulator's harness backend watch with it.
+func Watch(rt *process.Runtime, target process.PID, link bool, report func(kind string, s Signal)) (process.PID, error) {
 	ready := make(chan struct{})
 	w, err := rt.SpawnFunc(func(p *process.Proc) error {
 		if link {
@@ -424,17 +436,17 @@ func (c *session) watch(target process.PID, link bool) (any, error) {
 			}
 			switch s := m.(type) {
 			case process.DownMsg:
-				c.event("down", Signal{Watcher: p.Self().String(), PID: s.PID.String(), Reason: s.Reason.Error()})
+				report("down", Signal{Watcher: p.Self().String(), PID: s.PID.String(), Reason: s.Reason.Error()})
 			case process.ExitMsg:
-				c.event("exit", Signal{Watcher: p.Self().String(), PID: s.From.String(), Reason: s.Reason.Error()})
+				report("exit", Signal{Watcher: p.Self().String(), PID: s.From.String(), Reason: s.Reason.Error()})
 			}
 		}
 	})
 	if err != nil {
-		return nil, err
+		return process.PID{}, err
 	}
 	<-ready
-	return w.String(), nil
+	return w, nil
 }
 
 // batch is what "send_seq" hands the sender process.
