@@ -455,16 +455,29 @@ func TestLinksPropagateAndTrapExits(t *testing.T) {
 	}
 	// Normal exit of a linked process does not kill a non-trapping partner.
 	dReady := make(chan process.PID, 1)
+	eGot := make(chan any, 1)
 	e, _ := rt.SpawnFunc(func(p *process.Proc) error {
 		d, _ := p.SpawnFuncLink(func(*process.Proc) error { return nil })
 		dReady <- d
-		_, err := p.Receive(context.Background())
+		m, err := p.Receive(context.Background())
+		if err != nil {
+			return err
+		}
+		eGot <- m
+		_, err = p.Receive(context.Background()) // stay up until the test ends
 		return err
 	})
 	d := testutil.Recv(t, dReady, wait, "child")
 	_, _ = rt.WaitExit(context.Background(), d)
 	rt.Send(e, "still here?")
-	testutil.Eventually(t, wait, func() bool { in, err := rt.Info(e); return err == nil && in.MessagesIn == 1 }, "partner did not survive")
+	// The first thing e receives is the test's message, not an exit: the
+	// normal exit of its linked child did not kill it.
+	if got := testutil.Recv(t, eGot, wait, "partner's message"); got != "still here?" {
+		t.Fatalf("partner received %v, want the test's message", got)
+	}
+	if !rt.Alive(e) {
+		t.Fatal("partner did not survive its linked child's normal exit")
+	}
 	// Killed propagates through links as the trappable reason killed.
 	fReady := make(chan process.PID, 1)
 	g, _ := rt.SpawnFunc(func(p *process.Proc) error {
