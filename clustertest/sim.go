@@ -414,32 +414,9 @@ func (s *SimCluster) Send(i int, to, msg string) {
 	s.mustNode(i).Runtime().Send(pid, msg)
 }
 
-type simBatch struct {
-	to    process.PID
-	msg   string
-	count int
-	first chan int
-}
-
 func (s *SimCluster) Sender(i int) string {
 	s.t.Helper()
-	pid, err := s.mustNode(i).Runtime().SpawnFunc(func(p *process.Proc) error {
-		next := 0
-		for {
-			m, err := p.Receive(context.Background())
-			if err != nil {
-				return err
-			}
-			if b, ok := m.(simBatch); ok {
-				first := next
-				for range b.count {
-					p.Send(b.to, fmt.Sprintf("%s:%d", b.msg, next))
-					next++
-				}
-				b.first <- first
-			}
-		}
-	})
+	pid, err := control.SpawnSender(s.mustNode(i).Runtime())
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -456,15 +433,11 @@ func (s *SimCluster) SendSeq(i int, sender, to, msg string, count int) int {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	first := make(chan int, 1)
-	s.mustNode(i).Runtime().Send(from, simBatch{to: pid, msg: msg, count: max(count, 1), first: first})
-	select {
-	case n := <-first:
-		return n
-	case <-time.After(testutil.Scale(10 * time.Second)):
-		s.t.Fatalf("clustertest: sender %s did not finish its batch", sender)
+	n, err := control.SendBatch(s.mustNode(i).Runtime(), from, pid, msg, count, testutil.Scale(10*time.Second))
+	if err != nil {
+		s.t.Fatalf("clustertest: %v", err)
 	}
-	return 0
+	return n
 }
 
 func (s *SimCluster) Call(i int, to, msg string) (string, error) {

@@ -353,7 +353,7 @@ func (c *session) exec(cmd Command) (any, error) {
 		}()
 		return seq, nil
 	case "sender":
-		pid, err := rt.SpawnFunc(senderLoop)
+		pid, err := SpawnSender(rt)
 		if err != nil {
 			return nil, err
 		}
@@ -374,14 +374,7 @@ func (c *session) exec(cmd Command) (any, error) {
 		if !rt.Alive(from) {
 			return nil, fmt.Errorf("sender %s is not running", s.Sender)
 		}
-		first := make(chan int, 1)
-		rt.Send(from, batch{to, s.Msg, max(s.Count, 1), first})
-		select {
-		case n := <-first:
-			return n, nil
-		case <-time.After(10 * time.Second):
-			return nil, fmt.Errorf("sender %s did not finish the batch within 10s", s.Sender)
-		}
+		return SendBatch(rt, from, to, s.Msg, s.Count, 10*time.Second)
 	case "processes":
 		return rt.Processes(), nil
 	case "stop":
@@ -457,8 +450,27 @@ type batch struct {
 	first chan int
 }
 
-// senderLoop is a long-lived process that sends numbered messages on
-// "send_seq": one sender per pair is what per-pair FIFO is about.
+// SpawnSender starts, on rt, the long-lived process behind "sender" and
+// "send_seq", which sends numbered messages ("MSG:N", N counting up from
+// 0 for the life of the sender): one sender per pair is what per-pair
+// FIFO is about. The control channel and the simulator backend of
+// clustertest both use it.
+func SpawnSender(rt *process.Runtime) (process.PID, error) { return rt.SpawnFunc(senderLoop) }
+
+// SendBatch has the sender from (of SpawnSender) send count (at least 1)
+// numbered messages msg:N to to, and returns the first N, once the sends
+// are on their way, or an error after timeout.
+func SendBatch(rt *process.Runtime, from, to process.PID, msg string, count int, timeout time.Duration) (int, error) {
+	first := make(chan int, 1)
+	rt.Send(from, batch{to, msg, max(count, 1), first})
+	select {
+	case n := <-first:
+		return n, nil
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("sender %s did not finish the batch within %s", from, timeout)
+	}
+}
+
 func senderLoop(p *process.Proc) error {
 	next := 0
 	for {
