@@ -583,7 +583,12 @@ func TestScenarioOneWayLinkLoss(t *testing.T) {
 	h.WaitConverged(within)
 	trans := h.History().Transitions(mark)
 	t.Logf("status changes during and after the one-way cut: %v", trans)
-	const maxChanges = 4 // e.g. suspect, dead, alive again: one detection and one recovery per pair
+	// One detection and one recovery per pair (suspect, dead, alive
+	// again), plus one more suspect/refute cycle: n2's probes of n1 get
+	// their acks only indirectly during the cut, and under the race
+	// detector on 2 cores one of those rounds can miss its deadline (5
+	// changes seen once in ~25 full runs). A flapping pair goes far past it.
+	const maxChanges = 6
 	for pair, n := range trans {
 		if n > maxChanges {
 			t.Errorf("%s changed status %d times (flapping; at most %d allowed)", pair, n, maxChanges)
