@@ -37,6 +37,17 @@ func TestUserKindsAndTypedMessages(t *testing.T) {
 			mark := h.History().Len()
 			mon := h.MonitorPID(0, pid)
 			lnk := h.LinkPID(2, pid)
+			// The monitor and link frames travel on the n1→n2 and n3→n2
+			// connections, the crash on n1→n2: without a round trip from n3
+			// the crash can reach pid before n3's link does, and the link
+			// then (rightly) reports noproc. A call from each watcher's node
+			// comes after its frame on the same connection, so its answer
+			// proves the monitor and the link are in place.
+			for _, i := range []int{0, 2} {
+				if _, err := h.CallTo(i, pid, typedapp.Get{}); err != nil {
+					t.Fatalf("call from node %d: %v", i, err)
+				}
+			}
 			h.SendTo(0, pid, typedapp.Crash{Why: "on purpose"})
 			h.Eventually(10*time.Second, func() bool {
 				downs := h.History().Signals(mark, clustertest.KindDown, h.NodeName(0))
