@@ -57,7 +57,6 @@ func (e *tEntry) String() string {
 
 type tMap = crdt.Map[tEntry, *tEntry]
 
-
 // randomEntries makes entries of a few keys by a few writers across
 // generations, some of them tombstones, with many collisions.
 func randomEntries(rng *rand.Rand, n int) []*tEntry {
