@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/cluster/crdt"
 	"github.com/arsenal-go/arsenal/process"
 )
 
@@ -166,7 +167,7 @@ type Registry struct {
 	members map[string]memberView          // the membership, as last read
 	shown   map[string]process.PID         // name → PID this node last reported visible
 	watches map[string]*watch              // name → this node's live registration
-	clock   uint64                         // hybrid logical clock, ns
+	clock   crdt.Clock                     // hybrid logical clock
 	stopped bool
 
 	feed feed
@@ -522,23 +523,7 @@ type exitOrder struct {
 	winner process.PID
 }
 
-func (r *Registry) tick() uint64 {
-	now := uint64(time.Now().UnixNano())
-	if now <= r.clock {
-		now = r.clock + 1
-	}
-	r.clock = now
-	return now
-}
-
-// observe moves the clock past a timestamp seen from a peer (but not more
-// than a minute into this node's future, so one bad clock cannot drag
-// every node along).
-func (r *Registry) observe(ts uint64) {
-	if ts > r.clock && ts < uint64(time.Now().Add(time.Minute).UnixNano()) {
-		r.clock = ts
-	}
-}
+func (r *Registry) tick() uint64 { return r.clock.Tick() }
 
 func (r *Registry) tombstone(e *Entry, reason string) *Entry {
 	t := *e
@@ -553,10 +538,11 @@ func (r *Registry) tombstone(e *Entry, reason string) *Entry {
 func (r *Registry) applyLocked(in []*Entry, rebroadcast bool) effects {
 	var ef effects
 	var changed []string
+	horizon := r.clock.Horizon(r.cfg.TombstoneTTL)
 	for _, e := range in {
-		r.observe(max(e.TS, e.DelTS))
+		r.clock.Observe(e.Stamp())
 		old := r.state[e.Name]
-		if !r.state.Merge(e) {
+		if !r.state.Accept(e, horizon) {
 			continue
 		}
 		r.reindex(old, e)
@@ -711,7 +697,7 @@ func (r *Registry) after(ef effects) {
 
 func (r *Registry) broadcast(es []*Entry) {
 	for _, e := range es {
-		r.ms.BroadcastKey(ReplicaName, e.Name, encodeEntries([]*Entry{e}))
+		r.ms.BroadcastKey(ReplicaName, e.Name, crdt.Encode([]*Entry{e}))
 	}
 }
 
@@ -870,15 +856,11 @@ func (r *Registry) sweep() {
 		r.mu.Unlock()
 		return
 	}
-	cutoff := uint64(time.Now().Add(-r.cfg.TombstoneTTL).UnixNano())
-	for name, e := range r.state {
-		if e.Deleted && e.DelTS < cutoff {
-			delete(r.state, name)
-			if s := r.owners[e.PID.Node]; s != nil {
-				delete(s, name)
-				if len(s) == 0 {
-					delete(r.owners, e.PID.Node)
-				}
+	for _, e := range r.state.Retire(r.clock.Horizon(r.cfg.TombstoneTTL), nil) {
+		if s := r.owners[e.PID.Node]; s != nil {
+			delete(s, e.Name)
+			if len(s) == 0 {
+				delete(r.owners, e.PID.Node)
 			}
 		}
 	}
@@ -905,21 +887,18 @@ type replica Registry
 func (rp *replica) LocalState() []byte {
 	r := (*Registry)(rp)
 	r.mu.RLock()
-	es := make([]*Entry, 0, len(r.state))
-	for _, e := range r.state {
-		es = append(es, e)
-	}
+	es := r.state.Values()
 	r.mu.RUnlock()
-	return encodeEntries(es)
+	return crdt.Encode(es)
 }
 
 func (rp *replica) MergeRemoteState(b []byte) { (*Registry)(rp).merge(b, false) }
 func (rp *replica) NotifyMsg(b []byte)        { (*Registry)(rp).merge(b, true) }
 
 func (r *Registry) merge(b []byte, delta bool) {
-	es, err := decodeEntries(b)
+	es, err := crdt.Decode[Entry](b)
 	if err != nil {
-		r.log.Debug("registry: malformed state from a peer", "err", err)
+		r.log.Warn("registry: state from a peer refused", "delta", delta, "err", err)
 		return
 	}
 	r.mu.Lock()

@@ -397,3 +397,44 @@ func TestRemovedNodeReaped(t *testing.T) {
 		t.Fatalf("c removed: a holds %+v, want a node_removed tombstone", es)
 	}
 }
+
+// A tombstone is retired TombstoneTTL after its deletion, on every node,
+// and a copy of it that a peer sends afterwards is dropped, not brought
+// back; the name can be registered afresh.
+func TestTombstoneRetired(t *testing.T) {
+	fn := newFakeNet(t, "a@h", "b@h")
+	fn.start(Config{TombstoneTTL: 300 * time.Millisecond, SweepInterval: 10 * time.Millisecond})
+	a, b := fn.node("a@h"), fn.node("b@h")
+	if err := a.reg.Register("svc", a.spawn(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	fn.flush()
+	if err := a.reg.Unregister("svc"); err != nil {
+		t.Fatal(err)
+	}
+	fn.flush()
+	stale := a.getReplica().LocalState() // holds the tombstone
+	if es := b.reg.Entries(); len(es) != 1 || !es[0].Deleted {
+		t.Fatalf("b before retirement: %+v", es)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(a.reg.Entries())+len(b.reg.Entries()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("tombstones not retired within 30 s: a %+v, b %+v", a.reg.Entries(), b.reg.Entries())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.getReplica().MergeRemoteState(stale)
+	b.getReplica().NotifyMsg(stale)
+	if es := b.reg.Entries(); len(es) != 0 {
+		t.Fatalf("a retired tombstone came back: %+v", es)
+	}
+	pid := b.spawn(t)
+	if err := b.reg.Register("svc", pid, nil); err != nil {
+		t.Fatal(err)
+	}
+	fn.flush()
+	if got, ok := a.reg.Whereis("svc"); !ok || got != pid {
+		t.Fatalf("a fresh registration after retirement: %v %v", got, ok)
+	}
+}

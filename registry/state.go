@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/arsenal-go/arsenal/codec"
+	"github.com/arsenal-go/arsenal/cluster/crdt"
 	"github.com/arsenal-go/arsenal/process"
 )
 
@@ -97,71 +97,21 @@ func metaKey(m map[string]string) string {
 // Beats reports whether a replaces b in a merge.
 func (a *Entry) Beats(b *Entry) bool { return compareEntries(a, b) > 0 }
 
-// State is a replica's content: name → greatest entry.
-type State map[string]*Entry
+// Key, Compare, Stamp and Tombstone make an Entry a value of the
+// replicated-state engine (cluster/crdt).
 
-// Merge merges one entry into s and reports whether it changed s. The
-// entry is not copied; do not modify it afterwards.
-func (s State) Merge(e *Entry) bool {
-	if old, ok := s[e.Name]; ok && !e.Beats(old) {
-		return false
-	}
-	s[e.Name] = e
-	return true
-}
+// Key returns the name the entry is stored under.
+func (a *Entry) Key() string { return a.Name }
 
-// MergeState merges every entry of o into s and returns the names that
-// changed.
-func (s State) MergeState(o State) []string {
-	var changed []string
-	for _, e := range o {
-		if s.Merge(e) {
-			changed = append(changed, e.Name)
-		}
-	}
-	return changed
-}
+// Compare orders two entries of one name (compareEntries): > 0 means a wins.
+func (a *Entry) Compare(b *Entry) int { return compareEntries(a, b) }
 
-// Clone returns a copy of s sharing its (immutable) entries.
-func (s State) Clone() State { return maps.Clone(s) }
+// Stamp returns the entry's latest hybrid-clock time.
+func (a *Entry) Stamp() uint64 { return max(a.TS, a.DelTS) }
 
-// Equal reports whether s and o hold the same entries.
-func (s State) Equal(o State) bool {
-	if len(s) != len(o) {
-		return false
-	}
-	for k, e := range s {
-		f, ok := o[k]
-		if !ok || compareEntries(e, f) != 0 {
-			return false
-		}
-	}
-	return true
-}
+// Tombstone reports whether the entry is a tombstone, and its deletion time.
+func (a *Entry) Tombstone() (uint64, bool) { return a.DelTS, a.Deleted }
 
-// wire is the encoding of a delta or a full state: a list of entries.
-type wire struct {
-	Entries []*Entry `cbor:"1,keyasint"`
-}
-
-func encodeEntries(es []*Entry) []byte {
-	b, err := codec.Marshal(wire{Entries: es})
-	if err != nil { // strings, integers and string maps always encode
-		panic(err)
-	}
-	return b
-}
-
-func decodeEntries(b []byte) ([]*Entry, error) {
-	var w wire
-	if err := codec.Unmarshal(b, &w); err != nil {
-		return nil, err
-	}
-	out := w.Entries[:0]
-	for _, e := range w.Entries {
-		if e != nil && e.Name != "" {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
+// State is a replica's content: name → greatest entry. It is the engine's
+// map (cluster/crdt.Map): Merge, MergeState, Clone, Equal, Retire.
+type State = crdt.Map[Entry, *Entry]

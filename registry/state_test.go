@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/arsenal-go/arsenal/cluster/crdt"
 	"github.com/arsenal-go/arsenal/process"
 )
 
@@ -142,7 +143,7 @@ func TestConflictRule(t *testing.T) {
 		t.Fatal("a registration of the next generation must win over the tombstone")
 	}
 	// Round trip through the wire encoding.
-	es, err := decodeEntries(encodeEntries([]*Entry{early, &dead, next}))
+	es, err := crdt.Decode[Entry](crdt.Encode([]*Entry{early, &dead, next}))
 	if err != nil || len(es) != 3 || compareEntries(es[1], &dead) != 0 || es[2].PID != next.PID {
 		t.Fatalf("wire round trip: %v %+v", err, es)
 	}
