@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/cluster/crdt"
 	"github.com/arsenal-go/arsenal/codec"
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/process"
@@ -344,7 +344,7 @@ type Placement struct {
 	mu         sync.Mutex
 	state      State
 	local      map[string]*localChild
-	clock      uint64
+	clock      crdt.Clock
 	decision   Decision
 	decidedAt  time.Time // when the decision last changed (or Start)
 	lastChange time.Time
@@ -452,20 +452,7 @@ func (p *Placement) view() View {
 	return View{Self: p.self, Members: p.cl.Members(), Partition: p.cl.Partition()}
 }
 
-func (p *Placement) tick() uint64 {
-	now := uint64(time.Now().UnixNano())
-	if now <= p.clock {
-		now = p.clock + 1
-	}
-	p.clock = now
-	return now
-}
-
-func (p *Placement) observe(ts uint64) {
-	if ts > p.clock && ts < uint64(time.Now().Add(time.Minute).UnixNano()) {
-		p.clock = ts
-	}
-}
+func (p *Placement) tick() uint64 { return p.clock.Tick() }
 
 func (p *Placement) poke() {
 	select {
@@ -655,7 +642,7 @@ func (p *Placement) tellSuccessor(id string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := p.n.Request(ctx, succ, reqMerge, encodeRecords([]*Record{r}), nil); err != nil {
+	if err := p.n.Request(ctx, succ, reqMerge, crdt.Encode([]*Record{r}), nil); err != nil {
 		p.log.Debug("placement: successor not told of a new child", "id", id, "successor", succ, "err", err)
 	}
 }
@@ -1372,7 +1359,7 @@ func (p *Placement) handOff(ctx context.Context, move func(id string, up []strin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.n.Request(ctx, target, reqMerge, encodeRecords(recs), nil); err != nil {
+			if err := p.n.Request(ctx, target, reqMerge, crdt.Encode(recs), nil); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("hand-off to %s: %w", target, err))
 				mu.Unlock()
@@ -1565,7 +1552,7 @@ func (p *Placement) handleStart(_ context.Context, _ string, body []byte) (any, 
 	p.mu.Lock()
 	var rec []byte
 	if r := p.state[spec.ID]; r != nil {
-		rec = encodeRecords([]*Record{r})
+		rec = crdt.Encode([]*Record{r})
 	}
 	p.mu.Unlock()
 	return startReply{Child: c, Record: rec}, nil
@@ -1593,7 +1580,7 @@ func (p *Placement) handleMerge(_ context.Context, _ string, body []byte) (any, 
 
 func (p *Placement) broadcast(rs []*Record) {
 	for _, r := range rs {
-		p.cl.BroadcastKey(ReplicaName, r.ID, encodeRecords([]*Record{r}))
+		p.cl.BroadcastKey(ReplicaName, r.ID, crdt.Encode([]*Record{r}))
 	}
 }
 
@@ -1602,18 +1589,18 @@ type replica Placement
 func (rp *replica) LocalState() []byte {
 	p := (*Placement)(rp)
 	p.mu.Lock()
-	rs := slices.Collect(maps.Values(p.state))
+	rs := p.state.Values()
 	p.mu.Unlock()
-	return encodeRecords(rs)
+	return crdt.Encode(rs)
 }
 
 func (rp *replica) MergeRemoteState(b []byte) { (*Placement)(rp).merge(b, false) }
 func (rp *replica) NotifyMsg(b []byte)        { (*Placement)(rp).merge(b, true) }
 
 func (p *Placement) merge(b []byte, rebroadcast bool) {
-	rs, err := decodeRecords(b)
+	rs, err := crdt.Decode[Record](b)
 	if err != nil {
-		p.log.Debug("placement: malformed state from a peer", "err", err)
+		p.log.Warn("placement: state from a peer refused", "err", err)
 		return
 	}
 	var out []*Record
@@ -1622,9 +1609,10 @@ func (p *Placement) merge(b []byte, rebroadcast bool) {
 		p.mu.Unlock()
 		return
 	}
+	horizon := p.clock.Horizon(TombstoneTTL)
 	for _, r := range rs {
-		p.observe(max(r.TS, r.DelTS))
-		if p.state.Merge(r) && rebroadcast {
+		p.clock.Observe(r.Stamp())
+		if p.state.Accept(r, horizon) && rebroadcast {
 			out = append(out, r)
 		}
 	}
@@ -1641,13 +1629,8 @@ const TombstoneTTL = time.Hour
 
 // gc forgets old tombstones.
 func (p *Placement) gc() {
-	cutoff := uint64(time.Now().Add(-TombstoneTTL).UnixNano())
 	p.mu.Lock()
-	for id, r := range p.state {
-		if r.Deleted && r.DelTS < cutoff && p.local[id] == nil {
-			delete(p.state, id)
-		}
-	}
+	p.state.Retire(p.clock.Horizon(TombstoneTTL), func(r *Record) bool { return p.local[r.ID] != nil })
 	p.mu.Unlock()
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/cluster/crdt"
 	"github.com/arsenal-go/arsenal/process"
 )
 
@@ -229,7 +230,7 @@ func TestRecordMergeIsACRDT(t *testing.T) {
 			}
 		}
 	}
-	rs, err := decodeRecords(encodeRecords(randomRecords(rand.New(rand.NewPCG(1, 1)), 10)))
+	rs, err := crdt.Decode[Record](crdt.Encode(randomRecords(rand.New(rand.NewPCG(1, 1)), 10)))
 	if err != nil || len(rs) != 10 {
 		t.Fatalf("wire round trip: %v %d", err, len(rs))
 	}

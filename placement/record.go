@@ -3,10 +3,9 @@ package placement
 import (
 	"bytes"
 	"cmp"
-	"maps"
 	"strings"
 
-	"github.com/arsenal-go/arsenal/codec"
+	"github.com/arsenal-go/arsenal/cluster/crdt"
 	"github.com/arsenal-go/arsenal/process"
 )
 
@@ -86,69 +85,21 @@ func compareRecords(a, b *Record) int {
 // Beats reports whether a replaces b in a merge.
 func (a *Record) Beats(b *Record) bool { return compareRecords(a, b) > 0 }
 
-// State is a replica's content: child ID → greatest record.
-type State map[string]*Record
+// Key, Compare, Stamp and Tombstone make a Record a value of the
+// replicated-state engine (cluster/crdt).
 
-// Merge merges r into s and reports whether s changed. r is kept, not
-// copied.
-func (s State) Merge(r *Record) bool {
-	if old, ok := s[r.ID]; ok && !r.Beats(old) {
-		return false
-	}
-	s[r.ID] = r
-	return true
-}
+// Key returns the child ID the record is stored under.
+func (a *Record) Key() string { return a.ID }
 
-// MergeState merges o into s and returns the IDs that changed.
-func (s State) MergeState(o State) []string {
-	var changed []string
-	for _, r := range o {
-		if s.Merge(r) {
-			changed = append(changed, r.ID)
-		}
-	}
-	return changed
-}
+// Compare orders two records of one child (compareRecords): > 0 means a wins.
+func (a *Record) Compare(b *Record) int { return compareRecords(a, b) }
 
-// Clone returns a copy sharing the (immutable) records.
-func (s State) Clone() State { return maps.Clone(s) }
+// Stamp returns the record's latest hybrid-clock time.
+func (a *Record) Stamp() uint64 { return max(a.TS, a.DelTS) }
 
-// Equal reports whether s and o hold the same records.
-func (s State) Equal(o State) bool {
-	if len(s) != len(o) {
-		return false
-	}
-	for k, r := range s {
-		q, ok := o[k]
-		if !ok || compareRecords(r, q) != 0 {
-			return false
-		}
-	}
-	return true
-}
+// Tombstone reports whether the record is a tombstone, and its deletion time.
+func (a *Record) Tombstone() (uint64, bool) { return a.DelTS, a.Deleted }
 
-type wire struct {
-	Records []*Record `cbor:"1,keyasint"`
-}
-
-func encodeRecords(rs []*Record) []byte {
-	b, err := codec.Marshal(wire{Records: rs})
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func decodeRecords(b []byte) ([]*Record, error) {
-	var w wire
-	if err := codec.Unmarshal(b, &w); err != nil {
-		return nil, err
-	}
-	out := w.Records[:0]
-	for _, r := range w.Records {
-		if r != nil && r.ID != "" {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
+// State is a replica's content: child ID → greatest record. It is the
+// engine's map (cluster/crdt.Map): Merge, MergeState, Clone, Equal, Retire.
+type State = crdt.Map[Record, *Record]
