@@ -3,11 +3,13 @@ package placement
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/arsenal-go/arsenal/cluster"
 	"github.com/arsenal-go/arsenal/cluster/crdt"
+	"github.com/arsenal-go/arsenal/cluster/crdt/crdttest"
 	"github.com/arsenal-go/arsenal/process"
 )
 
@@ -191,43 +193,15 @@ func randomRecords(rng *rand.Rand, n int) []*Record {
 	return out
 }
 
-func recState(rs []*Record) State {
-	s := State{}
-	for _, r := range rs {
-		s.Merge(r)
-	}
-	return s
-}
-
 func TestRecordMergeIsACRDT(t *testing.T) {
 	for seed := uint64(1); seed <= 500; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 5))
 		rs := randomRecords(rng, 2+rng.IntN(25))
-		ref := recState(rs)
-		for range 5 {
-			p := slices.Clone(rs)
-			rng.Shuffle(len(p), func(i, j int) { p[i], p[j] = p[j], p[i] })
-			p = append(p, p[:rng.IntN(len(p))]...)
-			if !recState(p).Equal(ref) {
-				t.Fatalf("seed %d: delivery order changes the result", seed)
-			}
+		if err := crdttest.CheckJoin(rng, rs); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
 		}
-		var parts [3][]*Record
-		for _, r := range rs {
-			i := rng.IntN(3)
-			parts[i] = append(parts[i], r)
-		}
-		a, b, c := recState(parts[0]), recState(parts[1]), recState(parts[2])
-		m := func(x, y State) State { z := x.Clone(); z.MergeState(y); return z }
-		if !m(a, b).Equal(m(b, a)) || !m(a, m(b, c)).Equal(m(m(a, b), c)) || !m(a, a).Equal(a) {
-			t.Fatalf("seed %d: merge is not commutative, associative and idempotent", seed)
-		}
-		for _, x := range rs {
-			for _, y := range rs {
-				if compareRecords(x, y) != -compareRecords(y, x) {
-					t.Fatalf("order not antisymmetric: %+v %+v", x, y)
-				}
-			}
+		if err := crdttest.CheckOrder(rng, rs, func(a, b *Record) bool { return reflect.DeepEqual(a, b) }); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
 		}
 	}
 	rs, err := crdt.Decode[Record](crdt.Encode(randomRecords(rand.New(rand.NewPCG(1, 1)), 10)))

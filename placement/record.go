@@ -63,16 +63,8 @@ func compareRecords(a, b *Record) int {
 	if c := cmp.Or(cmp.Compare(a.TS, b.TS), strings.Compare(a.Node, b.Node), cmp.Compare(a.Inc, b.Inc)); c != 0 {
 		return -c
 	}
-	if a.Deleted != b.Deleted {
-		if a.Deleted {
-			return 1
-		}
-		return -1
-	}
-	if a.Deleted {
-		if c := cmp.Or(cmp.Compare(a.DelTS, b.DelTS), strings.Compare(a.DelBy, b.DelBy), strings.Compare(a.Reason, b.Reason)); c != 0 {
-			return c
-		}
+	if c := crdt.CompareDeletions(a.deletion(), b.deletion()); c != 0 {
+		return c
 	}
 	if c := cmp.Compare(a.Seq, b.Seq); c != 0 {
 		return c
@@ -87,6 +79,10 @@ func (a *Record) Beats(b *Record) bool { return compareRecords(a, b) > 0 }
 
 // Key, Compare, Stamp and Tombstone make a Record a value of the
 // replicated-state engine (cluster/crdt).
+
+func (a *Record) deletion() crdt.Deletion {
+	return crdt.Deletion{Deleted: a.Deleted, At: a.DelTS, By: a.DelBy, Reason: a.Reason}
+}
 
 // Key returns the child ID the record is stored under.
 func (a *Record) Key() string { return a.ID }

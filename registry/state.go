@@ -66,16 +66,8 @@ func compareEntries(a, b *Entry) int {
 	if c := comparePID(a.PID, b.PID); c != 0 {
 		return -c
 	}
-	if a.Deleted != b.Deleted {
-		if a.Deleted {
-			return 1
-		}
-		return -1
-	}
-	if a.Deleted {
-		if c := cmp.Or(cmp.Compare(a.DelTS, b.DelTS), strings.Compare(a.DelBy, b.DelBy), strings.Compare(a.Reason, b.Reason)); c != 0 {
-			return c
-		}
+	if c := crdt.CompareDeletions(a.deletion(), b.deletion()); c != 0 {
+		return c
 	}
 	return -strings.Compare(metaKey(a.Meta), metaKey(b.Meta))
 }
@@ -99,6 +91,10 @@ func (a *Entry) Beats(b *Entry) bool { return compareEntries(a, b) > 0 }
 
 // Key, Compare, Stamp and Tombstone make an Entry a value of the
 // replicated-state engine (cluster/crdt).
+
+func (a *Entry) deletion() crdt.Deletion {
+	return crdt.Deletion{Deleted: a.Deleted, At: a.DelTS, By: a.DelBy, Reason: a.Reason}
+}
 
 // Key returns the name the entry is stored under.
 func (a *Entry) Key() string { return a.Name }

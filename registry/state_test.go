@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/arsenal-go/arsenal/cluster/crdt"
+	"github.com/arsenal-go/arsenal/cluster/crdt/crdttest"
 	"github.com/arsenal-go/arsenal/process"
 )
 
@@ -37,60 +38,14 @@ func randomEntries(rng *rand.Rand, n int) []*Entry {
 	return out
 }
 
-func stateOf(es []*Entry) State {
-	s := State{}
-	for _, e := range es {
-		s.Merge(e)
-	}
-	return s
-}
-
-func merged(a, b State) State {
-	s := a.Clone()
-	s.MergeState(b)
-	return s
-}
-
-// The merge is a join: commutative, associative, idempotent, whatever the
-// order in which entries arrive.
+// The merge is a join: commutative, associative and idempotent, whatever
+// the order in which entries arrive (the engine's laws, on the entries
+// nodes make).
 func TestMergeIsACRDT(t *testing.T) {
 	for seed := uint64(1); seed <= 500; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))
-		es := randomEntries(rng, 2+rng.IntN(30))
-		ref := stateOf(es)
-		// Any order of delivery gives the same state.
-		for range 5 {
-			p := append([]*Entry(nil), es...)
-			rng.Shuffle(len(p), func(i, j int) { p[i], p[j] = p[j], p[i] })
-			// Deliver some twice.
-			for range rng.IntN(5) {
-				p = append(p, p[rng.IntN(len(p))])
-			}
-			if got := stateOf(p); !got.Equal(ref) {
-				t.Fatalf("seed %d: order changes the result:\n%v\n%v", seed, dump(got), dump(ref))
-			}
-		}
-		// Three random sub-states.
-		var parts [3][]*Entry
-		for _, e := range es {
-			i := rng.IntN(3)
-			parts[i] = append(parts[i], e)
-		}
-		a, b, c := stateOf(parts[0]), stateOf(parts[1]), stateOf(parts[2])
-		if !merged(a, b).Equal(merged(b, a)) {
-			t.Fatalf("seed %d: not commutative", seed)
-		}
-		if !merged(a, merged(b, c)).Equal(merged(merged(a, b), c)) {
-			t.Fatalf("seed %d: not associative", seed)
-		}
-		if !merged(a, a).Equal(a) {
-			t.Fatalf("seed %d: not idempotent", seed)
-		}
-		if !merged(merged(a, b), c).Equal(ref) {
-			t.Fatalf("seed %d: merging the parts is not the whole", seed)
-		}
-		if changed := merged(a, b).MergeState(a); len(changed) != 0 {
-			t.Fatalf("seed %d: merging what is included changed %v", seed, changed)
+		if err := crdttest.CheckJoin(rng, randomEntries(rng, 2+rng.IntN(30))); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
 		}
 	}
 }
@@ -98,17 +53,11 @@ func TestMergeIsACRDT(t *testing.T) {
 // The order is total and antisymmetric, so every node keeps the same one.
 func TestOrderIsTotal(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	es := randomEntries(rng, 300)
-	for _, a := range es {
-		for _, b := range es {
-			ab, ba := compareEntries(a, b), compareEntries(b, a)
-			if ab != -ba {
-				t.Fatalf("not antisymmetric: %+v %+v", a, b)
-			}
-			if ab == 0 && (a.Name == b.Name) && fmt.Sprint(*a.metaFree(), metaKey(a.Meta)) != fmt.Sprint(*b.metaFree(), metaKey(b.Meta)) {
-				t.Fatalf("distinct entries compare equal: %+v %+v", a, b)
-			}
-		}
+	same := func(a, b *Entry) bool {
+		return fmt.Sprint(*a.metaFree(), metaKey(a.Meta)) == fmt.Sprint(*b.metaFree(), metaKey(b.Meta))
+	}
+	if err := crdttest.CheckOrder(rng, randomEntries(rng, 300), same); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -147,12 +96,4 @@ func TestConflictRule(t *testing.T) {
 	if err != nil || len(es) != 3 || compareEntries(es[1], &dead) != 0 || es[2].PID != next.PID {
 		t.Fatalf("wire round trip: %v %+v", err, es)
 	}
-}
-
-func dump(s State) string {
-	out := ""
-	for k, e := range s {
-		out += fmt.Sprintf("%s=%+v\n", k, *e)
-	}
-	return out
 }

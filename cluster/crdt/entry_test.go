@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 
 	"github.com/arsenal-go/arsenal/cluster/crdt"
+	"github.com/arsenal-go/arsenal/cluster/crdt/crdttest"
 )
 
 // tEntry is an entry type built the way the registry's and placement's
@@ -35,13 +35,14 @@ func (e *tEntry) Compare(o *tEntry) int {
 	if c := cmp.Or(cmp.Compare(e.TS, o.TS), strings.Compare(e.Node, o.Node)); c != 0 {
 		return -c
 	}
-	if e.Deleted != o.Deleted {
-		if e.Deleted {
-			return 1
-		}
-		return -1
+	if c := crdt.CompareDeletions(e.deletion(), o.deletion()); c != 0 {
+		return c
 	}
-	return cmp.Or(cmp.Compare(e.DelTS, o.DelTS), strings.Compare(e.DelBy, o.DelBy), strings.Compare(e.V, o.V))
+	return strings.Compare(e.V, o.V)
+}
+
+func (e *tEntry) deletion() crdt.Deletion {
+	return crdt.Deletion{Deleted: e.Deleted, At: e.DelTS, By: e.DelBy}
 }
 
 func (e *tEntry) Stamp() uint64 { return max(e.TS, e.DelTS) }
@@ -89,15 +90,4 @@ func mapOf(es []*tEntry) tMap {
 	return m
 }
 
-func dump(m tMap) string {
-	var keys []string
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var sb strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&sb, "%v ", m[k])
-	}
-	return sb.String()
-}
+func dump(m tMap) string { return crdttest.Dump(m) }

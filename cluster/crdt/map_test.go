@@ -3,82 +3,65 @@ package crdt_test
 import (
 	"math/rand/v2"
 	"testing"
-)
 
-func merged(a, b tMap) tMap {
-	s := a.Clone()
-	s.MergeState(b)
-	return s
-}
+	"github.com/arsenal-go/arsenal/cluster/crdt"
+	"github.com/arsenal-go/arsenal/cluster/crdt/crdttest"
+)
 
 // The merge is a join: any order of delivery, with duplicates, gives one
 // state; merging states is commutative, associative and idempotent.
 func TestMergeIsAJoin(t *testing.T) {
 	for seed := uint64(1); seed <= 500; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 11))
-		es := randomEntries(rng, 2+rng.IntN(30))
-		ref := mapOf(es)
-		for range 5 {
-			p := append([]*tEntry(nil), es...)
-			rng.Shuffle(len(p), func(i, j int) { p[i], p[j] = p[j], p[i] })
-			for range rng.IntN(5) {
-				p = append(p, p[rng.IntN(len(p))])
-			}
-			if got := mapOf(p); !got.Equal(ref) {
-				t.Fatalf("seed %d: the order changes the result:\n%s\n%s", seed, dump(got), dump(ref))
-			}
-		}
-		var parts [3][]*tEntry
-		for _, e := range es {
-			i := rng.IntN(3)
-			parts[i] = append(parts[i], e)
-		}
-		a, b, c := mapOf(parts[0]), mapOf(parts[1]), mapOf(parts[2])
-		if !merged(a, b).Equal(merged(b, a)) {
-			t.Fatalf("seed %d: not commutative", seed)
-		}
-		if !merged(merged(a, b), c).Equal(merged(a, merged(b, c))) {
-			t.Fatalf("seed %d: not associative", seed)
-		}
-		if !merged(a, a).Equal(a) || !merged(merged(a, b), b).Equal(merged(a, b)) {
-			t.Fatalf("seed %d: not idempotent", seed)
-		}
-		if !merged(merged(a, b), c).Equal(ref) {
-			t.Fatalf("seed %d: the merge of the parts is not the whole", seed)
+		if err := crdttest.CheckJoin(rng, randomEntries(rng, 2+rng.IntN(30))); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
 		}
 	}
 }
 
-// The order is total on the entries the generator makes: two entries
-// compare 0 only if they are equal, and Compare is antisymmetric and
-// transitive.
+// The order is total on the entries the generator makes.
 func TestOrderIsTotal(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
-	es := randomEntries(rng, 300)
-	for _, a := range es {
-		for _, b := range es {
-			if a.K != b.K {
-				continue // the order is per key
-			}
-			ab, ba := a.Compare(b), b.Compare(a)
-			if (ab > 0) != (ba < 0) || (ab == 0) != (ba == 0) {
-				t.Fatalf("not antisymmetric: %v %v", a, b)
-			}
-			if ab == 0 && *a != *b {
-				t.Fatalf("different entries compare equal: %v %v", a, b)
-			}
-		}
-	}
-	for range 20000 {
-		a, b, c := es[rng.IntN(len(es))], es[rng.IntN(len(es))], es[rng.IntN(len(es))]
-		if a.K != b.K || b.K != c.K {
-			continue
-		}
-		if a.Compare(b) > 0 && b.Compare(c) > 0 && a.Compare(c) <= 0 {
-			t.Fatalf("not transitive: %v > %v > %v", a, b, c)
-		}
+	if err := crdttest.CheckOrder(rng, randomEntries(rng, 300), func(a, b *tEntry) bool { return *a == *b }); err != nil {
+		t.Fatal(err)
 	}
 }
+
+// The checkers themselves fail on an order that is not one: rock, paper,
+// scissors (not transitive) makes the result depend on the order of
+// delivery.
+func TestCheckersCatchABadOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	es := []*bad{{K: "a", V: "rock"}, {K: "a", V: "paper"}, {K: "a", V: "scissors"}}
+	if crdttest.CheckOrder(rng, es, func(a, b *bad) bool { return *a == *b }) == nil {
+		t.Fatal("CheckOrder accepted an order that is not transitive")
+	}
+	failed := false
+	for range 20 {
+		if crdttest.CheckJoin(rng, es) != nil {
+			failed = true
+		}
+	}
+	if !failed {
+		t.Fatal("CheckJoin accepted a merge whose result depends on the order")
+	}
+}
+
+type bad struct{ K, V string }
+
+func (e *bad) Key() string { return e.K }
+func (e *bad) Compare(o *bad) int {
+	beats := map[string]string{"rock": "scissors", "scissors": "paper", "paper": "rock"}
+	switch {
+	case e.V == o.V:
+		return 0
+	case beats[e.V] == o.V:
+		return 1
+	}
+	return -1
+}
+func (e *bad) Stamp() uint64             { return 0 }
+func (e *bad) Tombstone() (uint64, bool) { return 0, false }
 
 func TestMergeReportsChanges(t *testing.T) {
 	m := tMap{}
@@ -124,5 +107,20 @@ func TestRetireAndAccept(t *testing.T) {
 	}
 	if !m.Accept(&tEntry{K: "e", Gen: 1, TS: 1, Node: "n1"}, 100) {
 		t.Fatal("a live entry was dropped")
+	}
+}
+
+func TestCompareDeletions(t *testing.T) {
+	live := crdt.Deletion{}
+	d1 := crdt.Deletion{Deleted: true, At: 5, By: "n1", Reason: "exit"}
+	d2 := crdt.Deletion{Deleted: true, At: 6, By: "n1", Reason: "exit"}
+	d3 := crdt.Deletion{Deleted: true, At: 6, By: "n2", Reason: "exit"}
+	for _, c := range []struct {
+		a, b crdt.Deletion
+		want int
+	}{{live, live, 0}, {d1, live, 1}, {live, d1, -1}, {d1, d1, 0}, {d2, d1, 1}, {d3, d2, 1}, {d2, d3, -1}} {
+		if got := crdt.CompareDeletions(c.a, c.b); got != c.want {
+			t.Errorf("CompareDeletions(%+v, %+v) = %d, want %d", c.a, c.b, got, c.want)
+		}
 	}
 }
