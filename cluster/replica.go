@@ -27,6 +27,9 @@ import (
 // The merge a replica does must therefore be commutative, associative and
 // idempotent (a state-based CRDT): deltas and states arrive in any order,
 // more than once, or not at all.
+// Package cluster/crdt is such a replica's engine (a greatest-entry map,
+// its hybrid clock, tombstone retirement and a versioned wire encoding);
+// the registry and placement are built on it.
 //
 // Replicas are multiplexed by name in this package's memberlist delegate.
 // A message that does not fit a gossip packet is sent to every member over

@@ -17,6 +17,9 @@
 // generation wins; in one generation the earliest assignment; a tombstone
 // (the child was stopped) wins over its assignment; the owner's later
 // start (Seq) wins over its earlier one.
+// The map, its hybrid clock, the retirement of tombstones (TombstoneTTL
+// after the stop, unless the child still runs here) and the wire encoding
+// are the replicated-state engine's (cluster/crdt); State is its map.
 //
 // Every node reconciles on every change and every ReconcileInterval: it
 // runs the children assigned to it (restarting them after exits, by their

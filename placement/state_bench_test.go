@@ -43,13 +43,14 @@ func benchValues(s State) []*Record {
 func BenchmarkStateWire(b *testing.B) {
 	for _, n := range []int{100, 10000} {
 		b.Run(fmt.Sprint("children=", n), func(b *testing.B) {
-			rs := benchValues(benchState(n, 1))
+			s := benchState(n, 1)
+			rs := benchValues(s)
 			var size int
 			for b.Loop() {
 				size = len(benchEncode(rs))
 			}
 			b.ReportMetric(float64(size)/float64(n), "B/child")
-			b.ReportMetric(float64(len(benchEncode(rs[:1]))), "B/delta")
+			b.ReportMetric(float64(len(benchEncode([]*Record{s["child-000000"]}))), "B/delta")
 		})
 	}
 }

@@ -64,7 +64,12 @@
 // node deletes its names when it exits, and a dead node's names are hidden
 // everywhere and then deleted.
 //
-// Tombstones are kept for TombstoneTTL (default 1 h), then forgotten. A
+// The map, its hybrid clock, tombstone retirement and wire encoding are
+// the replicated-state engine's (cluster/crdt); State is its map.
+//
+// Tombstones are kept for TombstoneTTL (default 1 h) after the deletion
+// (by its timestamp, so every node forgets one at about the same time),
+// then forgotten; a copy that a peer sends afterwards is dropped. A
 // replica cut off for longer than that may bring an old live entry back;
 // if its process is gone, its node deletes it again; if its node is gone,
 // it is hidden and reaped. A registration made in the meantime can lose to

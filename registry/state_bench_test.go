@@ -41,13 +41,14 @@ func benchValues(s State) []*Entry {
 func BenchmarkStateWire(b *testing.B) {
 	for _, n := range []int{100, 10000} {
 		b.Run(fmt.Sprint("names=", n), func(b *testing.B) {
-			es := benchValues(benchState(n, 1))
+			s := benchState(n, 1)
+			es := benchValues(s)
 			var size int
 			for b.Loop() {
 				size = len(benchEncode(es))
 			}
 			b.ReportMetric(float64(size)/float64(n), "B/name")
-			b.ReportMetric(float64(len(benchEncode(es[:1]))), "B/delta")
+			b.ReportMetric(float64(len(benchEncode([]*Entry{s["service-000000"]}))), "B/delta")
 		})
 	}
 }

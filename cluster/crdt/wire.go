@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -8,8 +9,6 @@ import (
 	"sync/atomic"
 
 	"github.com/fxamacker/cbor/v2"
-
-	"github.com/arsenal-go/arsenal/codec"
 )
 
 // Version is the first byte of every encoded delta or state. A change to
@@ -49,14 +48,35 @@ var DefaultLimits = Limits{MaxBytes: 32 << 20, MaxEntries: 1 << 20, MaxNesting: 
 // cannot be encoded as CBOR at all (a channel or function field), a
 // programming error the first test of the type finds.
 func Encode[T any, P Value[T]](entries []P) []byte {
-	b, err := codec.Marshal(entries)
-	if err != nil {
+	buf := bufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			bufs.Put(buf)
+		}
+	}()
+	buf.Reset()
+	buf.WriteByte(Version)
+	if err := encMode.MarshalToBuffer(entries, buf); err != nil {
 		panic(fmt.Sprintf("crdt: entry type %T does not encode: %v", entries, err))
 	}
-	out := make([]byte, 0, 1+len(b))
-	out = append(out, Version)
-	return append(out, b...)
+	return bytes.Clone(buf.Bytes())
 }
+
+// bufs are Encode's scratch buffers: the message is built once and copied
+// out at its size.
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encMode is the codec package's (core deterministic encoding, times with
+// nanoseconds), writing into a buffer.
+var encMode = func() cbor.UserBufferEncMode {
+	eo := cbor.CoreDetEncOptions()
+	eo.Time = cbor.TimeRFC3339Nano
+	em, err := eo.UserBufferEncMode()
+	if err != nil {
+		panic(err)
+	}
+	return em
+}()
 
 // Decode decodes what Encode wrote, within DefaultLimits.
 func Decode[T any, P Value[T]](b []byte) ([]P, error) {
