@@ -50,7 +50,7 @@ var DefaultLimits = Limits{MaxBytes: 32 << 20, MaxEntries: 1 << 20, MaxNesting: 
 func Encode[T any, P Value[T]](entries []P) []byte {
 	buf := bufs.Get().(*bytes.Buffer)
 	defer func() {
-		if buf.Cap() <= 1<<20 {
+		if buf.Cap() <= 16<<20 {
 			bufs.Put(buf)
 		}
 	}()
