@@ -1,11 +1,15 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -417,13 +421,8 @@ func TestTombstoneRetired(t *testing.T) {
 	if es := b.reg.Entries(); len(es) != 1 || !es[0].Deleted {
 		t.Fatalf("b before retirement: %+v", es)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(a.reg.Entries())+len(b.reg.Entries()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("tombstones not retired within 30 s: a %+v, b %+v", a.reg.Entries(), b.reg.Entries())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 30*time.Second, func() bool { return len(a.reg.Entries())+len(b.reg.Entries()) == 0 },
+		"tombstones not retired: a %+v, b %+v", a.reg.Entries(), b.reg.Entries())
 	b.getReplica().MergeRemoteState(stale)
 	b.getReplica().NotifyMsg(stale)
 	if es := b.reg.Entries(); len(es) != 0 {
@@ -437,4 +436,48 @@ func TestTombstoneRetired(t *testing.T) {
 	if got, ok := a.reg.Whereis("svc"); !ok || got != pid {
 		t.Fatalf("a fresh registration after retirement: %v %v", got, ok)
 	}
+}
+
+// A state or delta from a peer that does not decode (another encoding
+// version, garbage, a null entry) is refused as a whole: nothing of it is
+// merged, each is logged, and nothing panics.
+func TestMalformedStateRefused(t *testing.T) {
+	fn := newFakeNet(t, "a@h", "b@h")
+	var logs lockedBuffer
+	fn.start(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	a, b := fn.node("a@h"), fn.node("b@h")
+	if err := a.reg.Register("svc", a.spawn(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	fn.flush()
+	good := a.getReplica().LocalState()
+	before := b.reg.Entries()
+	other := append([]byte{good[0] + 1}, good[1:]...)
+	for _, msg := range [][]byte{nil, {0xff}, other, good[:len(good)-1], {good[0], 0x81, 0xf6}} {
+		b.getReplica().MergeRemoteState(msg)
+		b.getReplica().NotifyMsg(msg)
+	}
+	if after := b.reg.Entries(); len(after) != len(before) || after[0].TS != before[0].TS {
+		t.Fatalf("entries changed by refused messages: %+v, were %+v", after, before)
+	}
+	if n := strings.Count(logs.String(), "state from a peer refused"); n != 10 {
+		t.Fatalf("%d refusals logged, want 10:\n%s", n, logs.String())
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
