@@ -422,7 +422,7 @@ func TestTombstoneRetired(t *testing.T) {
 		t.Fatalf("b before retirement: %+v", es)
 	}
 	testutil.Eventually(t, 30*time.Second, func() bool { return len(a.reg.Entries())+len(b.reg.Entries()) == 0 },
-		"tombstones not retired: a %+v, b %+v", a.reg.Entries(), b.reg.Entries())
+		"the tombstone of svc not retired on both nodes")
 	b.getReplica().MergeRemoteState(stale)
 	b.getReplica().NotifyMsg(stale)
 	if es := b.reg.Entries(); len(es) != 0 {
