@@ -23,10 +23,15 @@ var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
 
 func getChunk() *chunk { return chunkPool.Get().(*chunk) }
 
-// putChunk clears the letters that were used and pools c.
-func putChunk(c *chunk) {
+// reset clears the letters that were used, for c to be filled again.
+func (c *chunk) reset() {
 	clear(c.e[:c.w])
 	c.next, c.r, c.w = nil, 0, 0
+}
+
+// putChunk clears c and pools it.
+func putChunk(c *chunk) {
+	c.reset()
 	chunkPool.Put(c)
 }
 
@@ -41,6 +46,12 @@ type mailbox struct {
 	in         uint64 // messages ever queued
 	head, tail *chunk
 	n          int
+	// spare is an empty chunk that the loop handed back (see give), for
+	// the next push that needs one: a sender then takes no chunk from the
+	// pool while it holds the lock. Only a running loop leaves one; the
+	// loop takes it back before its goroutine ends, so an idle mailbox
+	// holds none.
+	spare *chunk
 }
 
 // lock takes the mailbox lock. It is a spin lock: its critical sections
@@ -73,7 +84,12 @@ func (m *mailbox) push(e letter) {
 	m.in++
 	t := m.tail
 	if t == nil || t.w == chunkLen {
-		c := getChunk()
+		c := m.spare
+		if c != nil {
+			m.spare = nil
+		} else {
+			c = getChunk()
+		}
 		if t == nil {
 			m.head = c
 		} else {
@@ -84,6 +100,23 @@ func (m *mailbox) push(e letter) {
 	t.e[t.w] = e
 	t.w++
 	m.n++
+}
+
+// give offers c, an empty chunk (reset), as the spare; it returns c if
+// there already is one, nil if c was kept.
+func (m *mailbox) give(c *chunk) *chunk {
+	if m.spare != nil {
+		return c
+	}
+	m.spare = c
+	return nil
+}
+
+// takeSpare removes the spare chunk, if any.
+func (m *mailbox) takeSpare() *chunk {
+	c := m.spare
+	m.spare = nil
+	return c
 }
 
 // take detaches the head chunk, with its queued letters e[r:w], for the

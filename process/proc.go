@@ -193,6 +193,7 @@ type process struct {
 	trap     atomic.Bool
 	status   atomic.Int32 // statusWaiting / statusRunning / statusExiting
 	out      atomic.Uint64
+	lastTo   atomic.Pointer[process] // the last local destination of sendLocal
 	restarts int32
 	tracers  atomic.Pointer[[]*Trace]
 
@@ -233,13 +234,23 @@ func (p *process) sendLocal(to PID, msg any, kind uint8) {
 		rt.send(p.pid, to, msg, kind)
 		return
 	}
-	if q := rt.lookup(to); q != nil {
-		l := letter{body: msg, from: &p.pid}
-		if kind == kindCast {
-			l.call = castMark
+	// The last destination, cached: the process table is a sync.Map,
+	// whose lookup (hashing an interface) was a tenth of a send's time.
+	// A PID names one process for ever (IDs are not reused), so a cached
+	// process stays right; once dead, it refuses the letter, as a lookup
+	// would have found nothing.
+	q := p.lastTo.Load()
+	if q == nil || q.pid.ID != to.ID || q.pid.Incarnation != to.Incarnation {
+		if q = rt.lookup(to); q == nil {
+			return
 		}
-		q.post(l)
+		p.lastTo.Store(q)
 	}
+	l := letter{body: msg, from: &p.pid}
+	if kind == kindCast {
+		l.call = castMark
+	}
+	q.post(l)
 }
 
 // post is enqueue for a letter.
@@ -269,10 +280,16 @@ func (p *process) post(e letter) bool {
 	return true
 }
 
-// turnBudget is how many messages a behaviour handles before it yields
-// its thread to other goroutines (runtime.Gosched), so that a flooded
-// process cannot delay the others.
-const turnBudget = 512
+// turnSlice is how long a behaviour's loop runs before it yields its
+// thread to other goroutines (runtime.Gosched), so that a flooded process
+// cannot delay the others; the loop reads the clock every turnCheck
+// messages. A yield puts the goroutine on the scheduler's global queue,
+// behind everything runnable, so yielding often is costly: a budget of 512
+// messages halved the throughput of 100 pairs (docs/ARCHITECTURE.md).
+const (
+	turnSlice = 500 * time.Microsecond
+	turnCheck = 64
+)
 
 // run is the loop of a behaviour process. It exists only while there is
 // work: an idle process costs no goroutine. It takes every queued chunk
@@ -281,17 +298,34 @@ const turnBudget = 512
 func (p *process) run() {
 	defer p.rt.wg.Done()
 	handled := 0
+	var turn time.Time
 	running := false
 	m := &p.mbox
+	// done is a chunk this loop has handled, kept (reset) to be handed
+	// to the senders as the mailbox's spare at the next lock.
+	var done *chunk
+	// end releases the chunks this loop holds back; called after unlock.
+	end := func(spare *chunk) {
+		if done != nil {
+			chunkPool.Put(done)
+		}
+		if spare != nil {
+			chunkPool.Put(spare)
+		}
+	}
 	for {
 		m.lock()
 		switch p.state.Load() {
 		case stateDead:
 			m.scheduled = false
+			spare := m.takeSpare()
 			m.unlock()
+			end(spare)
 			return
 		case stateExiting:
+			spare := m.takeSpare()
 			m.unlock()
+			end(spare)
 			p.mu.Lock()
 			reason := p.exitReason
 			p.mu.Unlock()
@@ -306,8 +340,13 @@ func (p *process) run() {
 				p.status.Store(statusWaiting)
 			}
 			m.scheduled = false
+			spare := m.takeSpare()
 			m.unlock()
+			end(spare)
 			return
+		}
+		if done != nil {
+			done = m.give(done)
 		}
 		m.unlock()
 		if !running {
@@ -315,9 +354,9 @@ func (p *process) run() {
 			// to it on every message.
 			p.status.Store(statusRunning)
 			running = true
+			turn = time.Now()
 		}
 		for c != nil {
-			handled += int(c.w - c.r)
 			stopped := false
 			for c.r < c.w {
 				if p.state.Load() != stateAlive {
@@ -331,18 +370,26 @@ func (p *process) run() {
 					stopped = true
 					break
 				}
+				if handled++; handled == turnCheck {
+					handled = 0
+					if time.Since(turn) >= turnSlice {
+						runtime.Gosched()
+						turn = time.Now()
+					}
+				}
 			}
 			if stopped {
 				p.putBack(c)
 				break
 			}
 			next := c.next
-			putChunk(c)
-			c = next
-			if handled >= turnBudget {
-				handled = 0
-				runtime.Gosched()
+			if done == nil {
+				c.reset()
+				done = c
+			} else {
+				putChunk(c)
 			}
+			c = next
 		}
 	}
 }
