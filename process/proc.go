@@ -617,7 +617,14 @@ func (p *process) finalize(reason Reason, killed bool) {
 	p.exitReason = reason
 	p.mbox.lock()
 	queue := p.mbox.takeAll()
+	// The loop leaves no spare once it sees the process dead (it checks
+	// under this lock), so this one is the last.
+	spare := p.mbox.takeSpare()
 	p.mbox.unlock()
+	if spare != nil {
+		chunkPool.Put(spare)
+	}
+	p.lastTo.Store(nil) // a dead process sends no more; keep nobody alive
 	links, monitors, watching, deferred := p.links, p.monitors, p.watching, p.deferred
 	p.links, p.monitors, p.watching, p.deferred = nil, nil, nil, nil
 	name := p.name
