@@ -295,66 +295,28 @@ const (
 // work: an idle process costs no goroutine. It takes every queued chunk
 // at once (one lock per take, not per message) and handles them outside
 // the lock, pooling each chunk as it is done.
+//
+// Its frame is kept small (the clock, the yield and the chunk keeping are
+// in helpers that are not inlined): run is at the bottom of every
+// handler's stack, and a goroutine starts with a small stack, so each byte
+// of run's frame is one less for the handler before the stack must grow
+// by copying. When run's frame grew by 96 bytes, a local call's round
+// trip doubled, every reply growing the echo's stack (docs/ARCHITECTURE.md).
 func (p *process) run() {
 	defer p.rt.wg.Done()
 	handled := 0
-	var turn time.Time
-	running := false
-	m := &p.mbox
+	var turn int64 // monoNow at the start of the turn; 0 before the first take
 	// done is a chunk this loop has handled, kept (reset) to be handed
-	// to the senders as the mailbox's spare at the next lock.
+	// to the senders as the mailbox's spare at the next take.
 	var done *chunk
-	// end releases the chunks this loop holds back; called after unlock.
-	end := func(spare *chunk) {
-		if done != nil {
-			chunkPool.Put(done)
-		}
-		if spare != nil {
-			chunkPool.Put(spare)
-		}
-	}
 	for {
-		m.lock()
-		switch p.state.Load() {
-		case stateDead:
-			m.scheduled = false
-			spare := m.takeSpare()
-			m.unlock()
-			end(spare)
-			return
-		case stateExiting:
-			spare := m.takeSpare()
-			m.unlock()
-			end(spare)
-			p.mu.Lock()
-			reason := p.exitReason
-			p.mu.Unlock()
-			p.terminate(reason)
-			return
-		}
-		c := m.takeAll()
+		c := p.take(done, turn != 0)
 		if c == nil {
-			// Under the mailbox lock, so that a loop started after this
-			// one ends cannot have its status overwritten.
-			if running {
-				p.status.Store(statusWaiting)
-			}
-			m.scheduled = false
-			spare := m.takeSpare()
-			m.unlock()
-			end(spare)
 			return
 		}
-		if done != nil {
-			done = m.give(done)
-		}
-		m.unlock()
-		if !running {
-			// Once per loop, not per chunk: senders read the state next
-			// to it on every message.
-			p.status.Store(statusRunning)
-			running = true
-			turn = time.Now()
+		done = nil // take gave it to the mailbox or pooled it
+		if turn == 0 {
+			turn = monoNow() | 1
 		}
 		for c != nil {
 			stopped := false
@@ -372,10 +334,7 @@ func (p *process) run() {
 				}
 				if handled++; handled == turnCheck {
 					handled = 0
-					if time.Since(turn) >= turnSlice {
-						runtime.Gosched()
-						turn = time.Now()
-					}
+					turn = yieldIfLong(turn)
 				}
 			}
 			if stopped {
@@ -383,14 +342,109 @@ func (p *process) run() {
 				break
 			}
 			next := c.next
-			if done == nil {
-				c.reset()
-				done = c
-			} else {
-				putChunk(c)
-			}
+			done = keepOrPool(done, c)
 			c = next
 		}
+	}
+}
+
+// take is the top of run's loop: under the mailbox lock it takes every
+// queued chunk, handing done (a handled chunk, or nil) to the mailbox as
+// the spare. It returns nil when the loop must end: the mailbox is empty
+// (the loop gives up its goroutine), or the process is exiting (take runs
+// Terminate) or dead. running tells whether this loop has taken before.
+//
+//go:noinline
+func (p *process) take(done *chunk, running bool) *chunk {
+	m := &p.mbox
+	m.lock()
+	switch p.state.Load() {
+	case stateDead:
+		m.scheduled = false
+		spare := m.takeSpare()
+		m.unlock()
+		release2(done, spare)
+		return nil
+	case stateExiting:
+		spare := m.takeSpare()
+		m.unlock()
+		release2(done, spare)
+		p.mu.Lock()
+		reason := p.exitReason
+		p.mu.Unlock()
+		p.terminate(reason)
+		return nil
+	}
+	c := m.takeAll()
+	if c == nil {
+		// Under the mailbox lock, so that a loop started after this
+		// one ends cannot have its status overwritten.
+		if running {
+			p.status.Store(statusWaiting)
+		}
+		m.scheduled = false
+		spare := m.takeSpare()
+		m.unlock()
+		release2(done, spare)
+		return nil
+	}
+	if done != nil {
+		done = m.give(done)
+	}
+	m.unlock()
+	if done != nil {
+		chunkPool.Put(done)
+	}
+	if !running {
+		// Once per loop, not per chunk: senders read the state next to
+		// it on every message.
+		p.status.Store(statusRunning)
+	}
+	return c
+}
+
+// monoEpoch is the origin of monoNow.
+var monoEpoch = time.Now()
+
+// monoNow reads the monotonic clock, in nanoseconds since monoEpoch.
+//
+//go:noinline
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+// yieldIfLong yields the thread if the turn that began at start (monoNow)
+// has lasted turnSlice, and returns the start of the turn that follows.
+//
+//go:noinline
+func yieldIfLong(start int64) int64 {
+	if monoNow()-start < int64(turnSlice) {
+		return start
+	}
+	runtime.Gosched()
+	return monoNow()
+}
+
+// keepOrPool keeps c, a handled chunk, as the loop's done chunk if it has
+// none (see run), or pools it.
+//
+//go:noinline
+func keepOrPool(done, c *chunk) *chunk {
+	if done != nil {
+		putChunk(c)
+		return done
+	}
+	c.reset()
+	return c
+}
+
+// release2 pools the chunks a loop holds back when it ends (either nil).
+//
+//go:noinline
+func release2(done, spare *chunk) {
+	if done != nil {
+		chunkPool.Put(done)
+	}
+	if spare != nil {
+		chunkPool.Put(spare)
 	}
 }
 
