@@ -44,8 +44,7 @@ type mailbox struct {
 	mu         atomic.Int32
 	scheduled  bool   // a goroutine owns the behaviour's loop (or Init is running)
 	in         uint64 // messages ever queued
-	head, tail *chunk
-	n          int
+	head, tail *chunk // letters head.e[r:w], ..., tail.e[r:w]; len counts them
 	// spare is an empty chunk that the loop handed back (see give), for
 	// the next push that needs one: a sender then takes no chunk from the
 	// pool while it holds the lock. Only a running loop leaves one; the
@@ -78,7 +77,15 @@ func (m *mailbox) lockSlow() {
 
 func (m *mailbox) unlock() { m.mu.Store(0) }
 
-func (m *mailbox) len() int { return m.n }
+// len counts the queued letters, chunk by chunk: it serves introspection,
+// and keeping a count instead would cost every push and take a store.
+func (m *mailbox) len() int {
+	n := 0
+	for c := m.head; c != nil; c = c.next {
+		n += int(c.w - c.r)
+	}
+	return n
+}
 
 func (m *mailbox) push(e letter) {
 	m.in++
@@ -99,7 +106,6 @@ func (m *mailbox) push(e letter) {
 	}
 	t.e[t.w] = e
 	t.w++
-	m.n++
 }
 
 // give offers c, an empty chunk (reset), as the spare; it returns c if
@@ -132,7 +138,6 @@ func (m *mailbox) take() *chunk {
 		m.tail = nil
 	}
 	c.next = nil
-	m.n -= int(c.w - c.r)
 	return c
 }
 
@@ -147,9 +152,8 @@ func (m *mailbox) untake(c *chunk) {
 	if c == nil {
 		return
 	}
-	last, n := c, 0
+	last := c
 	for x := c; x != nil; x = x.next {
-		n += int(x.w - x.r)
 		last = x
 	}
 	last.next = m.head
@@ -157,7 +161,6 @@ func (m *mailbox) untake(c *chunk) {
 	if m.tail == nil {
 		m.tail = last
 	}
-	m.n += n
 }
 
 // pop removes the first letter.
@@ -169,7 +172,6 @@ func (m *mailbox) pop() (letter, bool) {
 	e := c.e[c.r]
 	c.e[c.r] = letter{}
 	c.r++
-	m.n--
 	if c.r == c.w {
 		m.head = c.next
 		if m.head == nil {
@@ -184,7 +186,7 @@ func (m *mailbox) pop() (letter, bool) {
 // and then releases them with release.
 func (m *mailbox) takeAll() *chunk {
 	c := m.head
-	m.head, m.tail, m.n = nil, nil, 0
+	m.head, m.tail = nil, nil
 	return c
 }
 

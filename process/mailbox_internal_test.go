@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func env(i int) letter { return letter{body: i} }
@@ -268,5 +269,15 @@ func TestIdleMailboxHoldsNoSpare(t *testing.T) {
 		if got := s.n.Load(); got != int64(n) {
 			t.Fatalf("round %d: handled %d, want %d", round, got, n)
 		}
+	}
+}
+
+// TestProcessSizeClass: an idle behaviour process is its struct, and the
+// struct stays in the 416-byte size class (docs/BENCHMARKS.md, idle
+// memory); a field that pushes it into the next class costs every idle
+// process 32 bytes.
+func TestProcessSizeClass(t *testing.T) {
+	if s := unsafe.Sizeof(process{}); s > 416 {
+		t.Fatalf("process is %d bytes, over the 416-byte size class", s)
 	}
 }

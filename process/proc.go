@@ -185,16 +185,18 @@ type process struct {
 	fn      func(*Proc) error
 	wake    chan struct{} // function processes only
 	parent  PID
-	system  bool
 	behName string
 	started int64
 
+	// The small fields sit together, so that padding does not push the
+	// struct out of the 416-byte size class (idle memory).
 	state    atomic.Int32
 	trap     atomic.Bool
+	system   bool
 	status   atomic.Int32 // statusWaiting / statusRunning / statusExiting
+	restarts int32
 	out      atomic.Uint64
 	lastTo   atomic.Pointer[process] // the last local destination of sendLocal
-	restarts int32
 	tracers  atomic.Pointer[[]*Trace]
 
 	mu         sync.Mutex
