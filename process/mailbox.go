@@ -23,10 +23,15 @@ var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
 
 func getChunk() *chunk { return chunkPool.Get().(*chunk) }
 
-// putChunk clears the letters that were used and pools c.
-func putChunk(c *chunk) {
+// reset clears the letters that were used, for c to be filled again.
+func (c *chunk) reset() {
 	clear(c.e[:c.w])
 	c.next, c.r, c.w = nil, 0, 0
+}
+
+// putChunk clears c and pools it.
+func putChunk(c *chunk) {
+	c.reset()
 	chunkPool.Put(c)
 }
 
@@ -39,8 +44,13 @@ type mailbox struct {
 	mu         atomic.Int32
 	scheduled  bool   // a goroutine owns the behaviour's loop (or Init is running)
 	in         uint64 // messages ever queued
-	head, tail *chunk
-	n          int
+	head, tail *chunk // letters head.e[r:w], ..., tail.e[r:w]; len counts them
+	// spare is an empty chunk that the loop handed back (see give), for
+	// the next push that needs one: a sender then takes no chunk from the
+	// pool while it holds the lock. Only a running loop leaves one; the
+	// loop takes it back before its goroutine ends, so an idle mailbox
+	// holds none.
+	spare *chunk
 }
 
 // lock takes the mailbox lock. It is a spin lock: its critical sections
@@ -67,13 +77,26 @@ func (m *mailbox) lockSlow() {
 
 func (m *mailbox) unlock() { m.mu.Store(0) }
 
-func (m *mailbox) len() int { return m.n }
+// len counts the queued letters, chunk by chunk: it serves introspection,
+// and keeping a count instead would cost every push and take a store.
+func (m *mailbox) len() int {
+	n := 0
+	for c := m.head; c != nil; c = c.next {
+		n += int(c.w - c.r)
+	}
+	return n
+}
 
 func (m *mailbox) push(e letter) {
 	m.in++
 	t := m.tail
 	if t == nil || t.w == chunkLen {
-		c := getChunk()
+		c := m.spare
+		if c != nil {
+			m.spare = nil
+		} else {
+			c = getChunk()
+		}
 		if t == nil {
 			m.head = c
 		} else {
@@ -83,7 +106,23 @@ func (m *mailbox) push(e letter) {
 	}
 	t.e[t.w] = e
 	t.w++
-	m.n++
+}
+
+// give offers c, an empty chunk (reset), as the spare; it returns c if
+// there already is one, nil if c was kept.
+func (m *mailbox) give(c *chunk) *chunk {
+	if m.spare != nil {
+		return c
+	}
+	m.spare = c
+	return nil
+}
+
+// takeSpare removes the spare chunk, if any.
+func (m *mailbox) takeSpare() *chunk {
+	c := m.spare
+	m.spare = nil
+	return c
 }
 
 // take detaches the head chunk, with its queued letters e[r:w], for the
@@ -99,7 +138,6 @@ func (m *mailbox) take() *chunk {
 		m.tail = nil
 	}
 	c.next = nil
-	m.n -= int(c.w - c.r)
 	return c
 }
 
@@ -114,9 +152,8 @@ func (m *mailbox) untake(c *chunk) {
 	if c == nil {
 		return
 	}
-	last, n := c, 0
+	last := c
 	for x := c; x != nil; x = x.next {
-		n += int(x.w - x.r)
 		last = x
 	}
 	last.next = m.head
@@ -124,7 +161,6 @@ func (m *mailbox) untake(c *chunk) {
 	if m.tail == nil {
 		m.tail = last
 	}
-	m.n += n
 }
 
 // pop removes the first letter.
@@ -136,7 +172,6 @@ func (m *mailbox) pop() (letter, bool) {
 	e := c.e[c.r]
 	c.e[c.r] = letter{}
 	c.r++
-	m.n--
 	if c.r == c.w {
 		m.head = c.next
 		if m.head == nil {
@@ -151,7 +186,7 @@ func (m *mailbox) pop() (letter, bool) {
 // and then releases them with release.
 func (m *mailbox) takeAll() *chunk {
 	c := m.head
-	m.head, m.tail, m.n = nil, nil, 0
+	m.head, m.tail = nil, nil
 	return c
 }
 

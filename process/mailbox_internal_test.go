@@ -1,8 +1,13 @@
 package process
 
 import (
+	"context"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+	"unsafe"
 )
 
 func env(i int) letter { return letter{body: i} }
@@ -166,5 +171,113 @@ func TestMailboxLock(t *testing.T) {
 	popped := workers * ((each + 2) / 3)
 	if m.len() != workers*each-popped || m.in != workers*each {
 		t.Fatalf("len %d in %d, want %d and %d", m.len(), m.in, workers*each-popped, workers*each)
+	}
+}
+
+// TestMailboxSpare: a push that needs a chunk takes the spare first, and
+// a mailbox keeps at most one spare.
+func TestMailboxSpare(t *testing.T) {
+	var m mailbox
+	s := getChunk()
+	if r := m.give(s); r != nil {
+		t.Fatal("an empty mailbox refused a spare")
+	}
+	other := getChunk()
+	if r := m.give(other); r != other {
+		t.Fatal("a mailbox took a second spare")
+	}
+	putChunk(other)
+	m.push(env(1))
+	if m.head != s || m.spare != nil {
+		t.Fatalf("push did not use the spare: head %p, spare %p, want head %p", m.head, m.spare, s)
+	}
+	for i := 2; i <= chunkLen+1; i++ {
+		m.push(env(i))
+	}
+	if m.head == m.tail || m.head != s {
+		t.Fatal("a full spare did not grow into a second chunk")
+	}
+	if got := popAll(t, &m); len(got) != chunkLen+1 || got[0] != 1 || got[chunkLen] != chunkLen+1 {
+		t.Fatalf("popped %d letters, first %v", len(got), got[:1])
+	}
+	if m.takeSpare() != nil {
+		t.Fatal("a spare left after the push took it")
+	}
+}
+
+// gatedSink counts info messages; the first one waits for gate.
+type gatedSink struct {
+	Server
+	entered, gate chan struct{}
+	n             atomic.Int64
+}
+
+func (s *gatedSink) HandleInfo(*Proc, any) error {
+	if s.n.Add(1) == 1 {
+		close(s.entered)
+		<-s.gate
+	}
+	return nil
+}
+
+// TestIdleMailboxHoldsNoSpare: the loop hands a handled chunk to the
+// senders as the spare when it comes back for more, and takes the spare
+// back when its goroutine ends, in the critical section that marks it
+// unscheduled: an idle process holds no chunk. The first message holds
+// the loop while the rest queue, so the loop gives its first chunk as the
+// spare with the rest, and no push takes it before the loop ends.
+func TestIdleMailboxHoldsNoSpare(t *testing.T) {
+	rt, err := NewRuntime(Config{Node: "spare@test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Shutdown(context.Background())
+	for round := 0; round < 3; round++ {
+		s := &gatedSink{entered: make(chan struct{}), gate: make(chan struct{})}
+		pid, err := rt.Spawn(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := rt.lookup(pid)
+		n := 1 + round*chunkLen + 7
+		rt.Send(pid, 0)
+		select {
+		case <-s.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: the first message was not handled in 10 s", round)
+		}
+		for i := 1; i < n; i++ {
+			rt.Send(pid, i)
+		}
+		close(s.gate)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			p.mbox.lock()
+			idle, spare, head := !p.mbox.scheduled, p.mbox.spare, p.mbox.head
+			p.mbox.unlock()
+			if idle {
+				if spare != nil || head != nil {
+					t.Fatalf("round %d: idle mailbox holds spare %p, head %p", round, spare, head)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: loop still scheduled after 10 s, %d of %d handled", round, s.n.Load(), n)
+			}
+			runtime.Gosched()
+		}
+		if got := s.n.Load(); got != int64(n) {
+			t.Fatalf("round %d: handled %d, want %d", round, got, n)
+		}
+	}
+}
+
+// TestProcessSizeClass: an idle behaviour process is its struct, and the
+// struct stays in the 416-byte size class (docs/BENCHMARKS.md, idle
+// memory); a field that pushes it into the next class costs every idle
+// process 32 bytes.
+func TestProcessSizeClass(t *testing.T) {
+	if s := unsafe.Sizeof(process{}); s > 416 {
+		t.Fatalf("process is %d bytes, over the 416-byte size class", s)
 	}
 }

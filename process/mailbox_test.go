@@ -335,3 +335,106 @@ func TestKilledMidDrainStress(t *testing.T) {
 		}
 	}
 }
+
+// relay sends, on a call relayOrder, n numbered messages to each of its
+// destinations in turn, then answers.
+type relay struct{ process.Server }
+
+type relayOrder struct {
+	to []process.PID
+	n  int
+}
+
+func (relay) HandleCall(p *process.Proc, _ process.From, req any) (any, error) {
+	o := req.(relayOrder)
+	for i := 0; i < o.n; i++ {
+		for d, to := range o.to {
+			p.Send(to, seqMsg{from: d, seq: i})
+		}
+	}
+	return true, nil
+}
+
+// tally records every seqMsg it gets, in order.
+type tally struct {
+	process.Server
+	mu  sync.Mutex
+	got []seqMsg
+}
+
+func (t *tally) HandleInfo(_ *process.Proc, msg any) error {
+	t.mu.Lock()
+	t.got = append(t.got, msg.(seqMsg))
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *tally) seen() []seqMsg {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]seqMsg(nil), t.got...)
+}
+
+// TestSendDestinationCache: a process remembers its last destination to
+// skip the process table. Alternating destinations, a destination that
+// died, and a PID that differs from a live one only in its incarnation
+// must each reach exactly the process the PID names, or none.
+func TestSendDestinationCache(t *testing.T) {
+	rt := newRT(t)
+	r, err := rt.Spawn(relay{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := &tally{}, &tally{}
+	pa, _ := rt.Spawn(a)
+	pb, _ := rt.Spawn(b)
+	order := func(to []process.PID, n int) {
+		t.Helper()
+		if _, err := rt.Call(context.Background(), r, relayOrder{to: to, n: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled := func(tl *tally, want int) {
+		t.Helper()
+		testutil.Eventually(t, wait, func() bool { return len(tl.seen()) >= want }, "got %d of %d", len(tl.seen()), want)
+	}
+	// One destination, then two in turn: a hit, then a miss per send.
+	order([]process.PID{pa}, 3)
+	order([]process.PID{pa, pb}, 5)
+	settled(a, 8)
+	settled(b, 5)
+	// pa dies while it is the relay's last destination.
+	order([]process.PID{pa}, 1)
+	settled(a, 9)
+	if err := rt.Kill(pa); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, wait, func() bool { return !rt.Alive(pa) }, "pa still alive")
+	order([]process.PID{pa}, 4) // dropped
+	// pb's ID under another incarnation names no process here.
+	other := pb
+	other.Incarnation++
+	order([]process.PID{pb}, 1) // pb is the last destination
+	order([]process.PID{other, pb}, 2)
+	settled(b, 8)
+	// Every call returned after the relay's sends, and a live process's
+	// messages are queued when Send returns; a stray message to b (from
+	// other) would be among them by now. Check after one more round trip.
+	order([]process.PID{pb}, 1)
+	settled(b, 9)
+	want := map[int][]int{} // from -> seqs, as b must see them
+	gotB := b.seen()
+	for _, m := range gotB {
+		want[m.from] = append(want[m.from], m.seq)
+	}
+	// b got: 5 as destination 1 (0..4), then 1+2+1 as destination 0 or 1.
+	if len(gotB) != 9 {
+		t.Fatalf("b got %d messages, want 9: %v", len(gotB), gotB)
+	}
+	if fmt.Sprint(gotB[5:]) != fmt.Sprint([]seqMsg{{0, 0}, {1, 0}, {1, 1}, {0, 0}}) {
+		t.Fatalf("b's last messages %v", gotB[5:])
+	}
+	if n := len(a.seen()); n != 9 {
+		t.Fatalf("a got %d messages, want 9 (none after its death)", n)
+	}
+}

@@ -185,15 +185,18 @@ type process struct {
 	fn      func(*Proc) error
 	wake    chan struct{} // function processes only
 	parent  PID
-	system  bool
 	behName string
 	started int64
 
+	// The small fields sit together, so that padding does not push the
+	// struct out of the 416-byte size class (idle memory).
 	state    atomic.Int32
 	trap     atomic.Bool
+	system   bool
 	status   atomic.Int32 // statusWaiting / statusRunning / statusExiting
-	out      atomic.Uint64
 	restarts int32
+	out      atomic.Uint64
+	lastTo   atomic.Pointer[process] // the last local destination of sendLocal
 	tracers  atomic.Pointer[[]*Trace]
 
 	mu         sync.Mutex
@@ -233,13 +236,23 @@ func (p *process) sendLocal(to PID, msg any, kind uint8) {
 		rt.send(p.pid, to, msg, kind)
 		return
 	}
-	if q := rt.lookup(to); q != nil {
-		l := letter{body: msg, from: &p.pid}
-		if kind == kindCast {
-			l.call = castMark
+	// The last destination, cached: the process table is a sync.Map,
+	// whose lookup (hashing an interface) was a tenth of a send's time.
+	// A PID names one process for ever (IDs are not reused), so a cached
+	// process stays right; once dead, it refuses the letter, as a lookup
+	// would have found nothing.
+	q := p.lastTo.Load()
+	if q == nil || q.pid.ID != to.ID || q.pid.Incarnation != to.Incarnation {
+		if q = rt.lookup(to); q == nil {
+			return
 		}
-		q.post(l)
+		p.lastTo.Store(q)
 	}
+	l := letter{body: msg, from: &p.pid}
+	if kind == kindCast {
+		l.call = castMark
+	}
+	q.post(l)
 }
 
 // post is enqueue for a letter.
@@ -269,55 +282,45 @@ func (p *process) post(e letter) bool {
 	return true
 }
 
-// turnBudget is how many messages a behaviour handles before it yields
-// its thread to other goroutines (runtime.Gosched), so that a flooded
-// process cannot delay the others.
-const turnBudget = 512
+// turnSlice is how long a behaviour's loop runs before it yields its
+// thread to other goroutines (runtime.Gosched), so that a flooded process
+// cannot delay the others; the loop reads the clock every turnCheck
+// messages. A yield puts the goroutine on the scheduler's global queue,
+// behind everything runnable, so yielding often is costly: a budget of 512
+// messages halved the throughput of 100 pairs (docs/ARCHITECTURE.md).
+const (
+	turnSlice = 500 * time.Microsecond
+	turnCheck = 64
+)
 
 // run is the loop of a behaviour process. It exists only while there is
 // work: an idle process costs no goroutine. It takes every queued chunk
 // at once (one lock per take, not per message) and handles them outside
 // the lock, pooling each chunk as it is done.
+//
+// Its frame is kept small (the clock, the yield and the chunk keeping are
+// in helpers that are not inlined): run is at the bottom of every
+// handler's stack, and a goroutine starts with a small stack, so each byte
+// of run's frame is one less for the handler before the stack must grow
+// by copying. When run's frame grew by 96 bytes, a local call's round
+// trip doubled, every reply growing the echo's stack (docs/ARCHITECTURE.md).
 func (p *process) run() {
 	defer p.rt.wg.Done()
 	handled := 0
-	running := false
-	m := &p.mbox
+	var turn int64 // monoNow at the start of the turn; 0 before the first take
+	// done is a chunk this loop has handled, kept (reset) to be handed
+	// to the senders as the mailbox's spare at the next take.
+	var done *chunk
 	for {
-		m.lock()
-		switch p.state.Load() {
-		case stateDead:
-			m.scheduled = false
-			m.unlock()
-			return
-		case stateExiting:
-			m.unlock()
-			p.mu.Lock()
-			reason := p.exitReason
-			p.mu.Unlock()
-			p.terminate(reason)
-			return
-		}
-		c := m.takeAll()
+		c := p.take(done, turn != 0)
 		if c == nil {
-			// Under the mailbox lock, so that a loop started after this
-			// one ends cannot have its status overwritten.
-			if running {
-				p.status.Store(statusWaiting)
-			}
-			m.scheduled = false
-			m.unlock()
 			return
 		}
-		m.unlock()
-		if !running {
-			// Once per loop, not per chunk: senders read the state next
-			// to it on every message.
-			p.status.Store(statusRunning)
-			running = true
+		done = nil // take gave it to the mailbox or pooled it
+		if turn == 0 {
+			turn = monoNow() | 1
 		}
 		for c != nil {
-			handled += int(c.w - c.r)
 			stopped := false
 			for c.r < c.w {
 				if p.state.Load() != stateAlive {
@@ -331,19 +334,119 @@ func (p *process) run() {
 					stopped = true
 					break
 				}
+				if handled++; handled == turnCheck {
+					handled = 0
+					turn = yieldIfLong(turn)
+				}
 			}
 			if stopped {
 				p.putBack(c)
 				break
 			}
 			next := c.next
-			putChunk(c)
+			done = keepOrPool(done, c)
 			c = next
-			if handled >= turnBudget {
-				handled = 0
-				runtime.Gosched()
-			}
 		}
+	}
+}
+
+// take is the top of run's loop: under the mailbox lock it takes every
+// queued chunk, handing done (a handled chunk, or nil) to the mailbox as
+// the spare. It returns nil when the loop must end: the mailbox is empty
+// (the loop gives up its goroutine), or the process is exiting (take runs
+// Terminate) or dead. running tells whether this loop has taken before.
+//
+//go:noinline
+func (p *process) take(done *chunk, running bool) *chunk {
+	m := &p.mbox
+	m.lock()
+	switch p.state.Load() {
+	case stateDead:
+		m.scheduled = false
+		spare := m.takeSpare()
+		m.unlock()
+		release2(done, spare)
+		return nil
+	case stateExiting:
+		spare := m.takeSpare()
+		m.unlock()
+		release2(done, spare)
+		p.mu.Lock()
+		reason := p.exitReason
+		p.mu.Unlock()
+		p.terminate(reason)
+		return nil
+	}
+	c := m.takeAll()
+	if c == nil {
+		// Under the mailbox lock, so that a loop started after this
+		// one ends cannot have its status overwritten.
+		if running {
+			p.status.Store(statusWaiting)
+		}
+		m.scheduled = false
+		spare := m.takeSpare()
+		m.unlock()
+		release2(done, spare)
+		return nil
+	}
+	if done != nil {
+		done = m.give(done)
+	}
+	m.unlock()
+	if done != nil {
+		chunkPool.Put(done)
+	}
+	if !running {
+		// Once per loop, not per chunk: senders read the state next to
+		// it on every message.
+		p.status.Store(statusRunning)
+	}
+	return c
+}
+
+// monoEpoch is the origin of monoNow.
+var monoEpoch = time.Now()
+
+// monoNow reads the monotonic clock, in nanoseconds since monoEpoch.
+//
+//go:noinline
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+// yieldIfLong yields the thread if the turn that began at start (monoNow)
+// has lasted turnSlice, and returns the start of the turn that follows.
+//
+//go:noinline
+func yieldIfLong(start int64) int64 {
+	if monoNow()-start < int64(turnSlice) {
+		return start
+	}
+	runtime.Gosched()
+	return monoNow()
+}
+
+// keepOrPool keeps c, a handled chunk, as the loop's done chunk if it has
+// none (see run), or pools it.
+//
+//go:noinline
+func keepOrPool(done, c *chunk) *chunk {
+	if done != nil {
+		putChunk(c)
+		return done
+	}
+	c.reset()
+	return c
+}
+
+// release2 pools the chunks a loop holds back when it ends (either nil).
+//
+//go:noinline
+func release2(done, spare *chunk) {
+	if done != nil {
+		chunkPool.Put(done)
+	}
+	if spare != nil {
+		chunkPool.Put(spare)
 	}
 }
 
@@ -570,7 +673,14 @@ func (p *process) finalize(reason Reason, killed bool) {
 	p.exitReason = reason
 	p.mbox.lock()
 	queue := p.mbox.takeAll()
+	// The loop leaves no spare once it sees the process dead (it checks
+	// under this lock), so this one is the last.
+	spare := p.mbox.takeSpare()
 	p.mbox.unlock()
+	if spare != nil {
+		chunkPool.Put(spare)
+	}
+	p.lastTo.Store(nil) // a dead process sends no more; keep nobody alive
 	links, monitors, watching, deferred := p.links, p.monitors, p.watching, p.deferred
 	p.links, p.monitors, p.watching, p.deferred = nil, nil, nil, nil
 	name := p.name
