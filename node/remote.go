@@ -248,7 +248,7 @@ func (n *Node) handleFrame(p *peer, c *conn, frame []byte) error {
 	n.stats.FramesReceived.Add(1)
 	peerName := p.name
 	self := n.cfg.Name
-	d := decoder{b: frame, intern: [2]string{self, peerName}}
+	d := decoder{b: frame, intern: [2]string{self, peerName}, valid: [2]bool{true, p.validName}}
 	// Sender-side PIDs must be on the peer (or zero); receiver-side PIDs
 	// must be on this node.
 	theirs := func(p process.PID) {

@@ -86,10 +86,15 @@ type Link struct {
 	dn       int
 	derr     error
 
-	writeBroken atomic.Bool  // a write failed: the stream may end mid-frame
-	lastRecv    atomic.Int64 // ns since start of the last frame received
-	busy        atomic.Bool  // reader is inside the handler (not idle, just slow)
-	rtt         atomic.Int64
+	writeBroken atomic.Bool // a write failed: the stream may end mid-frame
+	// ticks counts keepalive intervals (the writer's ticker); lastRecv is
+	// the tick of the last frame received. A tick, not a clock reading:
+	// the reader marks every frame with two plain loads, and the
+	// keepalive's resolution is its interval anyway.
+	ticks    atomic.Int64
+	lastRecv atomic.Int64
+	busy     atomic.Bool // reader is inside the handler (not idle, just slow)
+	rtt      atomic.Int64
 
 	framesSent, framesReceived, framesHeld atomic.Uint64
 	directWrites                           atomic.Uint64
@@ -358,7 +363,7 @@ func (l *Link) now() int64 { return int64(time.Since(l.start)) }
 
 func (l *Link) readLoop() {
 	defer l.n.wg.Done()
-	l.lastRecv.Store(l.now())
+	l.markRecv()
 	for {
 		typ, p, err := l.fr.next()
 		if err != nil {
@@ -368,7 +373,7 @@ func (l *Link) readLoop() {
 		if !l.holdWhileCut(Inbound) {
 			return
 		}
-		l.lastRecv.Store(l.now())
+		l.markRecv()
 		l.bytesReceived.Add(uint64(frameHeaderLen + len(p)))
 		switch typ {
 		case frameData:
@@ -454,7 +459,7 @@ func (l *Link) deliver(p []byte) (ok bool) {
 	l.busy.Store(true)
 	defer func() {
 		// Time spent in the handler is not the peer's silence.
-		l.lastRecv.Store(l.now())
+		l.markRecv()
 		l.busy.Store(false)
 		if r := recover(); r != nil {
 			l.log.Error("link handler panicked", "panic", r, "stack", string(debug.Stack()))
@@ -637,12 +642,21 @@ func (l *Link) writeBatch(batch []segment) {
 	}
 }
 
+// markRecv records that a frame arrived in the current keepalive interval.
+func (l *Link) markRecv() {
+	if t := l.ticks.Load(); l.lastRecv.Load() != t {
+		l.lastRecv.Store(t)
+	}
+}
+
 // keepalive closes a link that has been silent for too long, else pings.
+// Silent: nothing received in the last KeepaliveMisses whole intervals
+// (the interval of the last frame counts as heard).
 func (l *Link) keepalive() {
 	now := l.now()
-	limit := int64(l.n.cfg.KeepaliveInterval) * int64(l.n.cfg.KeepaliveMisses)
-	if idle := now - l.lastRecv.Load(); idle > limit && !l.busy.Load() {
-		err := detailed(ErrKeepalive, fmt.Sprintf("nothing received from %s for %s", l.peer.Name, time.Duration(idle).Round(time.Millisecond)))
+	t := l.ticks.Add(1)
+	if idle := t - l.lastRecv.Load() - 1; idle >= int64(l.n.cfg.KeepaliveMisses) && !l.busy.Load() {
+		err := detailed(ErrKeepalive, fmt.Sprintf("nothing received from %s for %d keepalive intervals of %s", l.peer.Name, idle, l.n.cfg.KeepaliveInterval))
 		l.log.Warn("closing link", "err", err)
 		l.closeWith(err, true)
 		return
