@@ -213,7 +213,10 @@ func (n *Node) onLink(l *transport.Link) {
 	// probe that says nothing, such as a discovery check, never does).
 	p := n.peer(l.Peer().Name, true)
 	var c *conn // only this link's reader goroutine touches it
-	l.SetHandler(func(frame []byte) {
+	// handleFrame keeps nothing of a frame (what it delivers is decoded
+	// into fresh memory; TestDeliveredMessagesDoNotAliasTheFrame), so the
+	// link reads every frame into the same buffer.
+	l.SetBorrowingHandler(func(frame []byte) {
 		if c == nil {
 			c = p.attachIn(l)
 		}

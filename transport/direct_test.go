@@ -147,3 +147,43 @@ func TestDirectAndQueuedWritesKeepFIFO(t *testing.T) {
 		t.Errorf("no frame was written directly; the test did not test the mix")
 	}
 }
+
+// A borrowing handler gets every frame whole, in reused memory (frames
+// of different sizes, so a stale tail would show); switched to an owning
+// handler mid-stream, the frames it keeps stay intact.
+func TestBorrowingHandlerGetsWholeFramesAndOwningOnesKeepTheirs(t *testing.T) {
+	var mu sync.Mutex
+	var copies, kept [][]byte
+	switched := make(chan struct{})
+	b := startNode(t, "b", func(c *Config) {
+		c.OnLink = func(l *Link) {
+			l.SetBorrowingHandler(func(f []byte) {
+				mu.Lock()
+				copies = append(copies, append([]byte(nil), f...))
+				n := len(copies)
+				mu.Unlock()
+				if n == 200 {
+					l.SetHandler(func(f []byte) { mu.Lock(); kept = append(kept, f); mu.Unlock() })
+					close(switched)
+				}
+			})
+		}
+	})
+	a := startNode(t, "a", nil)
+	la := dial(t, a, b)
+	const total = 400
+	for i := range total {
+		if err := la.Send(directFrame(2, i, 16+(i*37)%3000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(copies)+len(kept) == total }, "all frames")
+	<-switched
+	mu.Lock()
+	defer mu.Unlock()
+	for i, f := range append(copies, kept...) {
+		if !bytes.Equal(f, directFrame(2, i, 16+(i*37)%3000)) {
+			t.Fatalf("frame %d damaged (len %d)", i, len(f))
+		}
+	}
+}

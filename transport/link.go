@@ -52,7 +52,7 @@ type Link struct {
 	faults   *Faults
 	start    time.Time
 
-	handler    atomic.Pointer[func([]byte)]
+	handler    atomic.Pointer[linkHandler]
 	handlerSet chan struct{}
 	setOnce    sync.Once
 
@@ -210,10 +210,29 @@ func (l *Link) Stats() LinkStats {
 // nothing; OnLink is the natural place. A slow handler slows the peer (TCP
 // backpressure), it never drops frames.
 func (l *Link) SetHandler(h func(frame []byte)) {
+	l.setHandler(h, false)
+}
+
+// SetBorrowingHandler is SetHandler for a handler that keeps nothing of a
+// frame after it returns (it copies what it keeps): the frame slice is
+// valid only during the call, and the link reads the next frame into the
+// same memory, with no allocation per frame.
+func (l *Link) SetBorrowingHandler(h func(frame []byte)) {
+	l.setHandler(h, true)
+}
+
+// linkHandler is a frame handler; borrowing: it keeps no frame past its
+// return.
+type linkHandler struct {
+	fn        func([]byte)
+	borrowing bool
+}
+
+func (l *Link) setHandler(h func([]byte), borrowing bool) {
 	if h == nil {
 		h = func([]byte) {}
 	}
-	l.handler.Store(&h)
+	l.handler.Store(&linkHandler{fn: h, borrowing: borrowing})
 	l.setOnce.Do(func() { close(l.handlerSet) })
 }
 
@@ -365,7 +384,20 @@ func (l *Link) readLoop() {
 	defer l.n.wg.Done()
 	l.markRecv()
 	for {
-		typ, p, err := l.fr.next()
+		var (
+			typ byte
+			p   []byte
+			err error
+		)
+		// Into reused memory if the handler borrows (deliver copies the
+		// frame if the handler changed meanwhile to one that keeps it).
+		h := l.handler.Load()
+		borrowed := h != nil && h.borrowing
+		if borrowed {
+			typ, p, err = l.fr.nextInto()
+		} else {
+			typ, p, err = l.fr.next()
+		}
 		if err != nil {
 			l.readFailed(err)
 			return
@@ -377,7 +409,7 @@ func (l *Link) readLoop() {
 		l.bytesReceived.Add(uint64(frameHeaderLen + len(p)))
 		switch typ {
 		case frameData:
-			if !l.deliver(p) {
+			if !l.deliver(p, borrowed) {
 				return
 			}
 			if l.fr.r.Buffered() == 0 {
@@ -454,8 +486,9 @@ func (l *Link) protocolError(err error) {
 }
 
 // deliver hands one frame to the handler, waiting for one to be set. It
-// reports false if the link closed meanwhile.
-func (l *Link) deliver(p []byte) (ok bool) {
+// reports false if the link closed meanwhile. borrowed: p is in reused
+// memory.
+func (l *Link) deliver(p []byte, borrowed bool) (ok bool) {
 	l.busy.Store(true)
 	defer func() {
 		// Time spent in the handler is not the peer's silence.
@@ -476,7 +509,10 @@ func (l *Link) deliver(p []byte) (ok bool) {
 			return false
 		}
 	}
-	(*h)(p)
+	if borrowed && !h.borrowing {
+		p = append([]byte(nil), p...)
+	}
+	h.fn(p)
 	l.framesReceived.Add(1)
 	return true
 }
