@@ -39,6 +39,9 @@ const (
 type peer struct {
 	n    *Node
 	name string
+	// validName: name is a valid node name, so PIDs on it need no check
+	// per frame (this node's own name was checked by Config).
+	validName bool
 
 	applyMu sync.RWMutex
 
@@ -126,7 +129,7 @@ func (n *Node) peer(node string, create bool) *peer {
 	if !create {
 		return nil
 	}
-	v, _ := n.peers.LoadOrStore(node, &peer{n: n, name: node})
+	v, _ := n.peers.LoadOrStore(node, &peer{n: n, name: node, validName: process.ValidateNodeName(node) == nil})
 	return v.(*peer)
 }
 

@@ -65,7 +65,9 @@
 //
 // Sending never blocks the sender and never waits on the network: Send,
 // Cast, Link, Monitor and the sending half of Call queue a frame and
-// return. Frames for one node wait in a queue bounded in bytes
+// return (on a quiet link, the frame is written with one non-blocking
+// write instead, and whatever the socket does not take is queued; package
+// transport, Writing). Frames for one node wait in a queue bounded in bytes
 // (Config.SendQueueBytes, 16 MiB by default), while the connection is
 // being dialled and on its link. There is one policy when a peer does not
 // keep up: a frame that would take the queue past the bound loses the

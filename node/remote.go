@@ -213,7 +213,10 @@ func (n *Node) onLink(l *transport.Link) {
 	// probe that says nothing, such as a discovery check, never does).
 	p := n.peer(l.Peer().Name, true)
 	var c *conn // only this link's reader goroutine touches it
-	l.SetHandler(func(frame []byte) {
+	// handleFrame keeps nothing of a frame (what it delivers is decoded
+	// into fresh memory; TestDeliveredMessagesDoNotAliasTheFrame), so the
+	// link reads every frame into the same buffer.
+	l.SetBorrowingHandler(func(frame []byte) {
 		if c == nil {
 			c = p.attachIn(l)
 		}
@@ -248,7 +251,7 @@ func (n *Node) handleFrame(p *peer, c *conn, frame []byte) error {
 	n.stats.FramesReceived.Add(1)
 	peerName := p.name
 	self := n.cfg.Name
-	d := decoder{b: frame, intern: [2]string{self, peerName}}
+	d := decoder{b: frame, intern: [2]string{self, peerName}, valid: [2]bool{true, p.validName}}
 	// Sender-side PIDs must be on the peer (or zero); receiver-side PIDs
 	// must be on this node.
 	theirs := func(p process.PID) {

@@ -96,6 +96,9 @@ type decoder struct {
 	b      []byte
 	err    error
 	intern [2]string // node names that repeat in almost every frame
+	// valid[i]: intern[i] is a valid node name (process.ValidateNodeName),
+	// checked once, not per PID.
+	valid [2]bool
 	// unregistered: the frame's last value is of a type this node has
 	// not registered (codec.ErrUnregistered). The frame is well formed;
 	// it cannot be delivered, and the link stays up.
@@ -146,18 +149,26 @@ func (d *decoder) raw() []byte {
 }
 
 func (d *decoder) str() string {
+	s, _ := d.interned()
+	return s
+}
+
+// interned reads a string; known says it is one of d.intern that is a
+// valid node name.
+func (d *decoder) interned() (_ string, known bool) {
 	s := d.raw()
-	for _, k := range d.intern {
+	for i, k := range d.intern {
 		if k != "" && string(s) == k {
-			return k
+			return k, d.valid[i]
 		}
 	}
-	return string(s)
+	return string(s), false
 }
 
 func (d *decoder) pid() process.PID {
-	p := process.PID{Node: d.str(), Incarnation: d.uint(), ID: d.uint()}
-	if d.err == nil && !p.IsZero() {
+	name, known := d.interned()
+	p := process.PID{Node: name, Incarnation: d.uint(), ID: d.uint()}
+	if d.err == nil && !known && !p.IsZero() {
 		if err := process.ValidateNodeName(p.Node); err != nil {
 			d.fail("bad pid: " + err.Error())
 		}

@@ -38,6 +38,20 @@
 // queued when it closes are dropped with it. The node layer builds its
 // connections, units of fate, on these links (package node).
 //
+// # Writing
+//
+// Each link has a writer goroutine that writes the queue in batches (one
+// write for many frames). On a quiet link (nothing queued, the writer idle,
+// no data frame for the last 10 µs) Send writes a small frame (at most
+// 4 KiB) to a TCP socket itself with one non-blocking write, so that a
+// request or a reply does not wait for the writer goroutine to be woken;
+// what the socket does not take at once is queued for the writer ahead of
+// later frames, so order holds and Send still never waits. A burst goes
+// through the writer. The reader reads every frame into the same buffer
+// when the handler borrows frames (SetBorrowingHandler), and when it has
+// used up what one read returned, it lets the goroutine its handler woke
+// run before it reads again.
+//
 // # Faults
 //
 // Every frame, packet and connection passes a Faults rule set, so tests can

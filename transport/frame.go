@@ -44,7 +44,11 @@ type frameReader struct {
 	r   *bufio.Reader
 	max int // largest accepted payload
 	hdr [frameHeaderLen]byte
+	buf []byte // reused by nextInto
 }
+
+// maxReusedFrame bounds the buffer that nextInto keeps between frames.
+const maxReusedFrame = 64 << 10
 
 func newFrameReader(r io.Reader, max int) *frameReader {
 	br, ok := r.(*bufio.Reader)
@@ -58,6 +62,16 @@ func newFrameReader(r io.Reader, max int) *frameReader {
 // the caller. Errors: io.EOF at a clean frame boundary, io.ErrUnexpectedEOF
 // inside a frame, ErrFrameTooLarge, ErrProtocol, or the stream's own error.
 func (fr *frameReader) next() (typ byte, payload []byte, err error) {
+	return fr.read(false)
+}
+
+// nextInto is next, with the payload in a buffer that the next call
+// reuses (a fresh one for payloads over maxReusedFrame).
+func (fr *frameReader) nextInto() (typ byte, payload []byte, err error) {
+	return fr.read(true)
+}
+
+func (fr *frameReader) read(reuse bool) (typ byte, payload []byte, err error) {
 	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
 		return 0, nil, err
 	}
@@ -75,7 +89,14 @@ func (fr *frameReader) next() (typ byte, payload []byte, err error) {
 	default:
 		return typ, nil, fmt.Errorf("%w: unknown frame type 0x%02x", ErrProtocol, typ)
 	}
-	payload = make([]byte, n)
+	if reuse && n <= maxReusedFrame {
+		if cap(fr.buf) < int(n) {
+			fr.buf = make([]byte, max(int(n), 512))
+		}
+		payload = fr.buf[:n]
+	} else {
+		payload = make([]byte, n)
+	}
 	if _, err := io.ReadFull(fr.r, payload); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF

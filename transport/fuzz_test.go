@@ -90,8 +90,14 @@ func FuzzFrameReader(f *testing.F) {
 	const limit = 4096
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr := newFrameReader(bytes.NewReader(data), limit)
+		// nextInto (reused memory) must read exactly what next does.
+		fr2 := newFrameReader(bytes.NewReader(data), limit)
 		for range 1000 {
 			typ, p, err := fr.next()
+			typ2, p2, err2 := fr2.nextInto()
+			if (err == nil) != (err2 == nil) || (err == nil && (typ != typ2 || !bytes.Equal(p, p2))) {
+				t.Fatalf("nextInto read %x %x %v, next %x %x %v", typ2, p2, err2, typ, p, err)
+			}
 			if err != nil {
 				break
 			}

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -26,6 +28,13 @@ const (
 	// maxFreeBufs and maxFreeBufCap bound the buffers a link keeps for reuse.
 	maxFreeBufs   = 16
 	maxFreeBufCap = 1 << 20
+	// directGap is how long the link must have been quiet (no data frame
+	// queued or written) for Send to write a frame itself instead of
+	// waking the writer goroutine (see Send). A burst keeps going through
+	// the writer, which writes it in batches.
+	directGap = 10 * time.Microsecond
+	// maxDirect bounds a frame that Send may write itself.
+	maxDirect = 4 << 10
 )
 
 // Link is one authenticated connection to a peer node. Frames sent with Send
@@ -43,7 +52,7 @@ type Link struct {
 	faults   *Faults
 	start    time.Time
 
-	handler    atomic.Pointer[func([]byte)]
+	handler    atomic.Pointer[linkHandler]
 	handlerSet chan struct{}
 	setOnce    sync.Once
 
@@ -58,12 +67,37 @@ type Link struct {
 	wake    chan struct{}
 	done    chan struct{}
 
-	writeBroken atomic.Bool  // a write failed: the stream may end mid-frame
-	lastRecv    atomic.Int64 // ns since start of the last frame received
-	busy        atomic.Bool  // reader is inside the handler (not idle, just slow)
-	rtt         atomic.Int64
+	// Direct writes (Send writing a frame itself on a quiet link). raw is
+	// nil where the socket cannot be written without blocking (TLS, or
+	// not a TCP socket). writing: the writer goroutine or a direct write
+	// owns the socket; whoever clears it wakes the writer if frames are
+	// queued. lastData: l.now() of the last data frame queued or written
+	// directly. partial: the queue starts with the rest of a frame that a
+	// direct write began. dbuf is the direct write's buffer (owned by
+	// whoever set writing from Send). wmu is held across a direct write's
+	// syscall, so that the goodbye on the way out never lands mid-frame.
+	raw      syscall.RawConn
+	writing  bool
+	lastData int64
+	partial  bool
+	dbuf     []byte
+	wmu      sync.Mutex
+	dfn      func(fd uintptr) bool // tryWrite's body; dn, derr: its results (under wmu)
+	dn       int
+	derr     error
+
+	writeBroken atomic.Bool // a write failed: the stream may end mid-frame
+	// ticks counts keepalive intervals (the writer's ticker); lastRecv is
+	// the tick of the last frame received. A tick, not a clock reading:
+	// the reader marks every frame with two plain loads, and the
+	// keepalive's resolution is its interval anyway.
+	ticks    atomic.Int64
+	lastRecv atomic.Int64
+	busy     atomic.Bool // reader is inside the handler (not idle, just slow)
+	rtt      atomic.Int64
 
 	framesSent, framesReceived, framesHeld atomic.Uint64
+	directWrites                           atomic.Uint64
 	bytesSent, bytesReceived               atomic.Uint64
 }
 
@@ -91,6 +125,11 @@ func newLink(n *Network, conn net.Conn, fr *frameReader, peer PeerInfo, outbound
 		handlerSet: make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
+	}
+	if tc, ok := conn.(*net.TCPConn); ok && directWriteSupported {
+		if rc, err := tc.SyscallConn(); err == nil {
+			l.raw = rc
+		}
 	}
 	return l
 }
@@ -132,6 +171,7 @@ type LinkStats struct {
 	FramesSent     uint64 // accepted by Send
 	FramesReceived uint64 // delivered to the handler
 	FramesHeld     uint64 // times a fault rule started holding the traffic (a cut), either direction
+	DirectWrites   uint64 // data frames that Send wrote to the socket itself (a quiet link, see Send)
 	BytesSent      uint64 // written to the socket, framing included
 	BytesReceived  uint64
 	QueuedBytes    int // waiting for the writer
@@ -155,6 +195,7 @@ func (l *Link) Stats() LinkStats {
 		FramesSent:     l.framesSent.Load(),
 		FramesReceived: l.framesReceived.Load(),
 		FramesHeld:     l.framesHeld.Load(),
+		DirectWrites:   l.directWrites.Load(),
 		BytesSent:      l.bytesSent.Load(),
 		BytesReceived:  l.bytesReceived.Load(),
 		QueuedBytes:    q,
@@ -169,16 +210,40 @@ func (l *Link) Stats() LinkStats {
 // nothing; OnLink is the natural place. A slow handler slows the peer (TCP
 // backpressure), it never drops frames.
 func (l *Link) SetHandler(h func(frame []byte)) {
+	l.setHandler(h, false)
+}
+
+// SetBorrowingHandler is SetHandler for a handler that keeps nothing of a
+// frame after it returns (it copies what it keeps): the frame slice is
+// valid only during the call, and the link reads the next frame into the
+// same memory, with no allocation per frame.
+func (l *Link) SetBorrowingHandler(h func(frame []byte)) {
+	l.setHandler(h, true)
+}
+
+// linkHandler is a frame handler; borrowing: it keeps no frame past its
+// return.
+type linkHandler struct {
+	fn        func([]byte)
+	borrowing bool
+}
+
+func (l *Link) setHandler(h func([]byte), borrowing bool) {
 	if h == nil {
 		h = func([]byte) {}
 	}
-	l.handler.Store(&h)
+	l.handler.Store(&linkHandler{fn: h, borrowing: borrowing})
 	l.setOnce.Do(func() { close(l.handlerSet) })
 }
 
 // Send queues frame for the peer and returns; frames from one goroutine
 // arrive in the order sent. Send copies frame and never waits: not for the
-// network, not for the queue. A frame that would take the queue past
+// network, not for the queue. On a quiet link (nothing queued, the writer
+// idle, no data frame for directGap) Send writes a small frame to the
+// socket itself, with one non-blocking write, instead of waking the writer
+// goroutine: that takes one goroutine hand-off off a request's round
+// trip. What the socket does not take at once is queued for the writer,
+// ahead of anything sent later. A frame that would take the queue past
 // SendQueueBytes (a peer that does not keep up) closes the link with
 // ErrOverload, telling the peer, and Send returns that error: the one
 // overload policy, never blocking and never dropping silently. Send fails
@@ -207,10 +272,26 @@ func (l *Link) send(typ byte, payload []byte, control bool) (bool, error) {
 		release = time.Now().Add(d)
 	}
 	size := frameHeaderLen + len(payload)
+	var now int64
+	if !control && l.raw != nil {
+		now = l.now()
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return false, l.closedErr()
+	}
+	if now != 0 {
+		quiet := now-l.lastData > int64(directGap)
+		l.lastData = now
+		if quiet && !l.writing && len(l.queue) == 0 && release.IsZero() && size <= maxDirect &&
+			!e.blocksLink(Outbound) {
+			l.writing = true
+			l.dbuf = appendFrame(l.dbuf[:0], typ, payload)
+			l.mu.Unlock()
+			l.writeDirect()
+			return true, nil
+		}
 	}
 	if !control && l.queued > 0 && l.queued+size > l.n.cfg.SendQueueBytes {
 		queued := l.queued
@@ -259,6 +340,10 @@ func (l *Link) closeWith(err error, notify bool) {
 	if notify {
 		l.goodbye = appendFrame(nil, frameClose, closePayload(errCode(err), detailOf(err)))
 	}
+	if l.partial {
+		// The queue held the rest of a frame begun by a direct write.
+		l.writeBroken.Store(true)
+	}
 	l.queue, l.queued = nil, 0
 	l.mu.Unlock()
 	close(l.done)
@@ -297,9 +382,22 @@ func (l *Link) now() int64 { return int64(time.Since(l.start)) }
 
 func (l *Link) readLoop() {
 	defer l.n.wg.Done()
-	l.lastRecv.Store(l.now())
+	l.markRecv()
 	for {
-		typ, p, err := l.fr.next()
+		var (
+			typ byte
+			p   []byte
+			err error
+		)
+		// Into reused memory if the handler borrows (deliver copies the
+		// frame if the handler changed meanwhile to one that keeps it).
+		h := l.handler.Load()
+		borrowed := h != nil && h.borrowing
+		if borrowed {
+			typ, p, err = l.fr.nextInto()
+		} else {
+			typ, p, err = l.fr.next()
+		}
 		if err != nil {
 			l.readFailed(err)
 			return
@@ -307,12 +405,19 @@ func (l *Link) readLoop() {
 		if !l.holdWhileCut(Inbound) {
 			return
 		}
-		l.lastRecv.Store(l.now())
+		l.markRecv()
 		l.bytesReceived.Add(uint64(frameHeaderLen + len(p)))
 		switch typ {
 		case frameData:
-			if !l.deliver(p) {
+			if !l.deliver(p, borrowed) {
 				return
+			}
+			if l.fr.r.Buffered() == 0 {
+				// The next read will most likely find nothing and park. The
+				// handler has probably just woken a goroutine (a process
+				// with a message, a caller with its reply) onto this P: let
+				// it run first, rather than after that read's syscall.
+				runtime.Gosched()
 			}
 		case framePing:
 			if len(p) != 8 {
@@ -381,12 +486,13 @@ func (l *Link) protocolError(err error) {
 }
 
 // deliver hands one frame to the handler, waiting for one to be set. It
-// reports false if the link closed meanwhile.
-func (l *Link) deliver(p []byte) (ok bool) {
+// reports false if the link closed meanwhile. borrowed: p is in reused
+// memory.
+func (l *Link) deliver(p []byte, borrowed bool) (ok bool) {
 	l.busy.Store(true)
 	defer func() {
 		// Time spent in the handler is not the peer's silence.
-		l.lastRecv.Store(l.now())
+		l.markRecv()
 		l.busy.Store(false)
 		if r := recover(); r != nil {
 			l.log.Error("link handler panicked", "panic", r, "stack", string(debug.Stack()))
@@ -403,7 +509,10 @@ func (l *Link) deliver(p []byte) (ok bool) {
 			return false
 		}
 	}
-	(*h)(p)
+	if borrowed && !h.borrowing {
+		p = append([]byte(nil), p...)
+	}
+	h.fn(p)
 	l.framesReceived.Add(1)
 	return true
 }
@@ -444,24 +553,35 @@ func (l *Link) writeLoop() {
 			continue
 		}
 		held = false
-		batch := l.take()
-		l.writeBatch(batch)
-		l.recycle(batch)
+		if batch := l.take(); batch != nil {
+			l.writeBatch(batch)
+			l.recycle(batch)
+		}
 	}
 }
 
+// take hands the writer the queue and the socket; nil if the queue is
+// empty or a direct write owns the socket (it wakes the writer when it is
+// done).
 func (l *Link) take() []segment {
 	l.mu.Lock()
+	if l.writing || len(l.queue) == 0 {
+		l.mu.Unlock()
+		return nil
+	}
 	b := l.queue
 	l.queue, l.spare = l.spare, nil
 	l.queued = 0
+	l.partial = false
+	l.writing = true
 	l.mu.Unlock()
 	return b
 }
 
+// recycle keeps the written batch's buffers and gives up the socket; if
+// frames were queued meanwhile, the writer goes round again.
 func (l *Link) recycle(b []segment) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for i := range b {
 		if len(l.free) < maxFreeBufs && cap(b[i].buf) <= maxFreeBufCap {
 			l.free = append(l.free, b[i].buf[:0])
@@ -470,6 +590,59 @@ func (l *Link) recycle(b []segment) {
 	}
 	if l.spare == nil {
 		l.spare = b[:0]
+	}
+	l.writing = false
+	again := len(l.queue) > 0
+	l.mu.Unlock()
+	if again {
+		l.wakeWriter()
+	}
+}
+
+func (l *Link) wakeWriter() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeDirect writes l.dbuf with one non-blocking write, from Send, with
+// l.writing set by Send. What the socket does not take goes to the head
+// of the queue, for the writer; a socket error closes the link, as in
+// writeBatch.
+func (l *Link) writeDirect() {
+	buf := l.dbuf
+	l.wmu.Lock()
+	n, err := l.tryWrite()
+	l.wmu.Unlock()
+	if n > 0 {
+		l.bytesSent.Add(uint64(n))
+	}
+	if n == len(buf) {
+		l.directWrites.Add(1)
+	}
+	if err != nil {
+		l.writeBroken.Store(true)
+		l.closeWith(fmt.Errorf("transport: write to %s: %w", l.peer.Name, err), false)
+	}
+	l.mu.Lock()
+	l.writing = false
+	l.lastData = l.now()
+	if n < len(buf) && !l.closed {
+		rest := append([]byte(nil), buf[n:]...)
+		l.queue = append(l.queue, segment{})
+		copy(l.queue[1:], l.queue)
+		l.queue[0] = segment{buf: rest}
+		l.queued += len(rest)
+		l.partial = l.partial || n > 0
+	} else if n > 0 && n < len(buf) {
+		// Closed mid-frame: no goodbye after half a frame.
+		l.writeBroken.Store(true)
+	}
+	again := len(l.queue) > 0
+	l.mu.Unlock()
+	if again {
+		l.wakeWriter()
 	}
 }
 
@@ -505,12 +678,21 @@ func (l *Link) writeBatch(batch []segment) {
 	}
 }
 
+// markRecv records that a frame arrived in the current keepalive interval.
+func (l *Link) markRecv() {
+	if t := l.ticks.Load(); l.lastRecv.Load() != t {
+		l.lastRecv.Store(t)
+	}
+}
+
 // keepalive closes a link that has been silent for too long, else pings.
+// Silent: nothing received in the last KeepaliveMisses whole intervals
+// (the interval of the last frame counts as heard).
 func (l *Link) keepalive() {
 	now := l.now()
-	limit := int64(l.n.cfg.KeepaliveInterval) * int64(l.n.cfg.KeepaliveMisses)
-	if idle := now - l.lastRecv.Load(); idle > limit && !l.busy.Load() {
-		err := detailed(ErrKeepalive, fmt.Sprintf("nothing received from %s for %s", l.peer.Name, time.Duration(idle).Round(time.Millisecond)))
+	t := l.ticks.Add(1)
+	if idle := t - l.lastRecv.Load() - 1; idle >= int64(l.n.cfg.KeepaliveMisses) && !l.busy.Load() {
+		err := detailed(ErrKeepalive, fmt.Sprintf("nothing received from %s for %d keepalive intervals of %s", l.peer.Name, idle, l.n.cfg.KeepaliveInterval))
 		l.log.Warn("closing link", "err", err)
 		l.closeWith(err, true)
 		return
@@ -525,7 +707,12 @@ func (l *Link) sayGoodbye() {
 	g := l.goodbye
 	l.mu.Unlock()
 	// A cut link cannot say goodbye either.
-	if g != nil && !l.writeBroken.Load() && !l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(Outbound) {
+	if g == nil || l.faults.match(l.peer.Name, l.peer.Addr).blocksLink(Outbound) {
+		return
+	}
+	l.wmu.Lock() // after a direct write in progress, which may leave the stream mid-frame
+	defer l.wmu.Unlock()
+	if !l.writeBroken.Load() {
 		l.conn.Write(g) // deadline set by closeWith
 	}
 }
