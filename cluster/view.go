@@ -88,7 +88,17 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 // or hasty verdict looks like: a returning node's old "dead" gossip after
 // a heal, or a slow node whose probes time out. A real death is applied
 // at the end of the grace, with Since set to when it was first reported.
+//
+// A death (not a leave) of another member also raises this node's own
+// incarnation, so that the verdicts about it that the other side of a cut
+// holds are stale before the heal delivers them (heal.go, Stale verdicts).
 func (c *Cluster) nodeGone(name string) {
+	raise := false
+	defer func() {
+		if raise { // after c.mu is released: raiseIncarnation takes it
+			c.raiseIncarnation()
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -102,6 +112,7 @@ func (c *Cluster) nodeGone(name string) {
 	if inc, ok := c.leaveIntents[name]; ok && inc == m.Incarnation {
 		left = true
 	}
+	raise = !left && name != c.cfg.NodeName
 	if !left && name != c.cfg.NodeName && m.Status == StatusAlive {
 		if grace := c.deathGrace(); grace > 0 {
 			if _, held := c.pendingDown[name]; !held {
