@@ -70,8 +70,9 @@ type Cluster struct {
 	loops  sync.WaitGroup // rejoin and sweep loops
 	work   sync.WaitGroup // joins and sends started by the loops or the API
 
-	raising atomic.Bool   // an incarnation raise is queued (heal.go)
-	raises  atomic.Uint64 // incarnation raises run
+	raising  atomic.Bool   // an incarnation raise is queued (heal.go)
+	raises   atomic.Uint64 // incarnation raises run
+	verifies atomic.Uint64 // held deaths checked with the accused (heal.go)
 }
 
 // Start creates the memberlist, joins every peer discovery returns, and

@@ -335,6 +335,16 @@ func (c *Cluster) endJoin(addr string, at time.Time) {
 	}
 }
 
+// verifyDeath push-pulls with a member whose death this node only heard
+// of (view.go, nodeGone), waiting at most the death grace: if it answers
+// it is alive, and its current incarnation cancels the held death.
+func (c *Cluster) verifyDeath(t joinTarget) {
+	c.goWork(func() {
+		c.verifies.Add(1)
+		c.joinTargets([]joinTarget{t}, c.deathGrace())
+	})
+}
+
 // Stale verdicts. During a cut each side declares the other dead at the
 // incarnation it last heard (i). memberlist accepts "X dead (or suspect)
 // at i" for an X it holds alive at i, until X refutes with i+1; so after a

@@ -92,11 +92,22 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 // A death (not a leave) of another member also raises this node's own
 // incarnation, so that the verdicts about it that the other side of a cut
 // holds are stale before the heal delivers them (heal.go, Stale verdicts).
+//
+// A held death is also checked at the source: this node push-pulls with
+// the accused at once (verifyDeath). A live accused answers with its
+// current incarnation, which cancels the hold; that is what repairs a
+// node that missed the accused's one refutation broadcast (memberlist
+// then has no second chance: the accused ignores accusations below its
+// incarnation, so it does not refute again).
 func (c *Cluster) nodeGone(name string) {
 	raise := false
-	defer func() {
-		if raise { // after c.mu is released: raiseIncarnation takes it
+	var verify joinTarget
+	defer func() { // after c.mu is released: both take it
+		if raise {
 			c.raiseIncarnation()
+		}
+		if verify.addr != "" {
+			c.verifyDeath(verify)
 		}
 	}()
 	c.mu.Lock()
@@ -119,6 +130,7 @@ func (c *Cluster) nodeGone(name string) {
 				since := time.Now()
 				c.pendingDown[name] = &pendingDown{since: since, timer: time.AfterFunc(grace, func() { c.confirmGone(name, since) })}
 				c.log.Debug("cluster: holding a death learned from others", "peer", name, "grace", grace)
+				verify = joinTarget{addr: m.GossipAddr, name: name}
 			}
 			return
 		}
