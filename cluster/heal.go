@@ -314,6 +314,9 @@ func (c *Cluster) startJoin(addr string) (time.Time, bool) {
 	if live >= c.joinLimit() {
 		return time.Time{}, false
 	}
+	if c.joining == nil {
+		c.joining = make(map[string][]time.Time)
+	}
 	c.joining[addr] = append(c.joining[addr], now)
 	return now, true
 }
@@ -339,6 +342,9 @@ func (c *Cluster) endJoin(addr string, at time.Time) {
 // of (view.go, nodeGone), waiting at most the death grace: if it answers
 // it is alive, and its current incarnation cancels the held death.
 func (c *Cluster) verifyDeath(t joinTarget) {
+	if c.ml == nil { // a view without memberlist (unit tests)
+		return
+	}
 	c.goWork(func() {
 		c.verifies.Add(1)
 		c.joinTargets([]joinTarget{t}, c.deathGrace())
@@ -392,9 +398,10 @@ func (c *Cluster) raiseIncarnation() {
 		}
 		c.raises.Add(1)
 		// UpdateNode raises the incarnation at once and then waits for
-		// the broadcast to go out; the wait is bounded so Shutdown is not
-		// held by a side with nobody left to gossip to.
-		if err := c.ml.UpdateNode(c.settings.TCPTimeout); err != nil {
+		// the broadcast to go out (the next gossip round). The push-pulls
+		// below carry the raise whether or not it went out, so the wait
+		// is kept short: Shutdown waits for this goroutine.
+		if err := c.ml.UpdateNode(2 * c.settings.GossipInterval); err != nil {
 			c.log.Debug("cluster: incarnation raised; broadcast not confirmed", "err", err)
 		}
 		c.joinTargets(c.randomUpTargets(raisePeers), c.rejoinWait())

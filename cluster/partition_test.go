@@ -231,6 +231,15 @@ func TestPartitionAndHeal(t *testing.T) {
 		// doc.go). So only the first step, minority on the minority side,
 		// and the final state are asserted.
 		minoritySide := i >= 3
+		// No stale verdict carried over the heal takes down a member of
+		// this node's own side on the word of others (heal.go, Stale
+		// verdicts); a death after this node's own failed probe
+		// (OldStatus suspect, a starved machine) is not that.
+		for _, e := range cols[i].all() {
+			if e.Type == NodeDown && e.Time.After(healed) && e.OldStatus == StatusAlive && (slices.Index(all, e.Node) >= 3) == minoritySide {
+				t.Errorf("%s: %s, on its own side, went down on others' word after the heal", c.LocalName(), e.Node)
+			}
+		}
 		switch {
 		case len(seq) == 0 || seq[0] != Partial || seq[len(seq)-1] != Healthy:
 			t.Errorf("%s partition changes %v, want partial … healthy", c.LocalName(), seq)
