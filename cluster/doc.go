@@ -114,7 +114,7 @@
 // once, and ignores accusations below its incarnation. So, unguarded, the
 // heal hands each side the other's verdicts about its own healthy
 // members, and a node that missed the one refutation broadcast declares
-// them dead. Three rules keep that out of the view:
+// them dead. Four rules keep that out of the view:
 //
 //   - Refute before the accusation: a node that sees another member die
 //     (not leave) raises its own incarnation (memberlist's UpdateNode) and
@@ -138,14 +138,22 @@
 //     cancels the hold. This also repairs the slow-node case: a node whose
 //     probes time out suspects healthy members, and others act on its
 //     suspicion when they missed the refutation.
+//   - Check an own suspicion at the source: when this node's own probe of
+//     a member fails, it push-pulls with the member at once (which tells
+//     it of the suspicion, so it refutes) and again one probe interval
+//     later if it is still suspect here (which brings the refuted
+//     incarnation back before the suspicion timer runs out). A crashed
+//     member answers neither; its detection is unchanged.
 //
 // Measured on 5 real processes (fast, loopback; docs/BENCHMARKS.md): false
 // deaths heard from others after a 3|2 heal, 5 in 30 heals before, none
 // in 30 after; with one node delayed 200 ms both ways, 5 to 7 false
 // deaths among the healthy nodes per 30 s before, none in four runs
-// after. What remains is a node's own failed probe of a healthy member on
-// a starved machine (one in 15 heals at load 13, fast's 100 ms probe
-// timeout), which the profile-fit warning answers. The decisions do not
+// after. What remained after the first three rules was a node's own
+// failed probe of a healthy member on a starved machine (one in 15 heals
+// at load 13, fast's 100 ms probe timeout), which the fourth addresses;
+// the profile-fit warning says when the profile is too tight for the
+// network or the machine. The decisions do not
 // act on brief deaths anyway: removal needs a member dead for the removal
 // margin, placement waits for a stable view and restarts a child only
 // after StableAfter + its margin, and placement's lease runs on node

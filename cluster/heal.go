@@ -351,6 +351,39 @@ func (c *Cluster) verifyDeath(t joinTarget) {
 	})
 }
 
+// checkSuspect: this node's own probe of a member failed. memberlist
+// gossips the suspicion and the member refutes once; a node that misses
+// that one broadcast lets its suspicion timer declare a live member dead
+// (seen on a starved machine: a probe times out, the refutation goes to
+// two other peers). So the suspicion is also checked with the member
+// directly: one push-pull at once, which tells it of the suspicion (it
+// refutes), and, if it is still suspect in this view one probe interval
+// later, a second, which brings back the refuted incarnation (memberlist
+// then drops its suspicion timer). A member really gone refuses both or
+// never answers; its death is unchanged.
+func (c *Cluster) checkSuspect(t joinTarget) {
+	if c.ml == nil { // a view without memberlist (unit tests)
+		return
+	}
+	c.goWork(func() {
+		c.joinTargets([]joinTarget{t}, c.rejoinWait())
+		timer := time.NewTimer(c.settings.ProbeInterval)
+		defer timer.Stop()
+		select {
+		case <-c.stop:
+			return
+		case <-timer.C:
+		}
+		c.mu.Lock()
+		m, ok := c.members[t.name]
+		still := ok && m.Status == StatusSuspect && !c.closed
+		c.mu.Unlock()
+		if still {
+			c.joinTargets([]joinTarget{t}, c.rejoinWait())
+		}
+	})
+}
+
 // Stale verdicts. During a cut each side declares the other dead at the
 // incarnation it last heard (i). memberlist accepts "X dead (or suspect)
 // at i" for an X it holds alive at i, until X refutes with i+1; so after a

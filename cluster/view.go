@@ -227,14 +227,22 @@ func (c *Cluster) leaveAnnounced(li leaveIntent) {
 }
 
 // markSuspect is called when memberlist logs that this node's probe of name
-// failed; memberlist marks it suspect right after.
+// failed; memberlist marks it suspect right after. The suspicion is also
+// checked with the member directly (checkSuspect, after c.mu is released).
 func (c *Cluster) markSuspect(name string) {
+	var check joinTarget
+	defer func() {
+		if check.addr != "" {
+			c.checkSuspect(check)
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m, ok := c.members[name]
 	if c.closed || !ok || m.Status != StatusAlive {
 		return
 	}
+	check = joinTarget{addr: m.GossipAddr, name: name}
 	m.Status, m.Since = StatusSuspect, time.Now()
 	c.emitMemberLocked(Event{Type: NodeSuspect, OldStatus: StatusAlive, NewStatus: StatusSuspect}, m)
 	c.log.Info("cluster: node suspect", "peer", name)
