@@ -105,7 +105,7 @@
 // waiting (a dial to an address the cut made unreachable waits for
 // memberlist's TCPTimeout, a dropped SYN is never refused) goes on in the
 // background, and the next round dials the same address afresh (at most
-// ceil(TCPTimeout / RejoinInterval) + 1 joins to one address at once).
+// ceil(TCPTimeout / RejoinInterval) + 2 joins to one address at once).
 // The bound does not include a hung discovery call (each is cut off after
 // 5 s).
 //

@@ -225,9 +225,10 @@ func (c *Cluster) rejoinTargets(discovered []string) []joinTarget {
 // working network, and leaves the rest to finish on their own; the next
 // round starts on schedule and joins the same address afresh. A join
 // cannot outlive TCPTimeout (memberlist's dial and stream deadline), so
-// at most ceil(TCPTimeout / RejoinInterval) + 1 joins to one address are
-// in flight at once; joinLimit enforces that bound, not counting joins
-// already past their timeout.
+// the rejoin loop has at most ceil(TCPTimeout / RejoinInterval) + 1 joins
+// to one address in flight at once; joinLimit is that plus one for the
+// checks of a death or suspicion (verifyDeath, checkSuspect), not
+// counting joins already past their timeout.
 
 // errJoinPending marks a join still in flight when its round stopped
 // waiting, or not started because the address had joinLimit in flight.
@@ -241,7 +242,7 @@ func (c *Cluster) rejoinWait() time.Duration {
 // joinLimit is the most joins to one address in flight at once.
 func (c *Cluster) joinLimit() int {
 	r := max(c.settings.RejoinInterval, time.Millisecond)
-	return min(int((c.settings.TCPTimeout+r-1)/r)+1, 16)
+	return min(int((c.settings.TCPTimeout+r-1)/r)+2, 16)
 }
 
 type joinResult struct {
