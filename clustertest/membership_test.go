@@ -69,14 +69,16 @@ func falseDowns(h clustertest.Harness, mark int, groups [][]int, exempt ...int) 
 func healTrial(t *testing.T, h clustertest.Harness, hold, watch time.Duration) (deaths, suspects []string, heal time.Duration) {
 	t.Helper()
 	groups := [][]int{{0, 1, 2}, {3, 4}}
-	h.WaitSettled(time.Second, within)
+	_, upper := h.Profile().CrashDetection(h.Size())
+	wait := max(within, 2*upper) // lan detects a cut in up to 29 s
+	h.WaitSettled(time.Second, wait)
 	h.Partition(groups...)
-	h.WaitPartitioned(within, groups...)
+	h.WaitPartitioned(wait, groups...)
 	pauseFor(hold)
 	mark := h.History().Len()
 	at := time.Now()
 	h.Heal()
-	h.WaitConverged(within)
+	h.WaitConverged(wait)
 	heal = time.Since(at)
 	pauseFor(watch) // the window in which stale verdicts used to strike
 	deaths, suspects = falseDowns(h, mark, groups)
@@ -120,7 +122,8 @@ func TestScenarioHealNoFalseDeaths(t *testing.T) {
 // TestMeasureHealFlaps is the measurement behind the scenario above
 // (ARSENAL_MEASURE=1; ARSENAL_MEASURE_TRIALS heals, default 20, on one
 // cluster; ARSENAL_MEASURE_HOLD how long each cut is held once seen,
-// default 0; ARSENAL_BINARY measures another build). It asserts nothing.
+// default 0; ARSENAL_MEASURE_PROFILE, default fast; ARSENAL_BINARY
+// measures another build). It asserts nothing.
 func TestMeasureHealFlaps(t *testing.T) {
 	if os.Getenv("ARSENAL_MEASURE") == "" {
 		t.Skip("a measurement: set ARSENAL_MEASURE=1")
@@ -133,7 +136,7 @@ func TestMeasureHealFlaps(t *testing.T) {
 	if s := os.Getenv("ARSENAL_MEASURE_HOLD"); s != "" {
 		hold, _ = time.ParseDuration(s)
 	}
-	h := clustertest.New(t, 5, clustertest.Options{})
+	h := clustertest.New(t, 5, clustertest.Options{Profile: os.Getenv("ARSENAL_MEASURE_PROFILE")})
 	var heals []time.Duration
 	flapped, deaths, suspects := 0, 0, 0
 	for i := range trials {
@@ -153,8 +156,8 @@ func TestMeasureHealFlaps(t *testing.T) {
 			over++
 		}
 	}
-	t.Logf("MEASURE heals=%d flapped=%d false_deaths=%d false_suspicions=%d heal_median=%s heal_max=%s over_bound(%s)=%d",
-		trials, flapped, deaths, suspects, heals[len(heals)/2].Round(time.Millisecond), heals[len(heals)-1].Round(time.Millisecond),
+	t.Logf("MEASURE profile=%s heals=%d flapped=%d false_deaths=%d false_suspicions=%d heal_median=%s heal_max=%s over_bound(%s)=%d",
+		h.Profile().Profile, trials, flapped, deaths, suspects, heals[len(heals)/2].Round(time.Millisecond), heals[len(heals)-1].Round(time.Millisecond),
 		h.Profile().HealBound(), over)
 }
 
