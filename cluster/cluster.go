@@ -51,7 +51,8 @@ type Cluster struct {
 	discoverErr  bool
 	changed      chan struct{} // closed and replaced on every change of the view
 	seq          uint64
-	rounds       uint64 // rejoin rounds run, for tests and diagnostics
+	rounds       uint64                 // rejoin rounds run, for tests and diagnostics
+	joining      map[string][]time.Time // address → start of each join in flight (heal.go)
 
 	// Also under mu: live members and removal (view.go, partition.go),
 	// held deaths (view.go), the profile's fit (fit.go).
@@ -68,6 +69,10 @@ type Cluster struct {
 	stop   chan struct{}
 	loops  sync.WaitGroup // rejoin and sweep loops
 	work   sync.WaitGroup // joins and sends started by the loops or the API
+
+	raising  atomic.Bool   // an incarnation raise is queued (heal.go)
+	raises   atomic.Uint64 // incarnation raises run
+	verifies atomic.Uint64 // held deaths checked with the accused (heal.go)
 }
 
 // Start creates the memberlist, joins every peer discovery returns, and
@@ -97,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		leaveIntents: make(map[string]uint64),
 		conflicts:    make(map[string]string),
 		pendingDown:  make(map[string]*pendingDown),
+		joining:      make(map[string][]time.Time),
 		partition:    PartitionStatus{State: Healthy, Expected: max(cfg.ExpectedSize, 1), Up: 1},
 		mode:         deriveMode(1, false),
 		startedAt:    time.Now(),
@@ -408,7 +414,7 @@ func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
 		targets[i] = joinTarget{addr: a}
 	}
 	done := make(chan []error, 1)
-	if !c.goWork(func() { done <- c.joinTargets(targets) }) {
+	if !c.goWork(func() { done <- c.joinTargets(targets, 0) }) {
 		return 0, ErrClosed
 	}
 	var errs []error

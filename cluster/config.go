@@ -66,9 +66,10 @@ type Config struct {
 	RemovalMargin time.Duration
 	// DeathGrace is how long a death this node learned only from others
 	// (it never suspected the member itself) is held before it is
-	// applied, so that a refutation can cancel it (see nodeGone). 0 means
-	// two probe intervals (0.4 s on fast, 2 s on lan); negative applies
-	// such deaths at once.
+	// applied, so that a refutation can cancel it (see nodeGone); during
+	// the grace the node push-pulls with the member to check. 0 means two
+	// probe intervals (0.4 s on fast, 2 s on lan); negative applies such
+	// deaths at once, unchecked.
 	DeathGrace time.Duration
 	// ReconnectTimeout is how long a dead member is remembered and retried
 	// by the rejoin loop; left members are forgotten after it too.

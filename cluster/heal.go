@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -58,7 +57,7 @@ func (c *Cluster) settleLoop() {
 			return
 		case <-time.After(every):
 		}
-		c.joinTargets(c.randomUpTargets(settlePeers))
+		c.joinTargets(c.randomUpTargets(settlePeers), 0)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -96,6 +95,9 @@ func (c *Cluster) rejoinLoop() {
 			return
 		case <-timer.C:
 		}
+		began := time.Now()
+		// Rounds start every RejoinInterval from the start of the last
+		// one, whatever its joins still wait for (see Joins in flight).
 		next := c.settings.RejoinInterval
 		if c.rejoinRound(c.ctx, false) && quick < maxQuickRetries {
 			quick++
@@ -103,7 +105,7 @@ func (c *Cluster) rejoinLoop() {
 		} else {
 			quick = 0
 		}
-		timer.Reset(next)
+		timer.Reset(max(next-time.Since(began), 0))
 	}
 }
 
@@ -133,7 +135,11 @@ func (c *Cluster) rejoinRound(ctx context.Context, initial bool) (unsettled bool
 	}
 
 	targets := c.rejoinTargets(discovered)
-	errs := c.joinTargets(targets)
+	wait := c.rejoinWait()
+	if initial {
+		wait = 0 // Start returns once its first round is over
+	}
+	errs := c.joinTargets(targets, wait)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -210,29 +216,233 @@ func (c *Cluster) rejoinTargets(discovered []string) []joinTarget {
 	return out
 }
 
+// Joins in flight. A join to an address the cut made unreachable waits
+// for memberlist's TCPTimeout (a dropped SYN is never refused), longer
+// than RejoinInterval in every profile. If a rejoin round waited for it,
+// the round that heals would start up to TCPTimeout late. So the rejoin
+// loop waits for its joins only up to rejoinWait (ProbeInterval, capped
+// at RejoinInterval), long enough for any join that will succeed on a
+// working network, and leaves the rest to finish on their own; the next
+// round starts on schedule and joins the same address afresh. A join
+// cannot outlive TCPTimeout (memberlist's dial and stream deadline), so
+// the rejoin loop has at most ceil(TCPTimeout / RejoinInterval) + 1 joins
+// to one address in flight at once; joinLimit is that plus one for the
+// checks of a death or suspicion (verifyDeath, checkSuspect), not
+// counting joins already past their timeout.
+
+// errJoinPending marks a join still in flight when its round stopped
+// waiting, or not started because the address had joinLimit in flight.
+var errJoinPending = errors.New("cluster: join still in flight")
+
+// rejoinWait is how long a rejoin round waits for its joins.
+func (c *Cluster) rejoinWait() time.Duration {
+	return min(c.settings.ProbeInterval, c.settings.RejoinInterval)
+}
+
+// joinLimit is the most joins to one address in flight at once.
+func (c *Cluster) joinLimit() int {
+	r := max(c.settings.RejoinInterval, time.Millisecond)
+	return min(int((c.settings.TCPTimeout+r-1)/r)+2, 16)
+}
+
+type joinResult struct {
+	i   int
+	err error
+}
+
 // joinTargets joins every target in parallel (one memberlist.Join, so one
-// push-pull, each) and waits for all. errs[i] is nil when target i answered.
-func (c *Cluster) joinTargets(targets []joinTarget) []error {
+// push-pull, each) and waits for all of them, or for wait when wait > 0.
+// errs[i] is nil when target i answered, errJoinPending when it had not
+// answered by then (it goes on in the background).
+func (c *Cluster) joinTargets(targets []joinTarget, wait time.Duration) []error {
 	errs := make([]error, len(targets))
-	var wg sync.WaitGroup
+	results := make(chan joinResult, len(targets))
+	started := 0
 	for i, t := range targets {
-		wg.Add(1)
-		started := c.goWork(func() {
-			defer wg.Done()
+		addr := normalizeAddr(t.addr)
+		at, ok := c.startJoin(addr)
+		if !ok {
+			errs[i] = errJoinPending
+			continue
+		}
+		run := c.goWork(func() {
+			defer c.endJoin(addr, at)
 			if _, err := c.ml.Join([]string{t.addr}); err != nil {
-				errs[i] = err
 				c.log.Debug("cluster: join failed", "addr", t.addr, "member", t.name, "err", err)
+				results <- joinResult{i, err}
 				return
 			}
 			c.log.Debug("cluster: join ok", "addr", t.addr, "member", t.name)
+			results <- joinResult{i, nil}
 		})
-		if !started {
-			wg.Done()
+		if !run {
+			c.endJoin(addr, at)
 			errs[i] = ErrClosed
+			continue
+		}
+		errs[i] = errJoinPending
+		started++
+	}
+	var timeout <-chan time.Time
+	if wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	for ; started > 0; started-- {
+		select {
+		case r := <-results:
+			errs[r.i] = r.err
+		case <-timeout:
+			return errs
 		}
 	}
-	wg.Wait()
 	return errs
+}
+
+// startJoin records a join to addr, unless joinLimit joins to it are in
+// flight and within their timeout.
+func (c *Cluster) startJoin(addr string) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	live := 0
+	for _, at := range c.joining[addr] {
+		if now.Sub(at) < c.settings.TCPTimeout {
+			live++
+		}
+	}
+	if live >= c.joinLimit() {
+		return time.Time{}, false
+	}
+	if c.joining == nil {
+		c.joining = make(map[string][]time.Time)
+	}
+	c.joining[addr] = append(c.joining[addr], now)
+	return now, true
+}
+
+func (c *Cluster) endJoin(addr string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := c.joining[addr]
+	for k, t := range list {
+		if t.Equal(at) {
+			list = append(list[:k], list[k+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(c.joining, addr)
+	} else {
+		c.joining[addr] = list
+	}
+}
+
+// verifyDeath push-pulls with a member whose death this node only heard
+// of (view.go, nodeGone), waiting at most the death grace: if it answers
+// it is alive, and its current incarnation cancels the held death.
+func (c *Cluster) verifyDeath(t joinTarget) {
+	if c.ml == nil { // a view without memberlist (unit tests)
+		return
+	}
+	c.goWork(func() {
+		c.verifies.Add(1)
+		c.joinTargets([]joinTarget{t}, c.deathGrace())
+	})
+}
+
+// checkSuspect: this node's own probe of a member failed. memberlist
+// gossips the suspicion and the member refutes once; a node that misses
+// that one broadcast lets its suspicion timer declare a live member dead
+// (seen on a starved machine: a probe times out, the refutation goes to
+// two other peers). So the suspicion is also checked with the member
+// directly: one push-pull at once, which tells it of the suspicion (it
+// refutes), and, if it is still suspect in this view one probe interval
+// later, a second, which brings back the refuted incarnation (memberlist
+// then drops its suspicion timer). A member really gone refuses both or
+// never answers; its death is unchanged.
+func (c *Cluster) checkSuspect(t joinTarget) {
+	if c.ml == nil { // a view without memberlist (unit tests)
+		return
+	}
+	c.goWork(func() {
+		c.joinTargets([]joinTarget{t}, c.rejoinWait())
+		timer := time.NewTimer(c.settings.ProbeInterval)
+		defer timer.Stop()
+		select {
+		case <-c.stop:
+			return
+		case <-timer.C:
+		}
+		c.mu.Lock()
+		m, ok := c.members[t.name]
+		still := ok && m.Status == StatusSuspect && !c.closed
+		c.mu.Unlock()
+		if still {
+			c.joinTargets([]joinTarget{t}, c.rejoinWait())
+		}
+	})
+}
+
+// Stale verdicts. During a cut each side declares the other dead at the
+// incarnation it last heard (i). memberlist accepts "X dead (or suspect)
+// at i" for an X it holds alive at i, until X refutes with i+1; so after a
+// heal, the first push-pull hands each side the other's stale verdicts
+// about its own, healthy, members, and they are suspected and sometimes
+// declared dead before the refutations arrive (measured: 3 heals of 15
+// with a false death, docs/BENCHMARKS.md). The remedy is to refute before
+// the accusation: when this node sees a member die, it raises its own
+// incarnation (memberlist's UpdateNode: an alive message at i+1, gossiped
+// to the members it can still reach). Whoever declared it dead across a
+// cut did so at an older incarnation, which every member that got the
+// raise ignores (memberlist drops suspect and dead messages below the
+// incarnation it holds), while the other side takes the alive at i+1 in
+// the first push-pull of the heal, which so needs no second round.
+//
+// The raise must reach every member of this node's side: the accused
+// ignores an accusation below its incarnation and so does not refute it,
+// and a member that missed the raise takes the stale verdict, suspects
+// and then declares the accused dead (measured: 1 heal of 15 with the
+// raise gossiped only). Gossip alone can miss one: each broadcast is sent
+// RetransmitMult × log10 N times, and right after the cut memberlist
+// still gossips to the other side's members (GossipToTheDeadTime), where
+// the copies are lost. So after the raise this node also push-pulls with
+// up to raisePeers up members (over TCP, and each of them re-gossips the
+// alive message it took). One raise covers every death seen while one is
+// queued; a crash costs one broadcast and up to raisePeers push-pulls per
+// survivor.
+const raisePeers = 8
+
+// raiseIncarnation queues one incarnation raise (see above).
+func (c *Cluster) raiseIncarnation() {
+	if c.ml == nil { // a view without memberlist (unit tests)
+		return
+	}
+	if !c.raising.CompareAndSwap(false, true) {
+		return
+	}
+	started := c.goWork(func() {
+		c.raising.Store(false)
+		c.mu.Lock()
+		skip := c.leaving || c.closed
+		c.mu.Unlock()
+		if skip {
+			return
+		}
+		c.raises.Add(1)
+		// UpdateNode raises the incarnation at once and then waits for
+		// the broadcast to go out (the next gossip round). The push-pulls
+		// below carry the raise whether or not it went out, so the wait
+		// is kept short: Shutdown waits for this goroutine.
+		if err := c.ml.UpdateNode(2 * c.settings.GossipInterval); err != nil {
+			c.log.Debug("cluster: incarnation raised; broadcast not confirmed", "err", err)
+		}
+		c.joinTargets(c.randomUpTargets(raisePeers), c.rejoinWait())
+	})
+	if !started {
+		c.raising.Store(false)
+	}
 }
 
 // sweepLoop clears suspicions that were refuted without our noticing, and

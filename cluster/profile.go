@@ -193,8 +193,10 @@ func (s ProfileSettings) MinDetection() time.Duration {
 // HealBound is how long after a partition heals the two sides are one
 // cluster again, given that both sides still run their rejoin loops:
 //
-//	RejoinInterval     (the next rejoin round finds the missing members)
-//	+ ProbeInterval    (the quick retry that carries the refuted incarnations)
+//	RejoinInterval     (the next rejoin round finds the missing members;
+//	                    rounds start on schedule, a join stuck on the cut included)
+//	+ ProbeInterval    (the quick retry that carries the refuted incarnations,
+//	                    needed only when a side healed before its incarnation raise spread)
 //	+ 4 × GossipInterval (the news spreads inside each side)
 //
 // A member reachable again from only one side heals just as fast: one
@@ -203,19 +205,14 @@ func (s ProfileSettings) HealBound() time.Duration {
 	return s.RejoinInterval + s.ProbeInterval + 4*s.GossipInterval
 }
 
-// HealBoundInFlight is HealBound when a rejoin round was in flight at the
-// heal: a join it started during the cut, to an address the cut made
-// unreachable, waits for memberlist's TCPTimeout before the round ends
-// (rejoin rounds run their joins in parallel but one round at a time), so
-// the next round, the one that heals, may start up to TCPTimeout late:
+// HealBoundInFlight is HealBound. It once added TCPTimeout, for a rejoin
+// round that was still waiting for a join to a cut address when the
+// partition healed; rounds no longer wait for such joins (heal.go, Joins
+// in flight), so the bound holds with a join in flight.
 //
-//	TCPTimeout + HealBound()
-//
-// fast 1.9 s, local 4.4 s, lan 16.8 s, wan 52 s. On loopback with the
-// harness's fault hook a cut dial fails at once and HealBound holds; on a
-// real network a dropped SYN waits for the timeout.
+// Deprecated: use HealBound.
 func (s ProfileSettings) HealBoundInFlight() time.Duration {
-	return s.TCPTimeout + s.HealBound()
+	return s.HealBound()
 }
 
 // apply copies the settings into a memberlist config.

@@ -88,7 +88,28 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 // or hasty verdict looks like: a returning node's old "dead" gossip after
 // a heal, or a slow node whose probes time out. A real death is applied
 // at the end of the grace, with Since set to when it was first reported.
+//
+// A death (not a leave) of another member also raises this node's own
+// incarnation, so that the verdicts about it that the other side of a cut
+// holds are stale before the heal delivers them (heal.go, Stale verdicts).
+//
+// A held death is also checked at the source: this node push-pulls with
+// the accused at once (verifyDeath). A live accused answers with its
+// current incarnation, which cancels the hold; that is what repairs a
+// node that missed the accused's one refutation broadcast (memberlist
+// then has no second chance: the accused ignores accusations below its
+// incarnation, so it does not refute again).
 func (c *Cluster) nodeGone(name string) {
+	raise := false
+	var verify joinTarget
+	defer func() { // after c.mu is released: both take it
+		if raise {
+			c.raiseIncarnation()
+		}
+		if verify.addr != "" {
+			c.verifyDeath(verify)
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -102,12 +123,14 @@ func (c *Cluster) nodeGone(name string) {
 	if inc, ok := c.leaveIntents[name]; ok && inc == m.Incarnation {
 		left = true
 	}
+	raise = !left && name != c.cfg.NodeName
 	if !left && name != c.cfg.NodeName && m.Status == StatusAlive {
 		if grace := c.deathGrace(); grace > 0 {
 			if _, held := c.pendingDown[name]; !held {
 				since := time.Now()
 				c.pendingDown[name] = &pendingDown{since: since, timer: time.AfterFunc(grace, func() { c.confirmGone(name, since) })}
 				c.log.Debug("cluster: holding a death learned from others", "peer", name, "grace", grace)
+				verify = joinTarget{addr: m.GossipAddr, name: name}
 			}
 			return
 		}
@@ -204,14 +227,22 @@ func (c *Cluster) leaveAnnounced(li leaveIntent) {
 }
 
 // markSuspect is called when memberlist logs that this node's probe of name
-// failed; memberlist marks it suspect right after.
+// failed; memberlist marks it suspect right after. The suspicion is also
+// checked with the member directly (checkSuspect, after c.mu is released).
 func (c *Cluster) markSuspect(name string) {
+	var check joinTarget
+	defer func() {
+		if check.addr != "" {
+			c.checkSuspect(check)
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m, ok := c.members[name]
 	if c.closed || !ok || m.Status != StatusAlive {
 		return
 	}
+	check = joinTarget{addr: m.GossipAddr, name: name}
 	m.Status, m.Since = StatusSuspect, time.Now()
 	c.emitMemberLocked(Event{Type: NodeSuspect, OldStatus: StatusAlive, NewStatus: StatusSuspect}, m)
 	c.log.Info("cluster: node suspect", "peer", name)

@@ -121,10 +121,11 @@ func noDeathsWithin(t *testing.T, h clustertest.Harness, from, to int, groups ..
 	}
 }
 
-// healFlaps checks the way back from a split, since mark (the heal): the
-// other side's stale "dead" gossip may take a member down once more
-// before the refutations arrive (cluster/doc.go, Healing), but no more
-// than once per observer and member.
+// healFlaps checks the way back from a split, since mark (the heal): a
+// member may go down once more (stale "dead" gossip did, before the rules
+// in cluster/doc.go, Stale verdicts; now a node's own failed probe on a
+// starved machine can; TestScenarioHealNoFalseDeaths holds the stale kind
+// to zero), but no more than once per observer and member.
 func healFlaps(t *testing.T, h clustertest.Harness, mark int) {
 	t.Helper()
 	downs := h.History().Transitions(mark, "dead")
