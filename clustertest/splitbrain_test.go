@@ -469,3 +469,66 @@ func TestMeasureSlowNode(t *testing.T) {
 	c.Heal()
 	t.Logf("MEASURE slow node: %d false deaths among the four healthy nodes in 30 s; transitions %v", false, c.History().Transitions(mark, "dead"))
 }
+
+// TestSplitBrainChurnStaleAssignment replays, step by step, the sequence
+// of the churn scenario that ran a child twice (issue 14): a node owns
+// children; a partition cuts it off with one other node, and the majority
+// takes them over; a node of the majority is killed inside that partition;
+// a brief heal, then a second partition puts the old owner with the
+// killed node (restarted there, with a new incarnation and none of the
+// majority's records) and the other cut-off node, against the rest; then
+// the final heal. The old owner's side now holds three of five members,
+// all with the stale assignment (the old owner still "owns" the children
+// in every record it can pull), while the takeover copies still run on
+// the other side until that side stops them. Zero double runs.
+func TestSplitBrainChurnStaleAssignment(t *testing.T) {
+	c := clustertest.Start(t, 5, clustertest.Options{})
+	c.WatchChildren()
+	waitAllUp(c)
+	const owner, mate, victim = 4, 3, 2
+	ids := placeOn(t, c, owner, 4, "stale")
+	for i := range 4 {
+		if i != owner {
+			ids = append(ids, placeOn(t, c, i, 1, fmt.Sprintf("other%d", i))...)
+		}
+	}
+	c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children never settled")
+	long := testutil.Scale(time.Minute)
+	runsOn := func(side []int, want []string) bool {
+		n := 0
+		for _, i := range side {
+			s, err := placementOf(c.Node(i))
+			if err != nil {
+				return false
+			}
+			for _, id := range want {
+				if _, ok := s.Local[id]; ok {
+					n++
+				}
+			}
+		}
+		return n == len(want)
+	}
+	// 1. The owner and its mate are cut off; the majority takes over.
+	major, minor := []int{0, 1, victim}, []int{mate, owner}
+	c.Partition(major, minor)
+	c.Eventually(long, func() bool { return runsOn(major, ids[:4]) && localCount(c, owner) == 0 },
+		"the majority did not take over the cut-off owner's children")
+	// 2. A node of the majority is killed inside the partition.
+	c.Kill(victim)
+	// 3. A brief heal, then the second partition: the old owner, its mate
+	// and (restarted there) the killed node against the other two.
+	c.Heal()
+	time.Sleep(300 * time.Millisecond)
+	c.Partition([]int{0, 1}, []int{victim, mate, owner})
+	c.Restart(victim)
+	// Long enough for either side to decide, lose or regain its lease,
+	// and take over what it would.
+	time.Sleep(testutil.Scale(8 * time.Second))
+	c.CollectChildren()
+	// 4. The final heal.
+	c.Heal()
+	c.WaitConverged(2 * within)
+	c.Eventually(long, func() bool { _, ok := settled(c, ids); return ok }, "children never settled after the heal")
+	clustertest.AssertNoDoubleRuns(t, c)
+}
