@@ -1235,7 +1235,7 @@ func (p *Placement) plan(synced bool) *plan {
 	}
 	upNames := p.upNodes(v.Members, "")
 	pl := &plan{peers: p.upNodes(v.Members, p.self)}
-	quiet := p.quietLocked(v.Members, now)
+	quiet := p.quietLocked(v.Members, now, p.cfg.LeaseTimeout+p.cfg.fence(p.cl.Settings()))
 	for id, r := range p.state {
 		if r.Deleted {
 			if p.local[id] != nil {
@@ -1347,15 +1347,14 @@ func (p *Placement) plan(synced bool) *plan {
 // quietLocked reports whether every member that this node does not see up
 // (dead, or named by a record but unknown) has been out of its view,
 // counted from when this side was up, for StableAfter + RemovalMargin,
-// and has not asked this node to renew its lease for LeaseTimeout + the
-// fence. Such a member may run a child under an assignment this node has
+// and has not asked this node to renew its lease for grace (LeaseTimeout
+// + the fence). Such a member may run a child under an assignment this node has
 // not received (it took the child over while this node was cut off from
 // it); by then, by the lease (doc.go), it has stopped it. Members that
 // left, or that came back with a new incarnation, run nothing of their
 // old assignments and do not count.
-func (p *Placement) quietLocked(ms []cluster.Member, now time.Time) bool {
+func (p *Placement) quietLocked(ms []cluster.Member, now time.Time, grace time.Duration) bool {
 	wait := p.cfg.StableAfter + p.cfg.RemovalMargin
-	grace := p.cfg.LeaseTimeout + p.cfg.fence(p.cl.Settings())
 	known := map[string]bool{}
 	check := func(name string, since time.Time) bool {
 		if p.decidedAt.After(since) {
