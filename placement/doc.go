@@ -49,7 +49,8 @@
 // left or were removed are not candidates), and Start installs the policy
 // as the cluster's removal gate, so only a side that the policy keeps up
 // stops counting its dead; and only once its decision has been up for
-// RemovalMargin and the membership stable for StableAfter (removalGate),
+// RemovalMargin, the membership stable for StableAfter and its last
+// lease round up on the view of its own links (removalGate),
 // so the dead time that counts is time spent up on a settled view, not a
 // partition spent on the losing side or a brief heal.
 //

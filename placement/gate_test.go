@@ -58,11 +58,13 @@ func TestQuietWaitsOutEveryMemberNotSeen(t *testing.T) {
 // and the policy keeps it up on the view that still counts them.
 func TestRemovalGateNeedsAStableUpSide(t *testing.T) {
 	now := time.Now()
-	p := &Placement{self: "a", cfg: Config{SplitBrain: KeepMajority, StableAfter: time.Second, RemovalMargin: 1500 * time.Millisecond}}
+	p := &Placement{self: "a", cfg: Config{SplitBrain: KeepMajority, StableAfter: time.Second, RemovalMargin: 1500 * time.Millisecond, LeaseRenew: 400 * time.Millisecond}}
 	ms := []cluster.Member{{Name: "a", Status: cluster.StatusAlive}, {Name: "b", Status: cluster.StatusAlive}, {Name: "c", Status: cluster.StatusDead}}
 	major := cluster.PartitionOf(ms, 0, false)
 	minor := cluster.PartitionOf([]cluster.Member{ms[0], {Name: "b", Status: cluster.StatusDead}, ms[2]}, 0, false)
-	set := func(upAgo, changedAgo time.Duration) {
+	set := func(upAgo, changedAgo time.Duration, roundUp bool, roundAgo time.Duration) {
+		p.roundUp.Store(roundUp)
+		p.roundAt.Store(now.Add(-roundAgo).UnixNano())
 		p.upSince.Store(0)
 		if upAgo > 0 {
 			p.upSince.Store(now.Add(-upAgo).UnixNano())
@@ -72,17 +74,21 @@ func TestRemovalGateNeedsAStableUpSide(t *testing.T) {
 	cases := []struct {
 		name              string
 		upAgo, changedAgo time.Duration
+		roundUp           bool
+		roundAgo          time.Duration
 		ps                cluster.PartitionStatus
 		want              bool
 	}{
-		{"up long, stable, a majority", time.Minute, time.Minute, major, true},
-		{"decision down", 0, time.Minute, major, false},
-		{"up only for a moment (a brief heal)", 300 * time.Millisecond, time.Minute, major, false},
-		{"membership still changing", time.Minute, 200 * time.Millisecond, major, false},
-		{"up and stable but a minority now", time.Minute, time.Minute, minor, false},
+		{"up long, stable, a majority", time.Minute, time.Minute, true, 100 * time.Millisecond, major, true},
+		{"decision down", 0, time.Minute, true, 100 * time.Millisecond, major, false},
+		{"up only for a moment (a brief heal)", 300 * time.Millisecond, time.Minute, true, 100 * time.Millisecond, major, false},
+		{"membership still changing", time.Minute, 200 * time.Millisecond, true, 100 * time.Millisecond, major, false},
+		{"up and stable but a minority now", time.Minute, time.Minute, true, 100 * time.Millisecond, minor, false},
+		{"the last lease round did not reach a side kept up", time.Minute, time.Minute, false, 100 * time.Millisecond, major, false},
+		{"no lease round for a while", time.Minute, time.Minute, true, 2 * time.Second, major, false},
 	}
 	for _, c := range cases {
-		set(c.upAgo, c.changedAgo)
+		set(c.upAgo, c.changedAgo, c.roundUp, c.roundAgo)
 		if got := p.removalGate(ms, c.ps); got != c.want {
 			t.Errorf("%s: gate = %v, want %v", c.name, got, c.want)
 		}

@@ -368,6 +368,10 @@ type Placement struct {
 	// 0 while down), and when the membership last changed.
 	upSince   atomic.Int64
 	changedAt atomic.Int64
+	// The last lease round: whether the policy kept this side up on the
+	// view of the members that answered over their links, and its start.
+	roundUp atomic.Bool
+	roundAt atomic.Int64
 
 	leaseMu   sync.Mutex // one renewal round at a time
 	leaseKick chan struct{}
@@ -1064,7 +1068,13 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 //   - the membership has not changed for StableAfter: a side whose
 //     members are still going dead one after another (a partition being
 //     detected) is not the side that keeps running yet; and
-//   - the policy keeps this side up on the view that still counts them.
+//   - the policy keeps this side up on the view that still counts them,
+//     and kept it up in the last lease round (started within two
+//     LeaseRenew), on the view of the members that answered over their
+//     own links: memberlist on this side may not have seen the other
+//     side go dead yet (under load one side detected a 2|2 split 1.7 s
+//     after the other, and keep-oldest then counted a member still
+//     "alive" but unreachable as its own: both sides removed the other).
 //
 // Without the first two, each side of two quick partitions removed a
 // different set of members and both ended up with a majority of their
@@ -1077,6 +1087,9 @@ func (p *Placement) removalGate(ms []cluster.Member, ps cluster.PartitionStatus)
 		return false
 	}
 	if now.Sub(time.Unix(0, p.changedAt.Load())) < p.cfg.StableAfter {
+		return false
+	}
+	if !p.roundUp.Load() || now.Sub(time.Unix(0, p.roundAt.Load())) > 2*p.cfg.LeaseRenew {
 		return false
 	}
 	return Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, View{Self: p.self, Members: ms, Partition: ps}).Up
@@ -1712,6 +1725,8 @@ func (p *Placement) renewLease(ctx context.Context) {
 	}
 	d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone,
 		View{Self: p.self, Members: view, Partition: cluster.PartitionOf(view, 0, false)})
+	p.roundUp.Store(d.Up)
+	p.roundAt.Store(start.UnixNano())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !d.Up {
