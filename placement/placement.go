@@ -1078,7 +1078,7 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 //
 // Without the first two, each side of two quick partitions removed a
 // different set of members and both ended up with a majority of their
-// own denominator (TestSplitBrainChurnStaleAssignment). The cluster calls
+// own denominator (TestSplitBrainChurnBriefHeal). The cluster calls
 // it under its lock: it reads only atomics.
 func (p *Placement) removalGate(ms []cluster.Member, ps cluster.PartitionStatus) bool {
 	now := time.Now()
