@@ -469,3 +469,113 @@ func TestMeasureSlowNode(t *testing.T) {
 	c.Heal()
 	t.Logf("MEASURE slow node: %d false deaths among the four healthy nodes in 30 s; transitions %v", false, c.History().Transitions(mark, "dead"))
 }
+
+// TestSplitBrainChurnStaleAssignment replays, step by step, the sequence
+// of the churn scenario that ran a child twice (issue 14): a node owns
+// children; a partition cuts it off with one other node, and the majority
+// takes them over; a node of the majority is killed inside that partition;
+// a heal, until the nodes of each side see those of the other alive again
+// (and no longer, so the old owner's side may not have merged the
+// majority's records yet), then a second partition puts the old owner with
+// the killed node (restarted there, with a new incarnation and none of the
+// majority's records) and the other cut-off node, against the rest; then
+// the final heal. The old owner's side holds three of five members, all
+// with the stale assignment (the old owner still "owns" the children in
+// every record it can pull), while the takeover copies still run on the
+// other side until that side stops them. Zero double runs.
+func TestSplitBrainChurnStaleAssignment(t *testing.T) { staleAssignment(t, false) }
+
+// TestSplitBrainChurnBriefHeal is the same with a heal of 0.3 s between the
+// partitions, too short, under load, for the majority to see the returning
+// nodes alive: it keeps them removed (from the first partition), the
+// other side counts them, and in the second partition each side can be a
+// majority of its own denominator. The removal gate (placement.removalGate)
+// keeps the minority from removing anyone in the brief heal, but not the
+// majority's removals from persisting: that needs the sides to agree on
+// removal (open in issue 14, docs/REGISTRY.md). It passed 8 of 8 runs at a
+// load average of about 2 and failed 2 of 3 at about 8 (2 cores), so it
+// runs only with ARSENAL_TEST_KNOWN_BUGS=1.
+func TestSplitBrainChurnBriefHeal(t *testing.T) {
+	if os.Getenv("ARSENAL_TEST_KNOWN_BUGS") == "" {
+		t.Skip("a known open hazard under load (issue 14): set ARSENAL_TEST_KNOWN_BUGS=1")
+	}
+	staleAssignment(t, true)
+}
+
+// seesAlive reports whether node i sees every node of others alive.
+func seesAlive(c *clustertest.Cluster, i int, others []int) bool {
+	top, err := c.Topology(i)
+	if err != nil {
+		return false
+	}
+	alive := map[string]bool{}
+	for _, m := range top.Nodes {
+		if m.Status == "alive" {
+			alive[m.Name] = true
+		}
+	}
+	for _, o := range others {
+		if !alive[c.NodeName(o)] {
+			return false
+		}
+	}
+	return true
+}
+
+func staleAssignment(t *testing.T, briefHeal bool) {
+	c := clustertest.Start(t, 5, clustertest.Options{})
+	c.WatchChildren()
+	waitAllUp(c)
+	const owner, mate, victim = 4, 3, 2
+	ids := placeOn(t, c, owner, 4, "stale")
+	for i := range 4 {
+		if i != owner {
+			ids = append(ids, placeOn(t, c, i, 1, fmt.Sprintf("other%d", i))...)
+		}
+	}
+	c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children never settled")
+	long := testutil.Scale(time.Minute)
+	runsOn := func(side []int, want []string) bool {
+		n := 0
+		for _, i := range side {
+			s, err := placementOf(c.Node(i))
+			if err != nil {
+				return false
+			}
+			for _, id := range want {
+				if _, ok := s.Local[id]; ok {
+					n++
+				}
+			}
+		}
+		return n == len(want)
+	}
+	// 1. The owner and its mate are cut off; the majority takes over.
+	major, minor := []int{0, 1, victim}, []int{mate, owner}
+	c.Partition(major, minor)
+	c.Eventually(long, func() bool { return runsOn(major, ids[:4]) && localCount(c, owner) == 0 },
+		"the majority did not take over the cut-off owner's children")
+	// 2. A node of the majority is killed inside the partition.
+	c.Kill(victim)
+	// 3. A heal, then the second partition: the old owner, its mate and
+	// (restarted there) the killed node against the other two.
+	c.Heal()
+	if briefHeal {
+		time.Sleep(300 * time.Millisecond)
+	} else {
+		c.Eventually(within, func() bool {
+			return seesAlive(c, 0, minor) && seesAlive(c, 1, minor) && seesAlive(c, mate, []int{0, 1}) && seesAlive(c, owner, []int{0, 1})
+		}, "the sides never saw each other alive after the heal")
+	}
+	c.Partition([]int{0, 1}, []int{victim, mate, owner})
+	c.Restart(victim)
+	// Long enough for either side to decide, lose or regain its lease,
+	// and take over what it would.
+	time.Sleep(testutil.Scale(8 * time.Second))
+	c.CollectChildren()
+	// 4. The final heal.
+	c.Heal()
+	c.WaitConverged(2 * within)
+	c.Eventually(long, func() bool { _, ok := settled(c, ids); return ok }, "children never settled after the heal")
+	clustertest.AssertNoDoubleRuns(t, c)
+}

@@ -51,7 +51,11 @@
 // policies count live members only (cluster.PartitionOf: members that
 // left or were removed are not candidates), and Start installs the policy
 // as the cluster's removal gate, so only a side that the policy keeps up
-// stops counting its dead.
+// stops counting its dead; and only once its decision has been up for
+// RemovalMargin, the membership stable for StableAfter and its last
+// lease round up on the view of its own links (removalGate),
+// so the dead time that counts is time spent up on a settled view, not a
+// partition spent on the losing side or a brief heal.
 //
 // A child of a lost node is restarted elsewhere when (a) the survivor's
 // side is up and its view stable, (b) the node has been dead in its view
@@ -81,6 +85,27 @@
 // paused past EarliestTakeover can still run a child a moment after it
 // resumes (a lease alone cannot fence a paused process). docs/REGISTRY.md
 // has the table per profile and what breaks the bound.
+//
+// # Starting what does not run here
+//
+// A record can be stale: another node took the child over (a later
+// generation) while this one was cut off from it, restarted, or missed the
+// broadcast. So a node starts a copy of a child it does not run (a
+// takeover, or its own assignment after a restart, a lost lease or a down
+// decision; not the restart of a child that ran here under the same
+// assignment) only when (1) every member it does not see up has been out
+// of its view, counted from when its side was up, for StableAfter +
+// RemovalMargin and has not asked it for a lease renewal for LeaseTimeout
+// + the fence (quietLocked: whoever took the child over may be any of
+// them, not only the node the record names), and (2) right before, it has
+// pulled the state of every member it sees up (placement.sync), every one
+// answered, and it planned again from the merged state (the merge gate in
+// reconcile). The guarantee: any other copy runs on a member it sees up,
+// whose record it has merged (the CRDT says which assignment wins, and
+// two nodes that see each other up are never both the rendezvous
+// choice), or on a member it has not seen for longer than the earliest
+// takeover, which by the lease has stopped it. The clock assumptions are
+// the lease's: monotonic durations on each node from the same event.
 //
 // The policies (see Decide; docs/REGISTRY.md says when each downs the
 // wrong side):

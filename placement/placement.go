@@ -356,6 +356,23 @@ type Placement struct {
 	heard      map[string]time.Time // peer → when it last asked this node to renew its lease
 	leaseTimer *time.Timer          // pokes reconcile when the lease runs out
 
+	// The merge gate's pull (see reconcile), under mu: one at a time, in
+	// its own goroutine, so that the loop keeps stopping what must stop.
+	syncing     bool
+	syncStarted time.Time       // when the last successful pull started
+	syncPeers   map[string]bool // whom it pulled from
+	syncFailed  time.Time       // when a pull last failed
+
+	// For the removal gate, which the cluster calls under its own lock
+	// (so it must not take mu): since when the decision is up (unix ns,
+	// 0 while down), and when the membership last changed.
+	upSince   atomic.Int64
+	changedAt atomic.Int64
+	// The last lease round: whether the policy kept this side up on the
+	// view of the members that answered over their links, and its start.
+	roundUp atomic.Bool
+	roundAt atomic.Int64
+
 	leaseMu   sync.Mutex // one renewal round at a time
 	leaseKick chan struct{}
 
@@ -411,6 +428,10 @@ func Start(n *node.Node, cfg Config) (*Placement, error) {
 	}
 	p.decision = Decide(cfg.SplitBrain, cfg.Quorum, cfg.KeepOldestAlone, p.view())
 	p.decidedAt = time.Now()
+	p.changedAt.Store(p.lastChange.UnixNano())
+	if p.decision.Up {
+		p.upSince.Store(p.decidedAt.UnixNano())
+	}
 	events, unsub := cl.Subscribe(1024)
 	p.unsub = unsub
 	if err := cl.AddReplica(ReplicaName, (*replica)(p)); err != nil {
@@ -425,10 +446,10 @@ func Start(n *node.Node, cfg Config) (*Placement, error) {
 	n.HandleRequest(reqRebal, func(ctx context.Context, _ string, _ []byte) (any, error) { return p.Rebalance(ctx) })
 	n.HandleRequest(reqSync, func(context.Context, string, []byte) (any, error) { return (*replica)(p).LocalState(), nil })
 	// Only the side this policy keeps up removes dead members from the
-	// cluster's decisions (cluster.RemovalGate).
-	cl.SetRemovalGate(func(ms []cluster.Member, ps cluster.PartitionStatus) bool {
-		return Decide(cfg.SplitBrain, cfg.Quorum, cfg.KeepOldestAlone, View{Self: p.self, Members: ms, Partition: ps}).Up
-	})
+	// cluster's decisions (cluster.RemovalGate), and only a side that has
+	// been up by its stable decision for RemovalMargin, on a view that has
+	// been stable for StableAfter (removalGate).
+	cl.SetRemovalGate(p.removalGate)
 	p.renewLease(context.Background())
 	up := p.decision.Up // read before the loop may change it
 	p.wg.Add(2)
@@ -543,6 +564,11 @@ func (p *Placement) setDecisionLocked(d Decision, now time.Time) {
 		p.log.Warn("placement: split-brain decision changed", "up", d.Up, "reason", d.Reason, "policy", string(p.cfg.SplitBrain))
 		p.feed.publish(Event{Type: SideChanged, Node: p.self, Up: d.Up, Reason: d.Reason})
 		p.decidedAt = now
+		if d.Up {
+			p.upSince.Store(now.UnixNano())
+		} else {
+			p.upSince.Store(0)
+		}
 	}
 	p.decision = d
 }
@@ -1004,6 +1030,7 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 			if membershipChange(ev) {
 				p.mu.Lock()
 				p.lastChange = time.Now()
+				p.changedAt.Store(p.lastChange.UnixNano())
 				p.mu.Unlock()
 				select {
 				case p.leaseKick <- struct{}{}:
@@ -1015,6 +1042,44 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 		}
 		p.reconcile()
 	}
+}
+
+// removalGate is the cluster's removal gate (cluster.RemovalGate): this
+// side may stop counting members dead past the removal margin only if
+//
+//   - its split-brain decision, which is taken on stable views only, has
+//     been up for RemovalMargin: the dead time that counts is the time
+//     this side was up (as for a takeover), not the time it spent on the
+//     losing side of a partition, seeing the other side dead, or a brief
+//     heal in between;
+//   - the membership has not changed for StableAfter: a side whose
+//     members are still going dead one after another (a partition being
+//     detected) is not the side that keeps running yet; and
+//   - the policy keeps this side up on the view that still counts them,
+//     and kept it up in the last lease round (started within two
+//     LeaseRenew), on the view of the members that answered over their
+//     own links: memberlist on this side may not have seen the other
+//     side go dead yet (under load one side detected a 2|2 split 1.7 s
+//     after the other, and keep-oldest then counted a member still
+//     "alive" but unreachable as its own: both sides removed the other).
+//
+// Without the first two, each side of two quick partitions removed a
+// different set of members and both ended up with a majority of their
+// own denominator (TestSplitBrainChurnBriefHeal). The cluster calls
+// it under its lock: it reads only atomics.
+func (p *Placement) removalGate(ms []cluster.Member, ps cluster.PartitionStatus) bool {
+	now := time.Now()
+	up := p.upSince.Load()
+	if up == 0 || now.Sub(time.Unix(0, up)) < p.cfg.RemovalMargin {
+		return false
+	}
+	if now.Sub(time.Unix(0, p.changedAt.Load())) < p.cfg.StableAfter {
+		return false
+	}
+	if !p.roundUp.Load() || now.Sub(time.Unix(0, p.roundAt.Load())) > 2*p.cfg.LeaseRenew {
+		return false
+	}
+	return Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, View{Self: p.self, Members: ms, Partition: ps}).Up
 }
 
 // membershipChange reports whether an event resets the stable-after
@@ -1042,18 +1107,118 @@ type action struct {
 	from   string
 }
 
+// plan is what one reconcile pass does.
+type plan struct {
+	stops, starts, takeovers []action
+	out                      []*Record // records to broadcast (takeovers)
+	// gated counts the starts and takeovers held back until this node has
+	// merged the state of every member it sees up (see reconcile).
+	gated int
+	peers []string // the members up, this node excluded
+}
+
 // reconcile compares what runs here with the state and acts: it stops
 // what must not run here, starts what must, and takes over the children
 // of lost nodes that this node is the rendezvous choice for.
+//
+// A child this node does not run (a fresh start of a child assigned to
+// it, as after it regained its side or its lease, or a takeover) starts
+// only after a merge gate: this node pulls the replicated state of every
+// member it sees up (placement.sync; in its own goroutine, so that the
+// loop keeps stopping what must stop), merges it, and plans again from
+// the merged state, within LeaseRenew + ReconcileInterval of the pull's
+// start. If any of them does not answer, nothing new starts until a pull
+// succeeds (retried every ReconcileInterval). So a node never acts on an
+// assignment that a
+// member it can reach has already replaced (a takeover during a
+// partition, or one whose gossip this node missed), however late gossip
+// or push-pull would bring it. Restarts of a child that ran here under
+// the same assignment are not gated.
 func (p *Placement) reconcile() {
 	p.runMu.Lock()
 	defer p.runMu.Unlock()
+	pl := p.plan(false)
+	if pl == nil {
+		return
+	}
+	p.execute(pl)
+	if pl.gated == 0 {
+		return
+	}
+	if p.synced(pl.peers) {
+		if pl = p.plan(true); pl != nil {
+			p.execute(pl)
+		}
+		return
+	}
+	p.startSync(pl.peers, pl.gated)
+}
+
+// synced reports whether a pull of the state of every one of peers
+// started recently enough (within LeaseRenew + ReconcileInterval: the
+// pull that the pass before asked for) and succeeded.
+func (p *Placement) synced(peers []string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.syncStarted.IsZero() || time.Since(p.syncStarted) > p.cfg.LeaseRenew+p.cfg.ReconcileInterval {
+		return false
+	}
+	for _, n := range peers {
+		if !p.syncPeers[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// startSync starts the merge gate's pull from peers, unless one runs or
+// the last failed within ReconcileInterval. It pokes reconcile when done.
+func (p *Placement) startSync(peers []string, held int) {
+	p.mu.Lock()
+	if p.syncing || time.Since(p.syncFailed) < p.cfg.ReconcileInterval || p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	p.syncing = true
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		started := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.LeaseRenew)
+		ok, missing := p.syncFrom(ctx, peers)
+		cancel()
+		p.mu.Lock()
+		p.syncing = false
+		if ok {
+			p.syncStarted, p.syncPeers = started, map[string]bool{}
+			for _, n := range peers {
+				p.syncPeers[n] = true
+			}
+		} else {
+			p.syncFailed = time.Now()
+		}
+		p.mu.Unlock()
+		if !ok {
+			p.log.Debug("placement: merge gate: not every member up answered; nothing new starts yet",
+				"held_back", held, "missing", missing)
+			return
+		}
+		p.poke()
+	}()
+}
+
+// plan decides one pass. With synced false, the starts and takeovers of
+// children this node does not run are only counted (plan.gated); with
+// synced true (the merge gate just passed) they are planned, and the
+// takeover records merged into the state.
+func (p *Placement) plan(synced bool) *plan {
 	v := p.view()
 	now := time.Now()
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.stopped {
-		p.mu.Unlock()
-		return
+		return nil
 	}
 	stableFor := now.Sub(p.lastChange)
 	stable := stableFor >= p.cfg.StableAfter
@@ -1069,12 +1234,12 @@ func (p *Placement) reconcile() {
 		members[m.Name] = m
 	}
 	upNames := p.upNodes(v.Members, "")
-	var stops, starts, takeovers []action
-	var out []*Record
+	pl := &plan{peers: p.upNodes(v.Members, p.self)}
+	quiet := p.quietLocked(v.Members, now, p.cfg.LeaseTimeout+p.cfg.fence(p.cl.Settings()))
 	for id, r := range p.state {
 		if r.Deleted {
 			if p.local[id] != nil {
-				stops = append(stops, action{id: id, reason: "stopped"})
+				pl.stops = append(pl.stops, action{id: id, reason: "stopped"})
 			}
 			continue
 		}
@@ -1090,25 +1255,40 @@ func (p *Placement) reconcile() {
 				case !leased:
 					reason = "lease_expired"
 				}
-				stops = append(stops, action{id: id, reason: reason})
+				pl.stops = append(pl.stops, action{id: id, reason: reason})
 			}
 		case mine:
 			if lc != nil && !lc.pid.IsZero() {
 				if sameAssignment(lc.rec, r) {
 					if !lc.named && r.Name != "" {
-						starts = append(starts, action{id: id}) // only the name
+						pl.starts = append(pl.starts, action{id: id}) // only the name
 					}
 					continue
 				}
 				// It runs under an older assignment: restart it under this one.
-				stops = append(stops, action{id: id, reason: "reassigned"})
+				pl.stops = append(pl.stops, action{id: id, reason: "reassigned"})
 			} else if lc != nil && sameAssignment(lc.rec, r) && now.Before(lc.notUntil) {
 				continue // restarting too often, or its last start failed: wait
 			}
-			starts = append(starts, action{id: id, rec: r})
+			// A restart of what ran here under this assignment needs no
+			// gate. Anything else (nothing runs here: the node was down,
+			// lost its lease, or just got the assignment) may be an
+			// assignment that a member this node cannot see replaced
+			// while it was cut off: it waits until those members are
+			// quiet (quietLocked), then passes the merge gate.
+			if lc == nil || len(lc.starts) == 0 {
+				if !quiet {
+					continue
+				}
+				if !synced {
+					pl.gated++
+					continue
+				}
+			}
+			pl.starts = append(pl.starts, action{id: id, rec: r})
 		default:
 			if lc != nil {
-				stops = append(stops, action{id: id, reason: "reassigned"})
+				pl.stops = append(pl.stops, action{id: id, reason: "reassigned"})
 			}
 			if !up || !stable {
 				continue
@@ -1137,25 +1317,83 @@ func (p *Placement) reconcile() {
 			if h, ok := p.heard[r.Node]; ok && !certain && now.Sub(h) < p.cfg.LeaseTimeout+p.cfg.fence(p.cl.Settings()) {
 				continue
 			}
+			// The record names r.Node, but a member this node cannot see
+			// may have taken the child over since, under an assignment
+			// this node never received: wait until every member it cannot
+			// see has been out of its view as long as a takeover waits
+			// (quietLocked).
+			if !quiet {
+				continue
+			}
+			if !synced {
+				pl.gated++
+				continue
+			}
 			next := *r
 			next.Gen, next.TS, next.Node, next.Inc, next.Seq, next.PID = r.Gen+1, p.tick(), p.self, p.inc, 0, process.PID{}
 			p.state.Merge(&next)
-			out = append(out, &next)
-			takeovers = append(takeovers, action{id: id, rec: &next, from: r.Node})
+			pl.out = append(pl.out, &next)
+			pl.takeovers = append(pl.takeovers, action{id: id, rec: &next, from: r.Node})
 		}
 	}
 	for id, lc := range p.local {
 		if _, ok := p.state[id]; !ok && !lc.pid.IsZero() {
-			stops = append(stops, action{id: id, reason: "stopped"})
+			pl.stops = append(pl.stops, action{id: id, reason: "stopped"})
 		}
 	}
-	p.mu.Unlock()
-	p.broadcast(out)
+	return pl
+}
+
+// quietLocked reports whether every member that this node does not see up
+// (dead, or named by a record but unknown) has been out of its view,
+// counted from when this side was up, for StableAfter + RemovalMargin,
+// and has not asked this node to renew its lease for grace (LeaseTimeout
+// + the fence). Such a member may run a child under an assignment this node has
+// not received (it took the child over while this node was cut off from
+// it); by then, by the lease (doc.go), it has stopped it. Members that
+// left, or that came back with a new incarnation, run nothing of their
+// old assignments and do not count.
+func (p *Placement) quietLocked(ms []cluster.Member, now time.Time, grace time.Duration) bool {
+	wait := p.cfg.StableAfter + p.cfg.RemovalMargin
+	known := map[string]bool{}
+	check := func(name string, since time.Time) bool {
+		if p.decidedAt.After(since) {
+			since = p.decidedAt
+		}
+		if now.Sub(since) < wait {
+			return false
+		}
+		if h, ok := p.heard[name]; ok && now.Sub(h) < grace {
+			return false
+		}
+		return true
+	}
+	for _, m := range ms {
+		known[m.Name] = true
+		if m.Name == p.self || m.Status != cluster.StatusDead {
+			continue
+		}
+		if !check(m.Name, m.Since) {
+			return false
+		}
+	}
+	for name, first := range p.unknown {
+		if !known[name] && !check(name, first) {
+			return false
+		}
+	}
+	return true
+}
+
+// execute carries out a plan: stops first (in parallel), then takeovers
+// and starts.
+func (p *Placement) execute(pl *plan) {
+	p.broadcast(pl.out)
 	// Stop in parallel: a side that loses must stop every child within one
 	// shutdown timeout, not one after another.
 	var wg sync.WaitGroup
 	fence := p.cfg.fence(p.cl.Settings())
-	for _, a := range stops {
+	for _, a := range pl.stops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -1167,20 +1405,52 @@ func (p *Placement) reconcile() {
 		}()
 	}
 	wg.Wait()
-	for _, a := range takeovers {
+	for _, a := range pl.takeovers {
 		p.mu.Lock()
 		p.feed.publish(Event{Type: TakenOver, ID: a.id, Node: p.self, From: a.from})
 		p.mu.Unlock()
 		p.log.Warn("placement: taking over a child of a lost node", "id", a.id, "from", a.from)
 		_, _ = p.startLocal(a.rec)
 	}
-	for _, a := range starts {
+	for _, a := range pl.starts {
 		if a.rec == nil {
 			p.nameChild(a.id)
 			continue
 		}
 		_, _ = p.startLocal(a.rec)
 	}
+}
+
+// syncFrom is the merge gate's pull: it asks every named member, in
+// parallel, for its replicated state (placement.sync) and merges what
+// comes back. It reports whether every one answered (a node of an older
+// version, without the handler, counts: gossip carries its state), and
+// the names of those that did not.
+func (p *Placement) syncFrom(ctx context.Context, names []string) (bool, []string) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var missing []string
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b []byte
+			if err := p.n.Request(ctx, name, reqSync, nil, &b); err != nil {
+				var re *node.RequestError
+				if errors.As(err, &re) && re.Code == node.CodeUnknownOp {
+					return
+				}
+				mu.Lock()
+				missing = append(missing, name)
+				mu.Unlock()
+				return
+			}
+			p.merge(b, false)
+		}()
+	}
+	wg.Wait()
+	slices.Sort(missing)
+	return len(missing) == 0, missing
 }
 
 // lostLocked says whether the node a record is assigned to is lost, whether
@@ -1442,6 +1712,8 @@ func (p *Placement) renewLease(ctx context.Context) {
 	}
 	d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone,
 		View{Self: p.self, Members: view, Partition: cluster.PartitionOf(view, 0, false)})
+	p.roundUp.Store(d.Up)
+	p.roundAt.Store(start.UnixNano())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !d.Up {
