@@ -353,6 +353,7 @@ type Placement struct {
 	leaving    bool
 	stopped    bool
 	leaseUntil time.Time            // the lease holds until then
+	everLeased bool                 // it held a lease since Start (admission.go)
 	heard      map[string]time.Time // peer → when it last asked this node to renew its lease
 	leaseTimer *time.Timer          // pokes reconcile when the lease runs out
 
@@ -1669,10 +1670,10 @@ func (p *Placement) leaseLoop() {
 // renewLease runs one renewal round: it asks every live member (neither
 // left nor removed, whatever memberlist says of it) over its node link,
 // in parallel, within LeaseRenew, and applies the split-brain policy to
-// the view in which the members that answered are up and the others dead.
-// If that side is up, the lease holds until the round's start +
-// LeaseTimeout. Only this node's own links count: a node cut off loses
-// its lease however late memberlist notices.
+// the view of leaseView: the members whose answer counts are up, the
+// others dead. If that side is up, the lease holds until the round's
+// start + LeaseTimeout. Only this node's own links count: a node cut off
+// loses its lease however late memberlist notices.
 func (p *Placement) renewLease(ctx context.Context) {
 	p.leaseMu.Lock()
 	defer p.leaseMu.Unlock()
@@ -1681,37 +1682,31 @@ func (p *Placement) renewLease(ctx context.Context) {
 	if p.cl.Partition().State == cluster.Forming {
 		return
 	}
+	p.mu.Lock()
+	selfLeased, fresh := start.Before(p.leaseUntil), !p.everLeased
+	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.LeaseRenew)
 	defer cancel()
-	answered := make([]bool, len(ms))
+	answers := make([]leaseAnswer, len(ms))
 	var wg sync.WaitGroup
 	for i, m := range ms {
-		if m.Name == p.self {
-			answered[i] = true
-			continue
-		}
-		if m.Status == cluster.StatusLeft || m.Removed {
+		if m.Name == p.self || m.Status == cluster.StatusLeft || m.Removed {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answered[i] = reached(p.n.Request(ctx, m.Name, reqLease, p.inc, nil))
+			var out any
+			answers[i] = decodeLeaseAnswer(p.n.Request(ctx, m.Name, reqLease, p.inc, &out), out)
 		}()
 	}
 	wg.Wait()
-	view := make([]cluster.Member, len(ms))
-	for i, m := range ms {
-		if m.Status != cluster.StatusLeft && !m.Removed {
-			m.Status = cluster.StatusDead
-			if answered[i] {
-				m.Status = cluster.StatusAlive
-			}
-		}
-		view[i] = m
-	}
+	view, full := leaseView(p.self, ms, answers, selfLeased, fresh)
 	d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone,
 		View{Self: p.self, Members: view, Partition: cluster.PartitionOf(view, 0, false)})
+	if !d.Up && !selfLeased && !full {
+		d.Reason = "not admitted: " + d.Reason
+	}
 	p.roundUp.Store(d.Up)
 	p.roundAt.Store(start.UnixNano())
 	p.mu.Lock()
@@ -1734,7 +1729,7 @@ func (p *Placement) renewLease(ctx context.Context) {
 		// old assignment before gossip brings the news.
 		p.mu.Unlock()
 		pctx, pcancel := context.WithTimeout(context.Background(), p.cfg.LeaseRenew)
-		ok := p.pullState(pctx, ms, answered)
+		ok := p.pullState(pctx, ms, reachedOf(answers))
 		pcancel()
 		p.mu.Lock()
 		if !ok || !until.After(p.leaseUntil) {
@@ -1742,7 +1737,7 @@ func (p *Placement) renewLease(ctx context.Context) {
 		}
 		was = time.Now().Before(p.leaseUntil)
 	}
-	p.leaseUntil = until
+	p.leaseUntil, p.everLeased = until, true
 	if p.leaseTimer != nil {
 		p.leaseTimer.Stop()
 	}
@@ -1802,12 +1797,32 @@ func (p *Placement) pullState(ctx context.Context, ms []cluster.Member, answered
 
 // handleLease answers a peer's renewal and remembers when: this node
 // restarts none of that peer's children until its lease has surely run
-// out (see reconcile).
-func (p *Placement) handleLease(_ context.Context, from string, _ []byte) (any, error) {
+// out (see reconcile). The answer says whether this node counts the peer
+// (it sees that incarnation up and has not removed it) and whether it
+// holds its own lease (see leaseView).
+func (p *Placement) handleLease(_ context.Context, from string, body []byte) (any, error) {
+	var inc uint64
+	_ = decodeBody(body, &inc)
+	now := time.Now()
 	p.mu.Lock()
-	p.heard[from] = time.Now()
+	p.heard[from] = now
+	leased := now.Before(p.leaseUntil)
 	p.mu.Unlock()
-	return true, nil
+	counts := false
+	for _, m := range p.cl.Members() {
+		if m.Name == from {
+			counts = m.Incarnation == inc && !m.Removed && m.Status.Up()
+			break
+		}
+	}
+	var a uint8 = leaseReplyV2
+	if counts {
+		a |= leaseReplyCounts
+	}
+	if leased {
+		a |= leaseReplyLeased
+	}
+	return a, nil
 }
 
 // ---- node requests ----

@@ -1,0 +1,125 @@
+package placement
+
+import "github.com/arsenal-go/arsenal/cluster"
+
+// Admission: the sides agree on removal (issue 14).
+//
+// A side that keeps running removes the members it has seen dead past the
+// removal margin; the members it removed may not know (they were cut off,
+// and a heal can be too short, under load, for either side to see the
+// other alive). Counted by the full membership, the removed members and a
+// node restarted among them could then be a majority of their own
+// denominator while the side that removed them is a majority of its
+// smaller one: both run the same children. So a lease round counts only
+// the answers of members that are themselves admitted and admit this
+// node:
+//
+//   - an answer counts only if the answerer holds its own lease (it is
+//     admitted: it is on a side that runs) and sees this node's
+//     incarnation up and not removed (it counts this node in its
+//     denominator: it has not removed it, or has admitted it again since);
+//   - this node counts itself only if it holds its lease, or an answer that
+//     counts admits it: a node without its lease (cut off) does not count
+//     itself, nor the other members without theirs, as a majority basis
+//     (Akka's downed members);
+//   - a node that has not held a lease since it started (restarted, or
+//     joined while members were unreachable: Akka's WeaklyUp) is admitted
+//     only by a full round: a majority of its own side cannot admit it,
+//     since that side may still count members the side that runs has
+//     removed (the node's earlier incarnation among them);
+//   - a full round admits everyone: if every live member answered and
+//     counts this node, the round is decided on the whole view, as before
+//     (the way a fresh cluster, and a cluster in which no side ran, comes
+//     up).
+//
+// A member removed by a side that runs is not counted by that side, so
+// its answers do not count for it, and a node without a lease counts
+// nobody without a lease: the removed members cannot make a majority of
+// their own, whatever their denominator says. The cost is liveness after
+// a total outage (no side held its lease, e.g. a crash and an even split
+// within the removal margin): the cluster comes back only when every live
+// member answers again (the crashed node returns, or leaves), not when a
+// majority does. docs/REGISTRY.md, section 3.
+
+// leaseAnswer is the outcome of one lease request.
+type leaseAnswer struct {
+	reached bool // the peer answered over its link
+	counts  bool // it sees this node's incarnation up and not removed
+	leased  bool // it holds its own lease
+}
+
+// Bits of a lease answer (a uint8). An older node answers true: it is
+// taken as counting and leased (it knows nothing of admission).
+const (
+	leaseReplyCounts uint8 = 1 << iota
+	leaseReplyLeased
+	leaseReplyV2 // set in every answer of this version
+)
+
+func decodeLeaseAnswer(err error, out any) leaseAnswer {
+	if !reached(err) {
+		return leaseAnswer{}
+	}
+	if err != nil { // an error the peer sent back: an older node without the handler
+		return leaseAnswer{reached: true, counts: true, leased: true}
+	}
+	switch v := out.(type) {
+	case bool:
+		return leaseAnswer{reached: true, counts: v, leased: v}
+	case uint64:
+		return leaseAnswer{reached: true, counts: uint8(v)&leaseReplyCounts != 0, leased: uint8(v)&leaseReplyLeased != 0}
+	case int64:
+		return leaseAnswer{reached: true, counts: uint8(v)&leaseReplyCounts != 0, leased: uint8(v)&leaseReplyLeased != 0}
+	}
+	return leaseAnswer{reached: true}
+}
+
+func reachedOf(as []leaseAnswer) []bool {
+	r := make([]bool, len(as))
+	for i, a := range as {
+		r[i] = a.reached
+	}
+	return r
+}
+
+// leaseView is the view a lease round decides on (see Admission above):
+// ms as the cluster has it, answers[i] the answer of ms[i] (ignored for
+// this node, members that left and removed ones), selfLeased whether this
+// node holds its lease at the round's start, fresh whether it has never
+// held one since it started. Members that left or were
+// removed are kept as they are; every other member is alive if its
+// answer counts and dead otherwise. full reports a full round: every live
+// member answered and counts this node, and then every live member is
+// alive in the view.
+func leaseView(self string, ms []cluster.Member, answers []leaseAnswer, selfLeased, fresh bool) (view []cluster.Member, full bool) {
+	full = true
+	admittedBy := false
+	for i, m := range ms {
+		if m.Name == self || m.Status == cluster.StatusLeft || m.Removed {
+			continue
+		}
+		a := answers[i]
+		if !a.reached || !a.counts {
+			full = false
+		}
+		if a.reached && a.counts && a.leased {
+			admittedBy = true
+		}
+	}
+	view = make([]cluster.Member, len(ms))
+	for i, m := range ms {
+		if m.Status != cluster.StatusLeft && !m.Removed {
+			a := answers[i]
+			up := full || (a.reached && a.counts && a.leased)
+			if m.Name == self {
+				up = full || selfLeased || (admittedBy && !fresh)
+			}
+			m.Status = cluster.StatusDead
+			if up {
+				m.Status = cluster.StatusAlive
+			}
+		}
+		view[i] = m
+	}
+	return view, full
+}

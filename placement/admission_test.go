@@ -1,0 +1,100 @@
+package placement
+
+import (
+	"testing"
+
+	"github.com/arsenal-go/arsenal/cluster"
+)
+
+// leaseView and Decide together: the sides agree on removal (issue 14).
+// The replay of TestSplitBrainChurnBriefHeal in the lease's terms: five
+// members n1..n5; the side {n1,n2} removed n4 and n5 in a first partition
+// and n3 after it crashed; n4 and n5 lost their leases then, n3 restarted
+// among them. In the second partition {n1,n2} | {n3,n4,n5}, each side is a
+// majority of its own denominator, but only {n1,n2} keeps its lease.
+func TestLeaseAdmissionBriefHeal(t *testing.T) {
+	alive := func(name string) cluster.Member { return cluster.Member{Name: name, Status: cluster.StatusAlive, Incarnation: 1} }
+	dead := func(name string) cluster.Member { return cluster.Member{Name: name, Status: cluster.StatusDead, Incarnation: 1} }
+	removed := func(m cluster.Member) cluster.Member { m.Removed = true; return m }
+	yes := leaseAnswer{reached: true, counts: true, leased: true}
+	unleased := leaseAnswer{reached: true, counts: true}
+	notCounted := leaseAnswer{reached: true, leased: true}
+	none := leaseAnswer{}
+	decide := func(p Policy, self string, ms []cluster.Member, as []leaseAnswer, selfLeased, fresh bool) (bool, bool) {
+		v, full := leaseView(self, ms, as, selfLeased, fresh)
+		return Decide(p, 3, false, View{Self: self, Members: v, Partition: cluster.PartitionOf(v, 0, false)}).Up, full
+	}
+	cases := []struct {
+		name              string
+		self              string
+		ms                []cluster.Member
+		as                []leaseAnswer
+		selfLeased, fresh bool
+		want, wantFull    bool
+	}{
+		{"the side that removed: n1, n2 leased, 2 of 2 live", "n1",
+			[]cluster.Member{alive("n1"), alive("n2"), removed(dead("n3")), removed(dead("n4")), removed(dead("n5"))},
+			[]leaseAnswer{{}, yes, none, none, none}, true, false, true, true},
+		{"a removed member without its lease: n4 counts neither itself nor n5 nor the restarted n3", "n4",
+			[]cluster.Member{dead("n1"), dead("n2"), alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{none, none, unleased, {}, unleased}, false, false, false, false},
+		{"the restarted n3, fresh: the leaseless n4 and n5 do not admit it", "n3",
+			[]cluster.Member{dead("n1"), dead("n2"), alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{none, none, {}, unleased, unleased}, false, true, false, false},
+		{"the restarted n3, fresh: leased n4 and n5 (readmitted in the heal) do not admit it either", "n3",
+			[]cluster.Member{dead("n1"), dead("n2"), alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{none, none, {}, yes, yes}, false, true, false, false},
+		{"leased n4 and n5 without n3: 2 of 5", "n4",
+			[]cluster.Member{dead("n1"), dead("n2"), alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{none, none, unleased, {}, yes}, true, false, false, false},
+		{"a leased member that removed this node does not count for it", "n4",
+			[]cluster.Member{alive("n1"), alive("n2"), alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{notCounted, notCounted, notCounted, {}, unleased}, false, false, false, false},
+		{"readmitted after the heal: the side that runs counts it (3 of 5 with itself)", "n4",
+			[]cluster.Member{alive("n1"), alive("n2"), dead("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{yes, yes, none, {}, unleased}, false, false, true, false},
+		{"a fresh node in a healthy cluster: a full round admits it", "n3",
+			[]cluster.Member{alive("n1"), alive("n2"), alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{yes, yes, {}, yes, yes}, false, true, true, true},
+		{"a fresh cluster, nobody leased yet: a full round", "n1",
+			[]cluster.Member{alive("n1"), alive("n2"), alive("n3")},
+			[]leaseAnswer{{}, unleased, unleased}, false, true, true, true},
+		{"after a total outage with a member missing: no one admits", "n2",
+			[]cluster.Member{dead("n1"), alive("n2"), alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{none, {}, unleased, unleased, unleased}, false, false, false, false},
+		{"alone: a full round", "n1", []cluster.Member{alive("n1"), removed(dead("n2"))},
+			[]leaseAnswer{{}, none}, false, true, true, true},
+	}
+	for _, p := range []Policy{KeepMajority, KeepOldest, StaticQuorum} {
+		for _, c := range cases {
+			if p == StaticQuorum && c.name == "the side that removed: n1, n2 leased, 2 of 2 live" {
+				continue // static quorum 3 keeps its number: down with 2
+			}
+			if p == StaticQuorum && c.name == "alone: a full round" {
+				continue
+			}
+			got, full := decide(p, c.self, c.ms, c.as, c.selfLeased, c.fresh)
+			if full != c.wantFull {
+				t.Errorf("%s, %s: full = %v, want %v", p, c.name, full, c.wantFull)
+			}
+			if got != c.want {
+				t.Errorf("%s, %s: up = %v, want %v", p, c.name, got, c.want)
+			}
+		}
+	}
+}
+
+// An answer: an older node's true counts and is leased; an error the
+// peer sent back (an older node without the handler) too; no answer does
+// not count.
+func TestDecodeLeaseAnswer(t *testing.T) {
+	if a := decodeLeaseAnswer(nil, true); a != (leaseAnswer{true, true, true}) {
+		t.Errorf("true: %+v", a)
+	}
+	if a := decodeLeaseAnswer(nil, uint64(leaseReplyV2|leaseReplyCounts)); a != (leaseAnswer{reached: true, counts: true}) {
+		t.Errorf("counts only: %+v", a)
+	}
+	if a := decodeLeaseAnswer(nil, uint64(leaseReplyV2)); a.counts || a.leased || !a.reached {
+		t.Errorf("neither: %+v", a)
+	}
+}
