@@ -13,8 +13,12 @@ import (
 // among them. In the second partition {n1,n2} | {n3,n4,n5}, each side is a
 // majority of its own denominator, but only {n1,n2} keeps its lease.
 func TestLeaseAdmissionBriefHeal(t *testing.T) {
-	alive := func(name string) cluster.Member { return cluster.Member{Name: name, Status: cluster.StatusAlive, Incarnation: 1} }
-	dead := func(name string) cluster.Member { return cluster.Member{Name: name, Status: cluster.StatusDead, Incarnation: 1} }
+	alive := func(name string) cluster.Member {
+		return cluster.Member{Name: name, Status: cluster.StatusAlive, Incarnation: 1}
+	}
+	dead := func(name string) cluster.Member {
+		return cluster.Member{Name: name, Status: cluster.StatusDead, Incarnation: 1}
+	}
 	removed := func(m cluster.Member) cluster.Member { m.Removed = true; return m }
 	yes := leaseAnswer{reached: true, counts: true, leased: true}
 	unleased := leaseAnswer{reached: true, counts: true}
