@@ -43,9 +43,10 @@ import "github.com/arsenal-go/arsenal/cluster"
 
 // leaseAnswer is the outcome of one lease request.
 type leaseAnswer struct {
-	reached bool // the peer answered over its link
-	counts  bool // it sees this node's incarnation up and not removed
-	leased  bool // it holds its own lease
+	reached bool     // the peer answered over its link
+	counts  bool     // it sees this node's incarnation up and not removed
+	leased  bool     // it holds its own lease
+	live    []string // its live members (neither left nor removed); nil from an older node
 }
 
 // Bits of a lease answer (a uint8). An older node answers true: it is
@@ -56,6 +57,8 @@ const (
 	leaseReplyV2 // set in every answer of this version
 )
 
+// decodeLeaseAnswer reads an answer: [flags, live names] from this
+// version, true from an older one.
 func decodeLeaseAnswer(err error, out any) leaseAnswer {
 	if !reached(err) {
 		return leaseAnswer{}
@@ -63,13 +66,34 @@ func decodeLeaseAnswer(err error, out any) leaseAnswer {
 	if err != nil { // an error the peer sent back: an older node without the handler
 		return leaseAnswer{reached: true, counts: true, leased: true}
 	}
+	flags := func(v any) (uint8, bool) {
+		switch f := v.(type) {
+		case uint64:
+			return uint8(f), true
+		case int64:
+			return uint8(f), true
+		}
+		return 0, false
+	}
 	switch v := out.(type) {
 	case bool:
 		return leaseAnswer{reached: true, counts: v, leased: v}
-	case uint64:
-		return leaseAnswer{reached: true, counts: uint8(v)&leaseReplyCounts != 0, leased: uint8(v)&leaseReplyLeased != 0}
-	case int64:
-		return leaseAnswer{reached: true, counts: uint8(v)&leaseReplyCounts != 0, leased: uint8(v)&leaseReplyLeased != 0}
+	case []any:
+		if len(v) != 2 {
+			break
+		}
+		f, ok := flags(v[0])
+		names, _ := v[1].([]any)
+		if !ok || f&leaseReplyV2 == 0 {
+			break
+		}
+		a := leaseAnswer{reached: true, counts: f&leaseReplyCounts != 0, leased: f&leaseReplyLeased != 0, live: []string{}}
+		for _, n := range names {
+			if s, ok := n.(string); ok {
+				a.live = append(a.live, s)
+			}
+		}
+		return a
 	}
 	return leaseAnswer{reached: true}
 }
@@ -89,11 +113,29 @@ func reachedOf(as []leaseAnswer) []bool {
 // held one since it started. Members that left or were
 // removed are kept as they are; every other member is alive if its
 // answer counts and dead otherwise. full reports a full round: every live
-// member answered and counts this node, and then every live member is
-// alive in the view.
+// member, of this node's view and of the live lists the answers carry (a
+// node that has just started knows only the members alive on its side:
+// memberlist does not pass dead ones on), answered and counts this node;
+// then every live member is alive in the view.
 func leaseView(self string, ms []cluster.Member, answers []leaseAnswer, selfLeased, fresh bool) (view []cluster.Member, full bool) {
 	full = true
 	admittedBy := false
+	answeredFor := map[string]bool{self: true}
+	for i, m := range ms {
+		if m.Name != self && answers[i].reached && answers[i].counts {
+			answeredFor[m.Name] = true
+		}
+	}
+	for i, m := range ms {
+		if m.Name == self || m.Status == cluster.StatusLeft || m.Removed {
+			continue
+		}
+		for _, n := range answers[i].live {
+			if !answeredFor[n] {
+				full = false
+			}
+		}
+	}
 	for i, m := range ms {
 		if m.Name == self || m.Status == cluster.StatusLeft || m.Removed {
 			continue

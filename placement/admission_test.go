@@ -1,9 +1,12 @@
 package placement
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/codec"
+	"github.com/arsenal-go/arsenal/node"
 )
 
 // leaseView and Decide together: the sides agree on removal (issue 14).
@@ -88,17 +91,55 @@ func TestLeaseAdmissionBriefHeal(t *testing.T) {
 	}
 }
 
-// An answer: an older node's true counts and is leased; an error the
-// peer sent back (an older node without the handler) too; no answer does
-// not count.
+// An answer, through the codec: [flags, live names] from this version;
+// an older node's true counts and is leased; an error the peer sent back
+// (an older node without the handler) too; no answer does not count.
 func TestDecodeLeaseAnswer(t *testing.T) {
-	if a := decodeLeaseAnswer(nil, true); a != (leaseAnswer{true, true, true}) {
+	roundTrip := func(v any) any {
+		b, err := codec.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out any
+		if err := codec.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if a := decodeLeaseAnswer(nil, roundTrip(true)); !a.reached || !a.counts || !a.leased || a.live != nil {
 		t.Errorf("true: %+v", a)
 	}
-	if a := decodeLeaseAnswer(nil, uint64(leaseReplyV2|leaseReplyCounts)); a != (leaseAnswer{reached: true, counts: true}) {
+	a := decodeLeaseAnswer(nil, roundTrip([]any{leaseReplyV2 | leaseReplyCounts, []string{"n1", "n2"}}))
+	if !a.reached || !a.counts || a.leased || !slices.Equal(a.live, []string{"n1", "n2"}) {
 		t.Errorf("counts only: %+v", a)
 	}
-	if a := decodeLeaseAnswer(nil, uint64(leaseReplyV2)); a.counts || a.leased || !a.reached {
+	if a := decodeLeaseAnswer(nil, roundTrip([]any{leaseReplyV2, []string{}})); a.counts || a.leased || !a.reached {
 		t.Errorf("neither: %+v", a)
+	}
+	if a := decodeLeaseAnswer(&node.RequestError{Code: node.CodeUnknownOp}, nil); !a.reached || !a.counts || !a.leased {
+		t.Errorf("unknown operation: %+v", a)
+	}
+	if a := decodeLeaseAnswer(&node.RequestError{Code: node.CodeTimeout}, nil); a.reached || a.counts || a.leased {
+		t.Errorf("timeout: %+v", a)
+	}
+}
+
+// A node that has just started knows only the members alive on its side
+// (memberlist passes no dead ones on): the live lists of the answers make
+// its round not full while members they count did not answer.
+func TestLeaseFullRoundUsesTheAnswerersLiveLists(t *testing.T) {
+	alive := func(name string) cluster.Member {
+		return cluster.Member{Name: name, Status: cluster.StatusAlive, Incarnation: 1}
+	}
+	ms := []cluster.Member{alive("n3"), alive("n4"), alive("n5")}
+	all := []string{"n1", "n2", "n3", "n4", "n5"}
+	as := []leaseAnswer{{}, {reached: true, counts: true, live: all}, {reached: true, counts: true, live: all}}
+	if _, full := leaseView("n3", ms, as, false, true); full {
+		t.Error("full round although n1 and n2, live for the answerers, did not answer")
+	}
+	mine := []string{"n3", "n4", "n5"}
+	as = []leaseAnswer{{}, {reached: true, counts: true, live: mine}, {reached: true, counts: true, live: mine}}
+	if _, full := leaseView("n3", ms, as, false, true); !full {
+		t.Error("not full although every live member of every view answered")
 	}
 }

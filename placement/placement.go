@@ -1798,8 +1798,8 @@ func (p *Placement) pullState(ctx context.Context, ms []cluster.Member, answered
 // handleLease answers a peer's renewal and remembers when: this node
 // restarts none of that peer's children until its lease has surely run
 // out (see reconcile). The answer says whether this node counts the peer
-// (it sees that incarnation up and has not removed it) and whether it
-// holds its own lease (see leaseView).
+// (it sees that incarnation up and has not removed it), whether it holds
+// its own lease, and which members it counts (see leaseView).
 func (p *Placement) handleLease(_ context.Context, from string, body []byte) (any, error) {
 	var inc uint64
 	_ = decodeBody(body, &inc)
@@ -1808,21 +1808,20 @@ func (p *Placement) handleLease(_ context.Context, from string, body []byte) (an
 	p.heard[from] = now
 	leased := now.Before(p.leaseUntil)
 	p.mu.Unlock()
-	counts := false
+	var flags uint8 = leaseReplyV2
+	if leased {
+		flags |= leaseReplyLeased
+	}
+	live := []string{}
 	for _, m := range p.cl.Members() {
-		if m.Name == from {
-			counts = m.Incarnation == inc && !m.Removed && m.Status.Up()
-			break
+		if m.Name == from && m.Incarnation == inc && !m.Removed && m.Status.Up() {
+			flags |= leaseReplyCounts
+		}
+		if m.Status != cluster.StatusLeft && !m.Removed {
+			live = append(live, m.Name)
 		}
 	}
-	var a uint8 = leaseReplyV2
-	if counts {
-		a |= leaseReplyCounts
-	}
-	if leased {
-		a |= leaseReplyLeased
-	}
-	return a, nil
+	return []any{flags, live}, nil
 }
 
 // ---- node requests ----
