@@ -24,9 +24,12 @@ import "github.com/arsenal-go/arsenal/cluster"
 //     (Akka's downed members);
 //   - a node that has not held a lease since it started (restarted, or
 //     joined while members were unreachable: Akka's WeaklyUp) is admitted
-//     only by a full round: a majority of its own side cannot admit it,
-//     since that side may still count members the side that runs has
-//     removed (the node's earlier incarnation among them);
+//     only by a majority of every live member it or its answerers know,
+//     all holding their lease and counting it (itself not among them), or
+//     by a full round: the members of its own side may have lost their
+//     leases, or be about to, and it must not prop them up (it would
+//     count for them, the node's earlier incarnation having been removed
+//     by the side that runs);
 //   - a full round admits everyone: if every live member answered and
 //     counts this node, the round is decided on the whole view, as before
 //     (the way a fresh cluster, and a cluster in which no side ran, comes
@@ -116,10 +119,15 @@ func reachedOf(as []leaseAnswer) []bool {
 // member, of this node's view and of the live lists the answers carry (a
 // node that has just started knows only the members alive on its side:
 // memberlist does not pass dead ones on), answered and counts this node;
-// then every live member is alive in the view.
-func leaseView(self string, ms []cluster.Member, answers []leaseAnswer, selfLeased, fresh bool) (view []cluster.Member, full bool) {
+// then every live member is alive in the view. admitted reports whether
+// this node counts itself; a round in which it does not cannot renew its
+// lease, whatever the policy says of the others (its own denominator may
+// lack members the others count).
+func leaseView(self string, ms []cluster.Member, answers []leaseAnswer, selfLeased, fresh bool) (view []cluster.Member, full, admitted bool) {
 	full = true
 	admittedBy := false
+	leasedFor := 0 // answers that count this node from members holding their lease
+	live := map[string]bool{}
 	answeredFor := map[string]bool{self: true}
 	for i, m := range ms {
 		if m.Name != self && answers[i].reached && answers[i].counts {
@@ -130,7 +138,9 @@ func leaseView(self string, ms []cluster.Member, answers []leaseAnswer, selfLeas
 		if m.Name == self || m.Status == cluster.StatusLeft || m.Removed {
 			continue
 		}
+		live[m.Name] = true
 		for _, n := range answers[i].live {
+			live[n] = true
 			if !answeredFor[n] {
 				full = false
 			}
@@ -146,15 +156,26 @@ func leaseView(self string, ms []cluster.Member, answers []leaseAnswer, selfLeas
 		}
 		if a.reached && a.counts && a.leased {
 			admittedBy = true
+			leasedFor++
 		}
 	}
+	if fresh {
+		// A node that has not held a lease since it started needs more
+		// than one admitted answer: a majority of every live member it
+		// or its answerers know (itself included), all holding their
+		// lease and counting it, so that it can only join the side that
+		// runs, never prop up a side that is losing its leases.
+		live[self] = true
+		admittedBy = 2*leasedFor > len(live)
+	}
+	admitted = full || selfLeased || admittedBy
 	view = make([]cluster.Member, len(ms))
 	for i, m := range ms {
 		if m.Status != cluster.StatusLeft && !m.Removed {
 			a := answers[i]
 			up := full || (a.reached && a.counts && a.leased)
 			if m.Name == self {
-				up = full || selfLeased || (admittedBy && !fresh)
+				up = admitted
 			}
 			m.Status = cluster.StatusDead
 			if up {
@@ -163,5 +184,5 @@ func leaseView(self string, ms []cluster.Member, answers []leaseAnswer, selfLeas
 		}
 		view[i] = m
 	}
-	return view, full
+	return view, full, admitted
 }

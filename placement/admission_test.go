@@ -28,8 +28,8 @@ func TestLeaseAdmissionBriefHeal(t *testing.T) {
 	notCounted := leaseAnswer{reached: true, leased: true}
 	none := leaseAnswer{}
 	decide := func(p Policy, self string, ms []cluster.Member, as []leaseAnswer, selfLeased, fresh bool) (bool, bool) {
-		v, full := leaseView(self, ms, as, selfLeased, fresh)
-		return Decide(p, 3, false, View{Self: self, Members: v, Partition: cluster.PartitionOf(v, 0, false)}).Up, full
+		v, full, admitted := leaseView(self, ms, as, selfLeased, fresh)
+		return admitted && Decide(p, 3, false, View{Self: self, Members: v, Partition: cluster.PartitionOf(v, 0, false)}).Up, full
 	}
 	cases := []struct {
 		name              string
@@ -63,6 +63,16 @@ func TestLeaseAdmissionBriefHeal(t *testing.T) {
 		{"a fresh node in a healthy cluster: a full round admits it", "n3",
 			[]cluster.Member{alive("n1"), alive("n2"), alive("n3"), alive("n4"), alive("n5")},
 			[]leaseAnswer{yes, yes, {}, yes, yes}, false, true, true, true},
+		{"a fresh node while a member crashed, not removed yet: three leased of five admit it", "n5",
+			[]cluster.Member{dead("n1"), alive("n2"), alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{none, yes, yes, yes, {}}, false, true, true, false},
+		{"a fresh node: two leased of five do not", "n5",
+			[]cluster.Member{dead("n1"), alive("n2"), alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{none, yes, yes, unleased, {}}, false, true, false, false},
+		{"a fresh node that knows only its side: the answerers' live lists count", "n5",
+			[]cluster.Member{alive("n3"), alive("n4"), alive("n5")},
+			[]leaseAnswer{{reached: true, counts: true, leased: true, live: []string{"n1", "n2", "n3", "n4", "n5"}},
+				{reached: true, counts: true, leased: true, live: []string{"n1", "n2", "n3", "n4", "n5"}}, {}}, false, true, false, false},
 		{"a fresh cluster, nobody leased yet: a full round", "n1",
 			[]cluster.Member{alive("n1"), alive("n2"), alive("n3")},
 			[]leaseAnswer{{}, unleased, unleased}, false, true, true, true},
@@ -134,12 +144,12 @@ func TestLeaseFullRoundUsesTheAnswerersLiveLists(t *testing.T) {
 	ms := []cluster.Member{alive("n3"), alive("n4"), alive("n5")}
 	all := []string{"n1", "n2", "n3", "n4", "n5"}
 	as := []leaseAnswer{{}, {reached: true, counts: true, live: all}, {reached: true, counts: true, live: all}}
-	if _, full := leaseView("n3", ms, as, false, true); full {
+	if _, full, _ := leaseView("n3", ms, as, false, true); full {
 		t.Error("full round although n1 and n2, live for the answerers, did not answer")
 	}
 	mine := []string{"n3", "n4", "n5"}
 	as = []leaseAnswer{{}, {reached: true, counts: true, live: mine}, {reached: true, counts: true, live: mine}}
-	if _, full := leaseView("n3", ms, as, false, true); !full {
+	if _, full, _ := leaseView("n3", ms, as, false, true); !full {
 		t.Error("not full although every live member of every view answered")
 	}
 }

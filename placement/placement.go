@@ -535,7 +535,7 @@ func (p *Placement) refuseLocked() error {
 	case !p.decision.Up:
 		return &Error{code: CodeUnavailable, msg: fmt.Sprintf("placement: this side of the cluster is down by its split-brain policy (%s): %s", p.cfg.SplitBrain, p.decision.Reason)}
 	case !time.Now().Before(p.leaseUntil):
-		return &Error{code: CodeUnavailable, msg: fmt.Sprintf("placement: node %s holds no lease: it cannot reach a side its split-brain policy (%s) keeps up", p.self, p.cfg.SplitBrain)}
+		return &Error{code: CodeUnavailable, msg: fmt.Sprintf("placement: node %s holds no lease: it cannot reach a side its split-brain policy (%s) keeps up, or that side has not admitted it yet", p.self, p.cfg.SplitBrain)}
 	}
 	return nil
 }
@@ -1701,11 +1701,11 @@ func (p *Placement) renewLease(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	view, full := leaseView(p.self, ms, answers, selfLeased, fresh)
+	view, _, admitted := leaseView(p.self, ms, answers, selfLeased, fresh)
 	d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone,
 		View{Self: p.self, Members: view, Partition: cluster.PartitionOf(view, 0, false)})
-	if !d.Up && !selfLeased && !full {
-		d.Reason = "not admitted: " + d.Reason
+	if !admitted {
+		d = Decision{Up: false, Reason: "not admitted: no member holding its lease counts this node (admission.go)"}
 	}
 	p.roundUp.Store(d.Up)
 	p.roundAt.Store(start.UnixNano())
