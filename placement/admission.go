@@ -14,8 +14,10 @@ import "github.com/arsenal-go/arsenal/cluster"
 // the answers of members that are themselves admitted and admit this
 // node:
 //
-//   - an answer counts only if the answerer holds its own lease (it is
-//     admitted: it is on a side that runs) and sees this node's
+//   - an answer counts only if the answerer is admitted (it holds its
+//     lease, or its last completed round was up: a round slower than the
+//     lease under load does not un-admit it, a round decided down does;
+//     it is on a side that runs) and sees this node's
 //     incarnation up and not removed (it counts this node in its
 //     denominator: it has not removed it, or has admitted it again since);
 //   - this node counts itself only if it holds its lease, or an answer that

@@ -1806,7 +1806,10 @@ func (p *Placement) handleLease(_ context.Context, from string, body []byte) (an
 	now := time.Now()
 	p.mu.Lock()
 	p.heard[from] = now
-	leased := now.Before(p.leaseUntil)
+	// Admitted: it holds its lease, or its last completed round was up (a
+	// round slower than the lease, under load, does not un-admit it; a
+	// round decided down does).
+	leased := p.everLeased && (now.Before(p.leaseUntil) || p.roundUp.Load())
 	p.mu.Unlock()
 	var flags uint8 = leaseReplyV2
 	if leased {
