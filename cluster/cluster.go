@@ -70,7 +70,11 @@ type Cluster struct {
 	loops  sync.WaitGroup // rejoin and sweep loops
 	work   sync.WaitGroup // joins and sends started by the loops or the API
 
-	raising  atomic.Bool   // an incarnation raise is queued (heal.go)
+	raising atomic.Bool // an incarnation raise is queued (heal.go)
+	// updateMu serialises memberlist's UpdateNode, which is not safe to
+	// call concurrently (two raises, or a raise and a meta update: the
+	// race detector caught aliveNode writing what another UpdateNode read).
+	updateMu sync.Mutex
 	raises   atomic.Uint64 // incarnation raises run
 	verifies atomic.Uint64 // held deaths checked with the accused (heal.go)
 }
@@ -456,7 +460,10 @@ func (c *Cluster) UpdateMeta(meta map[string]string, timeout time.Duration) erro
 	}
 	c.cfg.Meta = maps.Clone(meta)
 	c.setMeta(c.cfg.Meta)
-	if err := c.ml.UpdateNode(timeout); err != nil {
+	c.updateMu.Lock()
+	err := c.ml.UpdateNode(timeout)
+	c.updateMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("cluster: update meta: %w", err)
 	}
 	return nil

@@ -435,7 +435,10 @@ func (c *Cluster) raiseIncarnation() {
 		// the broadcast to go out (the next gossip round). The push-pulls
 		// below carry the raise whether or not it went out, so the wait
 		// is kept short: Shutdown waits for this goroutine.
-		if err := c.ml.UpdateNode(2 * c.settings.GossipInterval); err != nil {
+		c.updateMu.Lock()
+		err := c.ml.UpdateNode(2 * c.settings.GossipInterval)
+		c.updateMu.Unlock()
+		if err != nil {
 			c.log.Debug("cluster: incarnation raised; broadcast not confirmed", "err", err)
 		}
 		c.joinTargets(c.randomUpTargets(raisePeers), c.rejoinWait())
