@@ -527,13 +527,17 @@ func (p *peer) registerIn(c *conn, r reg) {
 }
 
 // forgetCall takes a call that gave up (timeout, cancel) off its
-// connection.
-func (p *peer) forgetCall(pc *pendingCall, ref uint64) {
+// connection. It reports whether it did; false means the answer was
+// already taken off (by completeCall or the connection's loss) and has
+// been or is about to be sent on pc.ch.
+func (p *peer) forgetCall(pc *pendingCall, ref uint64) bool {
 	p.mu.Lock()
-	if pc.c != nil && pc.c.calls != nil {
+	defer p.mu.Unlock()
+	if pc.c != nil && pc.c.calls != nil && pc.c.calls[ref] == pc {
 		delete(pc.c.calls, ref)
+		return true
 	}
-	p.mu.Unlock()
+	return false
 }
 
 // completeCall delivers an answer that arrived on c.

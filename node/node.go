@@ -75,6 +75,24 @@ type Counters struct {
 type pendingCall struct {
 	ch chan callResult
 	c  *conn // set under the peer's mu
+	// timer times a process call (remote.CallWithin); nil for a request.
+	timer *time.Timer
+}
+
+// pendingCalls reuses the waiting state of process calls (channel and
+// timer) once nothing can send on it any more.
+var pendingCalls = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &pendingCall{ch: make(chan callResult, 1), timer: t}
+}}
+
+func getPendingCall() *pendingCall { return pendingCalls.Get().(*pendingCall) }
+
+// putPendingCall returns pc once its one answer, if any, was received.
+func putPendingCall(pc *pendingCall) {
+	pc.c = nil
+	pendingCalls.Put(pc)
 }
 
 type callResult struct {

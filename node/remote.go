@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/arsenal-go/arsenal/process"
 	"github.com/arsenal-go/arsenal/transport"
@@ -39,6 +40,13 @@ func (r remote) Send(from, to process.PID, msg any, cast bool) {
 }
 
 func (r remote) Call(ctx context.Context, from, to process.PID, req any) (any, error) {
+	return r.CallWithin(ctx, from, to, req, 0)
+}
+
+// CallWithin is Call that also gives up after timeout (0: only when ctx
+// ends), timed with the waiting call's own reused timer rather than a
+// context and timer made for each call (process.RemoteCallWithin).
+func (r remote) CallWithin(ctx context.Context, from, to process.PID, req any, timeout time.Duration) (any, error) {
 	n := r.n
 	ref := n.nextRef.Add(1)
 	e := getEncoder()
@@ -50,34 +58,60 @@ func (r remote) Call(ctx context.Context, from, to process.PID, req any) (any, e
 		putEncoder(e)
 		return nil, fmt.Errorf("call %s: %w", to, err)
 	}
-	pc := &pendingCall{ch: make(chan callResult, 1)}
+	pc := getPendingCall()
 	ok, err := n.send(to.Node, e.b, reg{kind: regCall, call: pc, callID: ref})
 	putEncoder(e)
 	if !ok {
+		putPendingCall(pc)
 		return nil, &process.CallError{PID: to, Err: &ConnectionLostError{Node: to.Node, Cause: err}}
 	}
 	if err != nil {
+		// Not registered (the frame was too large): nothing will answer.
+		putPendingCall(pc)
 		return nil, fmt.Errorf("call %s: %w", to, err)
+	}
+	var timeoutC <-chan time.Time
+	if timeout > 0 {
+		pc.timer.Reset(timeout)
+		timeoutC = pc.timer.C
 	}
 	select {
 	case res := <-pc.ch:
-		if errors.Is(res.err, process.NoConnection) {
-			return nil, &process.CallError{PID: to, Err: res.err}
-		}
-		if res.err != nil {
-			return nil, res.err
-		}
-		if e, ok := res.val.(error); ok {
-			return nil, e
-		}
-		return res.val, nil
+		// completeCall or the lost connection took pc off the connection
+		// before sending: nothing else refers to it.
+		pc.timer.Stop()
+		putPendingCall(pc)
+		return unpackRemote(to, res)
+	case <-timeoutC:
 	case <-ctx.Done():
-		n.peer(to.Node, true).forgetCall(pc, ref)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &process.CallError{PID: to, Err: process.Timeout}
-		}
-		return nil, &process.CallError{PID: to, Err: ctx.Err()}
 	}
+	pc.timer.Stop()
+	if !n.peer(to.Node, true).forgetCall(pc, ref) {
+		// The answer was taken off the connection and is on its way
+		// (one send per registration, right after the peer's mu).
+		res := <-pc.ch
+		putPendingCall(pc)
+		return unpackRemote(to, res)
+	}
+	// Taken off by us: no answer can come any more.
+	putPendingCall(pc)
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, &process.CallError{PID: to, Err: err}
+	}
+	return nil, &process.CallError{PID: to, Err: process.Timeout}
+}
+
+func unpackRemote(to process.PID, res callResult) (any, error) {
+	if errors.Is(res.err, process.NoConnection) {
+		return nil, &process.CallError{PID: to, Err: res.err}
+	}
+	if res.err != nil {
+		return nil, res.err
+	}
+	if e, ok := res.val.(error); ok {
+		return nil, e
+	}
+	return res.val, nil
 }
 
 func (r remote) Reply(from process.From, reply any, err error) {

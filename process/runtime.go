@@ -67,6 +67,16 @@ type Remote interface {
 	Down(watcher PID, ref Ref, target PID, reason Reason)
 }
 
+// RemoteCallWithin is an optional extension of Remote. A router that
+// implements it gets a call whose context has no deadline together with
+// the runtime's CallTimeout, and times the call itself (the node layer
+// reuses one timer per waiting call), instead of the context with a
+// deadline that Call would otherwise make for each remote call. The
+// outcome is the same: a CallError wrapping Timeout once timeout passes.
+type RemoteCallWithin interface {
+	CallWithin(ctx context.Context, from, to PID, req any, timeout time.Duration) (any, error)
+}
+
 // Runtime hosts the processes of one node.
 type Runtime struct {
 	node          string
@@ -97,7 +107,10 @@ type Runtime struct {
 	crashed   atomic.Uint64
 }
 
-type remoteBox struct{ r Remote }
+type remoteBox struct {
+	r      Remote
+	within RemoteCallWithin // r, if it implements it
+}
 
 // NewRuntime creates a runtime. It starts no goroutine of its own.
 func NewRuntime(cfg Config) (*Runtime, error) {
@@ -150,7 +163,10 @@ func (rt *Runtime) Incarnation() uint64 { return rt.incarnation }
 func (rt *Runtime) StartedAt() time.Time { return rt.startedAt }
 
 // SetRemote installs the router for PIDs of other nodes.
-func (rt *Runtime) SetRemote(r Remote) { rt.remote.Store(&remoteBox{r}) }
+func (rt *Runtime) SetRemote(r Remote) {
+	w, _ := r.(RemoteCallWithin)
+	rt.remote.Store(&remoteBox{r: r, within: w})
+}
 
 func (rt *Runtime) getRemote() Remote {
 	if b := rt.remote.Load(); b != nil {
@@ -502,11 +518,16 @@ func (rt *Runtime) call(ctx context.Context, from, to PID, req any) (any, error)
 		ctx = context.Background()
 	}
 	if to.Node != rt.node {
-		r := rt.getRemote()
-		if r == nil {
+		b := rt.remote.Load()
+		if b == nil || b.r == nil {
 			return nil, &CallError{PID: to, Err: NoConnection}
 		}
+		r := b.r
 		if _, ok := ctx.Deadline(); !ok {
+			if b.within != nil {
+				// No context and timer per call: the router times it.
+				return b.within.CallWithin(ctx, from, to, req, rt.callTimeout)
+			}
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, rt.callTimeout)
 			defer cancel()
