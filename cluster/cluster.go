@@ -71,12 +71,16 @@ type Cluster struct {
 	work   sync.WaitGroup // joins and sends started by the loops or the API
 
 	raising atomic.Bool // an incarnation raise is queued (heal.go)
-	// updateMu serialises memberlist's UpdateNode, which is not safe to
-	// call concurrently (two raises, or a raise and a meta update: the
-	// race detector caught aliveNode writing what another UpdateNode read).
-	updateMu sync.Mutex
-	raises   atomic.Uint64 // incarnation raises run
-	verifies atomic.Uint64 // held deaths checked with the accused (heal.go)
+	// updateSem (capacity 1) serialises memberlist's UpdateNode, which is
+	// not safe to call concurrently (two raises, or a raise and a meta
+	// update: the race detector caught aliveNode writing what another
+	// UpdateNode read). A channel, not a sync.Mutex: UpdateNode waits on a
+	// timer while it is held, and a goroutine blocked on a mutex is not
+	// "durably blocked" for testing/synctest, so the simulator's fake
+	// clock could never reach that timer (a deadlock seen in sim's tests).
+	updateSem chan struct{}
+	raises    atomic.Uint64 // incarnation raises run
+	verifies  atomic.Uint64 // held deaths checked with the accused (heal.go)
 }
 
 // Start creates the memberlist, joins every peer discovery returns, and
@@ -99,6 +103,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	settings.RejoinInterval = cfg.RejoinInterval
 
 	c := &Cluster{
+		updateSem:    make(chan struct{}, 1),
 		cfg:          cfg,
 		settings:     settings,
 		log:          cfg.Logger.With("component", "cluster", "node", cfg.NodeName),
@@ -460,9 +465,9 @@ func (c *Cluster) UpdateMeta(meta map[string]string, timeout time.Duration) erro
 	}
 	c.cfg.Meta = maps.Clone(meta)
 	c.setMeta(c.cfg.Meta)
-	c.updateMu.Lock()
+	c.updateSem <- struct{}{}
 	err := c.ml.UpdateNode(timeout)
-	c.updateMu.Unlock()
+	<-c.updateSem
 	if err != nil {
 		return fmt.Errorf("cluster: update meta: %w", err)
 	}

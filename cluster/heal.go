@@ -435,9 +435,9 @@ func (c *Cluster) raiseIncarnation() {
 		// the broadcast to go out (the next gossip round). The push-pulls
 		// below carry the raise whether or not it went out, so the wait
 		// is kept short: Shutdown waits for this goroutine.
-		c.updateMu.Lock()
+		c.updateSem <- struct{}{}
 		err := c.ml.UpdateNode(2 * c.settings.GossipInterval)
-		c.updateMu.Unlock()
+		<-c.updateSem
 		if err != nil {
 			c.log.Debug("cluster: incarnation raised; broadcast not confirmed", "err", err)
 		}
