@@ -86,29 +86,6 @@
 // resumes (a lease alone cannot fence a paused process). docs/REGISTRY.md
 // has the table per profile and what breaks the bound.
 //
-// # Admission: the sides agree on removal
-//
-// The side that runs removes members dead past the removal margin, and
-// they may not learn it (a heal too short for either side to see the
-// other alive). So a lease round counts an answer only if the answerer
-// holds its own lease and sees this node's incarnation up and not removed;
-// a node without its lease counts itself only when such an answer admits
-// it, and never counts the members without theirs; a node that has not
-// held a lease since it started (restarted, or joined while members were
-// unreachable: Akka's WeaklyUp) is admitted only by a majority of every
-// live member it or its answerers know, all holding their lease and
-// counting it, or by a full round, in which every live member of its
-// view and of the answerers' views
-// answered and counts it; a full round admits everyone (a fresh cluster,
-// or one in which no side ran). The members removed by the side that
-// runs, and a node restarted among them, therefore cannot make a majority
-// of their own denominator: only the side that removed them keeps its
-// lease, until it sees them again and answers for them. The cost: after a
-// total outage (no node held its lease) the cluster comes back only when
-// every live member answers again, not when a majority does; a restarted
-// node runs nothing until a majority of leased members count it. No clock
-// assumption is added. admission.go; docs/REGISTRY.md, section 3.
-//
 // # Starting what does not run here
 //
 // A record can be stale: another node took the child over (a later

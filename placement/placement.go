@@ -353,7 +353,6 @@ type Placement struct {
 	leaving    bool
 	stopped    bool
 	leaseUntil time.Time            // the lease holds until then
-	everLeased bool                 // it held a lease since Start (admission.go)
 	heard      map[string]time.Time // peer → when it last asked this node to renew its lease
 	leaseTimer *time.Timer          // pokes reconcile when the lease runs out
 
@@ -535,7 +534,7 @@ func (p *Placement) refuseLocked() error {
 	case !p.decision.Up:
 		return &Error{code: CodeUnavailable, msg: fmt.Sprintf("placement: this side of the cluster is down by its split-brain policy (%s): %s", p.cfg.SplitBrain, p.decision.Reason)}
 	case !time.Now().Before(p.leaseUntil):
-		return &Error{code: CodeUnavailable, msg: fmt.Sprintf("placement: node %s holds no lease: it cannot reach a side its split-brain policy (%s) keeps up, or that side has not admitted it yet", p.self, p.cfg.SplitBrain)}
+		return &Error{code: CodeUnavailable, msg: fmt.Sprintf("placement: node %s holds no lease: it cannot reach a side its split-brain policy (%s) keeps up", p.self, p.cfg.SplitBrain)}
 	}
 	return nil
 }
@@ -1670,10 +1669,10 @@ func (p *Placement) leaseLoop() {
 // renewLease runs one renewal round: it asks every live member (neither
 // left nor removed, whatever memberlist says of it) over its node link,
 // in parallel, within LeaseRenew, and applies the split-brain policy to
-// the view of leaseView: the members whose answer counts are up, the
-// others dead. If that side is up, the lease holds until the round's
-// start + LeaseTimeout. Only this node's own links count: a node cut off
-// loses its lease however late memberlist notices.
+// the view in which the members that answered are up and the others dead.
+// If that side is up, the lease holds until the round's start +
+// LeaseTimeout. Only this node's own links count: a node cut off loses
+// its lease however late memberlist notices.
 func (p *Placement) renewLease(ctx context.Context) {
 	p.leaseMu.Lock()
 	defer p.leaseMu.Unlock()
@@ -1682,31 +1681,37 @@ func (p *Placement) renewLease(ctx context.Context) {
 	if p.cl.Partition().State == cluster.Forming {
 		return
 	}
-	p.mu.Lock()
-	selfLeased, fresh := start.Before(p.leaseUntil), !p.everLeased
-	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.LeaseRenew)
 	defer cancel()
-	answers := make([]leaseAnswer, len(ms))
+	answered := make([]bool, len(ms))
 	var wg sync.WaitGroup
 	for i, m := range ms {
-		if m.Name == p.self || m.Status == cluster.StatusLeft || m.Removed {
+		if m.Name == p.self {
+			answered[i] = true
+			continue
+		}
+		if m.Status == cluster.StatusLeft || m.Removed {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var out any
-			answers[i] = decodeLeaseAnswer(p.n.Request(ctx, m.Name, reqLease, p.inc, &out), out)
+			answered[i] = reached(p.n.Request(ctx, m.Name, reqLease, p.inc, nil))
 		}()
 	}
 	wg.Wait()
-	view, _, admitted := leaseView(p.self, ms, answers, selfLeased, fresh)
+	view := make([]cluster.Member, len(ms))
+	for i, m := range ms {
+		if m.Status != cluster.StatusLeft && !m.Removed {
+			m.Status = cluster.StatusDead
+			if answered[i] {
+				m.Status = cluster.StatusAlive
+			}
+		}
+		view[i] = m
+	}
 	d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone,
 		View{Self: p.self, Members: view, Partition: cluster.PartitionOf(view, 0, false)})
-	if !admitted {
-		d = Decision{Up: false, Reason: "not admitted: no member holding its lease counts this node (admission.go)"}
-	}
 	p.roundUp.Store(d.Up)
 	p.roundAt.Store(start.UnixNano())
 	p.mu.Lock()
@@ -1729,7 +1734,7 @@ func (p *Placement) renewLease(ctx context.Context) {
 		// old assignment before gossip brings the news.
 		p.mu.Unlock()
 		pctx, pcancel := context.WithTimeout(context.Background(), p.cfg.LeaseRenew)
-		ok := p.pullState(pctx, ms, reachedOf(answers))
+		ok := p.pullState(pctx, ms, answered)
 		pcancel()
 		p.mu.Lock()
 		if !ok || !until.After(p.leaseUntil) {
@@ -1737,7 +1742,7 @@ func (p *Placement) renewLease(ctx context.Context) {
 		}
 		was = time.Now().Before(p.leaseUntil)
 	}
-	p.leaseUntil, p.everLeased = until, true
+	p.leaseUntil = until
 	if p.leaseTimer != nil {
 		p.leaseTimer.Stop()
 	}
@@ -1797,34 +1802,12 @@ func (p *Placement) pullState(ctx context.Context, ms []cluster.Member, answered
 
 // handleLease answers a peer's renewal and remembers when: this node
 // restarts none of that peer's children until its lease has surely run
-// out (see reconcile). The answer says whether this node counts the peer
-// (it sees that incarnation up and has not removed it), whether it holds
-// its own lease, and which members it counts (see leaseView).
-func (p *Placement) handleLease(_ context.Context, from string, body []byte) (any, error) {
-	var inc uint64
-	_ = decodeBody(body, &inc)
-	now := time.Now()
+// out (see reconcile).
+func (p *Placement) handleLease(_ context.Context, from string, _ []byte) (any, error) {
 	p.mu.Lock()
-	p.heard[from] = now
-	// Admitted: it holds its lease, or its last completed round was up (a
-	// round slower than the lease, under load, does not un-admit it; a
-	// round decided down does).
-	leased := p.everLeased && (now.Before(p.leaseUntil) || p.roundUp.Load())
+	p.heard[from] = time.Now()
 	p.mu.Unlock()
-	var flags uint8 = leaseReplyV2
-	if leased {
-		flags |= leaseReplyLeased
-	}
-	live := []string{}
-	for _, m := range p.cl.Members() {
-		if m.Name == from && m.Incarnation == inc && !m.Removed && m.Status.Up() {
-			flags |= leaseReplyCounts
-		}
-		if m.Status != cluster.StatusLeft && !m.Removed {
-			live = append(live, m.Name)
-		}
-	}
-	return []any{flags, live}, nil
+	return true, nil
 }
 
 // ---- node requests ----
