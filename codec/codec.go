@@ -61,18 +61,26 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
-	decMode, err = cbor.DecOptions{
-		MaxNestedLevels:   32,
-		MaxArrayElements:  1 << 16,
-		MaxMapPairs:       1 << 16,
+	decMode, err = StrictDecOptions(32, 1<<16).DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// StrictDecOptions are the CBOR decoding options for bytes from a peer:
+// at most maxNested levels and maxElems array elements or map pairs, no
+// indefinite lengths, duplicate map keys, unknown fields or tags. The
+// codec and the replicated state (cluster/crdt) decode with them.
+func StrictDecOptions(maxNested, maxElems int) cbor.DecOptions {
+	return cbor.DecOptions{
+		MaxNestedLevels:   maxNested,
+		MaxArrayElements:  maxElems,
+		MaxMapPairs:       maxElems,
 		IndefLength:       cbor.IndefLengthForbidden,
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		DefaultMapType:    reflect.TypeOf(map[string]any(nil)),
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		TagsMd:            cbor.TagsForbidden,
-	}.DecMode()
-	if err != nil {
-		panic(err)
 	}
 }
 

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"sync/atomic"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/arsenal-go/arsenal/codec"
 )
 
 // Version is the first byte of every encoded delta or state. A change to
@@ -153,16 +154,8 @@ func decMode(lim Limits) (cbor.DecMode, error) {
 	if nest <= 0 {
 		nest = DefaultLimits.MaxNesting
 	}
-	dm, err := cbor.DecOptions{
-		MaxNestedLevels:   max(nest, 4), // the library's least
-		MaxArrayElements:  max(n, 16),
-		MaxMapPairs:       max(n, 16),
-		IndefLength:       cbor.IndefLengthForbidden,
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		DefaultMapType:    reflect.TypeOf(map[string]any(nil)),
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		TagsMd:            cbor.TagsForbidden,
-	}.DecMode()
+	// max(…, 4) and max(…, 16): the CBOR library's least limits.
+	dm, err := codec.StrictDecOptions(max(nest, 4), max(n, 16)).DecMode()
 	if err != nil {
 		return nil, fmt.Errorf("crdt: decoding limits %+v: %w", lim, err)
 	}
