@@ -1,9 +1,6 @@
 package node
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"reflect"
 	"testing"
 	"time"
@@ -34,31 +31,7 @@ type borrowCBOR struct {
 func TestDeliveredMessagesDoNotAliasTheFrame(t *testing.T) {
 	codec.MustRegister[borrowRecord]("node.test.borrowRecord")
 	codec.MustRegister[borrowCBOR]("node.test.borrowCBOR")
-	n, err := Start(context.Background(), Config{
-		Name: "b@127.0.0.1", Cluster: "borrow", Secret: []byte("0123456789abcdef0123"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	}()
-	got := make(chan any, 16)
-	to, err := n.Runtime().SpawnFunc(func(p *process.Proc) error {
-		for {
-			m, err := p.Receive(context.Background())
-			if err != nil {
-				return err
-			}
-			got <- m
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, to, got := loneCollector(t, "b@127.0.0.1", "borrow", 16)
 	const peer = "p@127.0.0.1"
 	from := process.PID{Node: peer, Incarnation: 1, ID: 7}
 	msgs := []any{

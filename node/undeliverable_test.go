@@ -19,31 +19,7 @@ type undeliverableProbe struct{ N int }
 // error); a call with one gets an error reply.
 func TestUnregisteredTypeIsCountedNotFatal(t *testing.T) {
 	codec.MustRegister[undeliverableProbe]("node.test.probeA")
-	n, err := Start(context.Background(), Config{
-		Name: "u@127.0.0.1", Cluster: "undeliverable", Secret: []byte("0123456789abcdef0123"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	}()
-	got := make(chan any, 4)
-	to, err := n.Runtime().SpawnFunc(func(p *process.Proc) error {
-		for {
-			m, err := p.Receive(context.Background())
-			if err != nil {
-				return err
-			}
-			got <- m
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, to, got := loneCollector(t, "u@127.0.0.1", "undeliverable", 4)
 	const peer = "p@127.0.0.1"
 	from := process.PID{Node: peer, Incarnation: 1, ID: 7}
 	frame := func(v any, rename bool) []byte {
@@ -81,4 +57,36 @@ func TestUnregisteredTypeIsCountedNotFatal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the registered message was not delivered")
 	}
+}
+
+// loneCollector starts a node that joins nobody (closed with the test)
+// and a process on it that passes every message it receives to got.
+func loneCollector(t *testing.T, name, cluster string, size int) (n *Node, to process.PID, got chan any) {
+	t.Helper()
+	n, err := Start(context.Background(), Config{
+		Name: name, Cluster: cluster, Secret: []byte("0123456789abcdef0123"),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = n.Close(ctx)
+	})
+	got = make(chan any, size)
+	to, err = n.Runtime().SpawnFunc(func(p *process.Proc) error {
+		for {
+			m, err := p.Receive(context.Background())
+			if err != nil {
+				return err
+			}
+			got <- m
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, to, got
 }
