@@ -207,7 +207,10 @@ func benchPace(a *node.Node, to string, i int) {
 // stops when the receiver has handled all of them (end to end, not enqueue
 // rate). The sender paces itself (benchPace). Compare ergo's network ping
 // 1→1 (1.11M msg/s on this kind of machine, go-anchors §3.2).
-func BenchmarkRemoteSend1to1(b *testing.B) {
+func BenchmarkRemoteSend1to1(b *testing.B) { benchRemote1to1(b, func(i int) any { return i }) }
+
+// benchRemote1to1 runs the 1→1 remote workload with msg(i) as message i.
+func benchRemote1to1(b *testing.B, msg func(i int) any) {
 	a, c := benchPair(b)
 	benchWarmLink(b, a, c)
 	k := newBenchCounter(b.N)
@@ -220,7 +223,7 @@ func BenchmarkRemoteSend1to1(b *testing.B) {
 	if _, err := a.Runtime().SpawnFunc(func(p *process.Proc) error {
 		for i := 0; i < b.N; i++ {
 			benchPace(a, c.Name(), i)
-			p.Send(to, i)
+			p.Send(to, msg(i))
 		}
 		return nil
 	}); err != nil {
