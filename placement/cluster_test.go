@@ -266,6 +266,23 @@ func overlaps(cs []interval) []string {
 	return bad
 }
 
+// startLocalChildren starts n children with the Local strategy on m, with
+// ids prefix-0 … prefix-(n-1), and waits until every member sees them
+// converged.
+func startLocalChildren(t *testing.T, tc *testCluster, m *member, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		if _, err := m.pl.StartChild(context.Background(), ChildSpec{ID: id, Kind: "test-worker", Strategy: Local}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	testutil.Eventually(t, wait, func() bool { return tc.converged(ids) }, "children never converged")
+	return ids
+}
+
 func startChildren(t *testing.T, m *member, n int) []string {
 	t.Helper()
 	var ids []string
@@ -416,15 +433,7 @@ func TestPartitionKeepMajority(t *testing.T) {
 func TestHandOffOnStop(t *testing.T) {
 	tc := startCluster(t, 3, fastCfg)
 	leaver := tc.members[1]
-	var ids []string
-	for i := range 4 {
-		id := fmt.Sprintf("h-%d", i)
-		if _, err := leaver.pl.StartChild(context.Background(), ChildSpec{ID: id, Kind: "test-worker", Strategy: Local}); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	testutil.Eventually(t, wait, func() bool { return tc.converged(ids) }, "children never converged")
+	ids := startLocalChildren(t, tc, leaver, "h", 4)
 	stopAt := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

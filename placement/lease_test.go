@@ -77,15 +77,7 @@ func TestPlaceRightAfterFormation(t *testing.T) {
 func TestIsolatedOwnerStopsFirst(t *testing.T) {
 	tc := startCluster(t, 3, fastCfg)
 	x := tc.members[2]
-	var ids []string
-	for i := range 4 {
-		id := fmt.Sprintf("iso-%d", i)
-		if _, err := x.pl.StartChild(context.Background(), ChildSpec{ID: id, Kind: "test-worker", Strategy: Local}); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	testutil.Eventually(t, wait, func() bool { return tc.converged(ids) }, "children never converged")
+	ids := startLocalChildren(t, tc, x, "iso", 4)
 	cut := time.Now()
 	tc.partition([]int{0, 1}, []int{2})
 	testutil.Eventually(t, wait, func() bool {
@@ -188,15 +180,7 @@ func TestLeaseFitsEveryProfile(t *testing.T) {
 func TestRebalanceClusterNoDoubleRun(t *testing.T) {
 	tc := startCluster(t, 3, fastCfg)
 	a := tc.members[0]
-	var ids []string
-	for i := range 9 {
-		id := fmt.Sprintf("rb-%d", i)
-		if _, err := a.pl.StartChild(context.Background(), ChildSpec{ID: id, Kind: "test-worker", Strategy: Local}); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	testutil.Eventually(t, wait, func() bool { return tc.converged(ids) }, "children never converged")
+	ids := startLocalChildren(t, tc, a, "rb", 9)
 	var names []string
 	for _, m := range tc.members {
 		names = append(names, m.n.Name())
