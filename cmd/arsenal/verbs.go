@@ -349,6 +349,7 @@ func (v clientVerb) command(stdout, stderr io.Writer) *cobra.Command {
 	if v.positional == "pid" {
 		cmd.Long += "\n\nPID is a PID (ID.INCARNATION@NODE) or a cluster-wide registered name."
 	}
+	cmd.Long += "\n\n" + exitCodesHelp
 	if v.positional != "" {
 		cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -401,9 +402,9 @@ func (v clientVerb) command(stdout, stderr io.Writer) *cobra.Command {
 		if err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("%s: %w", v.name, err)}
 		}
-		code := exitOK
+		code := partialExit(resp.Meta)
 		if v.exit != nil {
-			code = v.exit(resp.Data)
+			code = max(code, v.exit(resp.Data))
 		}
 		if cf.format == "json" || v.table == nil {
 			if err := printEnvelope(stdout, resp); err != nil {
@@ -460,6 +461,21 @@ func printEnvelope(w io.Writer, resp *ops.Response) error {
 	return enc.Encode(map[string]any{"data": data, "meta": meta})
 }
 
+// partialExit is exitDegraded when meta lists nodes that did not answer
+// (a partial cluster-wide answer, printed all the same), else exitOK: a
+// script sees from the exit code alone that the answer is incomplete.
+func partialExit(meta map[string]any) int {
+	switch u := meta["unreachable_nodes"].(type) {
+	case nil:
+		return exitOK
+	case map[string]any:
+		if len(u) == 0 {
+			return exitOK
+		}
+	}
+	return exitDegraded
+}
+
 // sayUnreachable writes one line per node that did not answer, sorted by
 // name: a dead or unreachable node is always said.
 func sayUnreachable(w io.Writer, meta map[string]any) {
@@ -470,6 +486,9 @@ func sayUnreachable(w io.Writer, meta map[string]any) {
 	m, ok := u.(map[string]any)
 	if !ok {
 		fmt.Fprintf(w, "warning: some nodes did not answer: %s\n", jsonText(u))
+		return
+	}
+	if len(m) == 0 {
 		return
 	}
 	names := make([]string, 0, len(m))

@@ -165,9 +165,10 @@ func TestFormatJSONEnvelope(t *testing.T) {
 		Data: map[string]any{"total": 0, "processes": []any{}},
 		Meta: map[string]any{"unreachable_nodes": map[string]string{"b@h": "node is dead: not asked", "a@h": "timeout"}},
 	}
+	// A partial answer is printed whole, and exits 3 (exitDegraded).
 	code, out, errs := runCLI("ps", "--format", "json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
+	if code != exitDegraded {
+		t.Fatalf("exit %d, want %d: %s", code, exitDegraded, errs)
 	}
 	var env struct {
 		Data map[string]any `json:"data"`
@@ -182,12 +183,48 @@ func TestFormatJSONEnvelope(t *testing.T) {
 		t.Fatalf("envelope %s", out)
 	}
 	code, out, errs = runCLI("ps")
-	if code != 0 {
-		t.Fatalf("table: exit %d: %s", code, errs)
+	if code != exitDegraded {
+		t.Fatalf("table: exit %d, want %d: %s", code, exitDegraded, errs)
 	}
 	want := "warning: 2 node(s) did not answer; the list above is without them:\n  a@h: timeout\n  b@h: node is dead: not asked\n"
 	if errs != want || strings.Contains(out+errs, "map[") {
 		t.Fatalf("table stderr %q, want %q; stdout %q", errs, want, out)
+	}
+}
+
+// A partial answer exits 3 on every verb that prints it, ops call
+// included; a complete one exits 0; health's own code wins when higher.
+func TestPartialAnswerExitCode(t *testing.T) {
+	f, _ := newFakeAPI(t)
+	partial := map[string]any{"unreachable_nodes": map[string]string{"b@h": "timeout"}}
+	f.answer["cluster.supervision_trees"] = &ops.Result{Data: map[string]any{"nodes": []any{}}, Meta: partial}
+	for _, args := range [][]string{{"tree"}, {"tree", "--format", "json"}, {"ops", "call", "cluster.supervision_trees"}} {
+		if code, out, errs := runCLI(args...); code != exitDegraded {
+			t.Errorf("%v with a node missing: exit %d, want %d; %s%s", args, code, exitDegraded, out, errs)
+		}
+	}
+	f.answer["cluster.supervision_trees"] = &ops.Result{Data: map[string]any{"nodes": []any{}}, Meta: map[string]any{"unreachable_nodes": map[string]string{}}}
+	if code, out, errs := runCLI("tree"); code != exitOK || errs != "" {
+		t.Errorf("tree, every node answered: exit %d, want 0; %s%s", code, out, errs)
+	}
+	for status, want := range map[string]int{"healthy": exitDegraded, "critical": exitCritical} {
+		f.answer["cluster.health"] = &ops.Result{Data: map[string]any{"overall_status": status, "nodes": []any{}}, Meta: partial}
+		if code, out, errs := runCLI("health"); code != want {
+			t.Errorf("health %s with a node missing: exit %d, want %d; %s%s", status, code, want, out, errs)
+		}
+	}
+}
+
+// arsenal --help lists the exit codes of docs/OPERATIONS.md.
+func TestExitCodesInHelp(t *testing.T) {
+	code, out, errs := runCLI("--help")
+	if code != 0 {
+		t.Fatalf("--help: exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"0  success", "1  the operation failed", "2  bad usage", "3  health degraded, or a partial answer", "4  health critical"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("arsenal --help has no %q:\n%s", want, out)
+		}
 	}
 }
 
