@@ -138,6 +138,9 @@ func nodeHTTPAddr(ctx context.Context, c *ops.Client, name string) (string, erro
 			known = append(known, n.Name)
 			continue
 		}
+		if n.Status == "dead" || n.Status == "left" {
+			return "", &exitError{code: exitFailed, err: fmt.Errorf("--node %s: the node is %s (ask another with --addr or --node)", name, n.Status)}
+		}
 		if n.HTTPAddr == "" {
 			return "", &exitError{code: exitFailed, err: fmt.Errorf("--node %s: the node publishes no HTTP address (status %s)", name, n.Status)}
 		}

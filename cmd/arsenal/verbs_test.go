@@ -413,3 +413,23 @@ func TestOpsCallHelpListsParams(t *testing.T) {
 		}
 	}
 }
+
+// --node NAME of a node that is dead, left or unknown is exit 1 with the
+// reason, and no request goes to the address it last published.
+func TestNodeByNameNotAlive(t *testing.T) {
+	f, _ := newFakeAPI(t)
+	f.answer["cluster.topology"] = &ops.Result{Data: map[string]any{"cluster_name": "c", "nodes": []any{
+		map[string]any{"name": "a@h", "status": "alive", "self": true, "node_addr": "127.0.0.1:1", "http_addr": "127.0.0.1:1"},
+		map[string]any{"name": "d@h", "status": "dead", "node_addr": "127.0.0.1:2", "http_addr": "127.0.0.1:2"},
+		map[string]any{"name": "l@h", "status": "left", "node_addr": "127.0.0.1:3", "http_addr": "127.0.0.1:3"},
+	}}}
+	for name, want := range map[string]string{"d@h": "the node is dead", "l@h": "the node is left", "x@h": "no such node in the cluster"} {
+		code, _, errs := runCLI("health", "--node", name)
+		if code != exitFailed || !strings.Contains(errs, "--node "+name+": "+want) {
+			t.Errorf("health --node %s: exit %d, %q; want 1 and %q", name, code, errs, want)
+		}
+	}
+	if n := len(f.calls["cluster.health"]); n != 0 {
+		t.Errorf("cluster.health called %d times through a node that is not alive", n)
+	}
+}
