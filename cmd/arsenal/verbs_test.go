@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -215,16 +216,40 @@ func TestPartialAnswerExitCode(t *testing.T) {
 	}
 }
 
-// arsenal --help lists the exit codes of docs/OPERATIONS.md.
+// arsenal --help lists the exit codes, and docs/OPERATIONS.md's table has
+// the same codes with the same meanings.
 func TestExitCodesInHelp(t *testing.T) {
 	code, out, errs := runCLI("--help")
 	if code != 0 {
 		t.Fatalf("--help: exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"0  success", "1  the operation failed", "2  bad usage", "3  health degraded, or a partial answer", "4  health critical"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("arsenal --help has no %q:\n%s", want, out)
+	b, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, " | "); len(f) == 2 && len(line) > 4 && line[0] == '|' && line[2] >= '0' && line[2] <= '9' && line[3] == ' ' {
+			rows[line[2:3]] = f[1]
 		}
+	}
+	for code, c := range map[string]struct{ help, doc string }{
+		"0": {"0  success", "success"},
+		"1": {"1  the operation failed", "the operation failed"},
+		"2": {"2  bad usage", "bad usage"},
+		"3": {"3  health degraded, or a partial answer", "partial"},
+		"4": {"4  health critical", "critical"},
+	} {
+		if !strings.Contains(out, c.help) {
+			t.Errorf("arsenal --help has no %q:\n%s", c.help, out)
+		}
+		if !strings.Contains(rows[code], c.doc) {
+			t.Errorf("docs/OPERATIONS.md: exit code %s is %q, want it to say %q", code, rows[code], c.doc)
+		}
+		delete(rows, code)
+	}
+	if len(rows) > 0 {
+		t.Errorf("docs/OPERATIONS.md has exit codes the CLI does not: %v", rows)
 	}
 }
 
