@@ -80,8 +80,13 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	// change things (kill, send, trace): the client finds it by itself for
 	// the addresses of this cluster's nodes, and only for them.
 	stateDir := filepath.Join(devRoot(), clusterName)
+	removeStaleDevDirs()
 	tokenFile, err := writeClusterToken(stateDir, "dev")
+	if err == nil {
+		err = writeDevOwner(stateDir)
+	}
 	if err != nil {
+		os.RemoveAll(stateDir)
 		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
 		return 1
 	}
