@@ -298,6 +298,27 @@ func typeWord(p ops.Param) string {
 	return string(p.Type)
 }
 
+// typedString is a string flag whose help names its parameter's type.
+type typedString struct{ v, typ string }
+
+func (s *typedString) String() string     { return s.v }
+func (s *typedString) Set(v string) error { s.v = v; return nil }
+func (s *typedString) Type() string       { return s.typ }
+
+// typedList is a repeatable string flag (a pflag.SliceValue) whose help
+// names its items' type.
+type typedList struct {
+	vs  []string
+	typ string
+}
+
+func (l *typedList) String() string            { return "[" + strings.Join(l.vs, ",") + "]" }
+func (l *typedList) Set(v string) error        { l.vs = append(l.vs, v); return nil }
+func (l *typedList) Type() string              { return l.typ }
+func (l *typedList) Append(v string) error     { return l.Set(v) }
+func (l *typedList) Replace(vs []string) error { l.vs = append([]string(nil), vs...); return nil }
+func (l *typedList) GetSlice() []string        { return l.vs }
+
 // addParamFlag adds a flag for one parameter: typed, so that a bad value
 // is a usage error before any request, and with a help line from the
 // schema. Only flags that are set are sent: the node applies the defaults.
@@ -305,13 +326,8 @@ func addParamFlag(cmd *cobra.Command, p ops.Param) {
 	fs := cmd.Flags()
 	name := flagName(p.Name)
 	usage := paramHelp(p)
-	switch p.Type {
-	case ops.TypePID, ops.TypeNode, ops.TypeEnum, ops.TypeObject:
-		// Name the type in help: pflag shows the back-quoted word.
-		usage = "[`" + typeWord(p) + "`] " + usage
-	case ops.TypeList:
-		usage = "[list of `" + typeWord(p) + "`] " + usage
-	}
+	// The help line names the parameter's type (pflag shows a value's
+	// Type()): pid, node, enum, json-object, a list of strings.
 	switch p.Type {
 	case ops.TypeBool:
 		fs.Bool(name, false, usage)
@@ -322,9 +338,9 @@ func addParamFlag(cmd *cobra.Command, p ops.Param) {
 	case ops.TypeDuration:
 		fs.Duration(name, 0, usage)
 	case ops.TypeList:
-		fs.StringArray(name, nil, usage)
+		fs.Var(&typedList{typ: typeWord(p) + "-list"}, name, usage)
 	default:
-		fs.String(name, "", usage)
+		fs.Var(&typedString{typ: typeWord(p)}, name, usage)
 	}
 	if len(p.Enum) > 0 {
 		_ = cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(p.Enum, cobra.ShellCompDirectiveNoFileComp))

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/arsenal-go/arsenal/ops"
 )
 
@@ -307,6 +310,13 @@ func TestHelpTrueToOperations(t *testing.T) {
 				t.Errorf("%s --help lacks --%s", v.name, flagName(p.Name))
 				continue
 			}
+			typ := map[ops.Type]string{ops.TypeInt: "int", ops.TypeFloat: "float64", ops.TypeDuration: "duration", ops.TypeList: typeWord(p) + "-list"}[p.Type]
+			if typ == "" {
+				typ = typeWord(p)
+			}
+			if p.Type != ops.TypeBool && !strings.Contains(line, "--"+flagName(p.Name)+" "+typ+" ") {
+				t.Errorf("%s --%s help does not name its type %s: %q", v.name, flagName(p.Name), typ, line)
+			}
 			for _, e := range p.Enum {
 				if !strings.Contains(line, e) {
 					t.Errorf("%s --%s help lacks the value %s: %q", v.name, flagName(p.Name), e, line)
@@ -456,5 +466,20 @@ func TestNodeByNameNotAlive(t *testing.T) {
 	}
 	if n := len(f.calls["cluster.health"]); n != 0 {
 		t.Errorf("cluster.health called %d times through a node that is not alive", n)
+	}
+}
+
+// A list parameter is a repeatable flag named by its items' type, read
+// back as a pflag.SliceValue (what the verb sends, joined by commas).
+func TestListParamFlag(t *testing.T) {
+	cmd := &cobra.Command{Use: "x"}
+	addParamFlag(cmd, ops.Param{Name: "meta", Type: ops.TypeList, In: ops.InQuery, Description: "key=value"})
+	if err := cmd.ParseFlags([]string{"--meta", "a=1", "--meta", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	f := cmd.Flags().Lookup("meta")
+	sv, ok := f.Value.(pflag.SliceValue)
+	if !ok || !reflect.DeepEqual(sv.GetSlice(), []string{"a=1", "b"}) || f.Value.Type() != "string-list" {
+		t.Fatalf("--meta: %T %v, type %q", f.Value, f.Value, f.Value.Type())
 	}
 }
