@@ -31,7 +31,9 @@ nodes, and one that crashes now and then and is restarted). It prints each
 node's HTTP address and stops every node on Ctrl-C. Nothing outside this
 machine is needed.
 
-The nodes' logs (warnings and errors) appear here, prefixed with the node.
+The nodes' logs (at --log-level: warnings and errors by default) and their
+audit lines (every call of an operation that changes something or reads
+message contents, whatever --log-level) appear here, prefixed with the node.
 
 With --simulate the nodes run inside this process on an in-memory network
 (package sim) instead: the same runtime, node links, membership and
@@ -44,7 +46,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	httpPort := fs.Int("http-port", 4100, "HTTP port of the first node; the others count up from it (0: any free ports)")
 	profile := fs.String("profile", "local", "failure-detection profile: local, lan, wan or fast")
 	noDemo := fs.Bool("no-demo", false, "start the nodes without the demo workload")
-	logLevel := fs.String("log-level", "warn", "level of the node logs shown here")
+	logLevel := fs.String("log-level", "warn", "level of the node logs shown here: debug, info, warn or error (audit lines are shown at every level)")
 	simulate := fs.Bool("simulate", false, "run the nodes inside this process on a simulated network (package sim); every view reports mode simulated")
 	simSeed := fs.Uint64("seed", 0, "with --simulate: seed of the simulated network's random faults (0: random, printed)")
 	if code, done := parse(fs, args, stdout); done {
@@ -78,8 +80,13 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	// change things (kill, send, trace): the client finds it by itself for
 	// the addresses of this cluster's nodes, and only for them.
 	stateDir := filepath.Join(devRoot(), clusterName)
+	removeStaleDevDirs()
 	tokenFile, err := writeClusterToken(stateDir, "dev")
+	if err == nil {
+		err = writeDevOwner(stateDir)
+	}
 	if err != nil {
+		os.RemoveAll(stateDir)
 		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
 		return 1
 	}

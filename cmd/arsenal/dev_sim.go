@@ -39,8 +39,13 @@ func runDevSimulated(nodes, httpPort int, profile, logLevel string, withDemo boo
 	var rb [4]byte
 	_, _ = rand.Read(rb[:])
 	stateDir := filepath.Join(devRoot(), fmt.Sprintf("sim-%x", rb))
+	removeStaleDevDirs()
 	tokenFile, err := writeClusterToken(stateDir, "dev")
+	if err == nil {
+		err = writeDevOwner(stateDir)
+	}
 	if err != nil {
+		os.RemoveAll(stateDir)
 		fmt.Fprintf(stderr, "arsenal dev: %v\n", err)
 		return 1
 	}

@@ -22,8 +22,10 @@ func eventsCommand(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "events [flags]",
 		Short: "follow the cluster event feed (client)",
-		Long:  "Follow the cluster event feed (node up, suspect, down, left, partition and mode changes) until Ctrl-C.",
-		Args:  noArgs,
+		Long: "Follow the cluster event feed (node up, suspect, down, left, partition and mode changes) until Ctrl-C.\n\n" +
+			"Exits 0 on Ctrl-C, 1 when the feed ends otherwise (the node stopped: its last event, shutdown, is printed) " +
+			"or cannot be opened, 2 on bad usage.",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -65,6 +67,9 @@ func printEvent(w io.Writer, e ops.Event) {
 		detail := textOf(ev["node"])
 		if p, ok := ev["partition"].(map[string]any); ok && e.Name == "partition_changed" {
 			detail = fmt.Sprintf("%v → %v (%v of %v up)", ev["old_partition"], p["state"], p["up"], p["expected"])
+		}
+		if e.Name == "shutdown" {
+			detail = textOf(ev["reason"])
 		}
 		if e.Name == "mode_changed" {
 			detail = fmt.Sprintf("%v → %v", ev["old_mode"], ev["mode"])

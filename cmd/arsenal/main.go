@@ -39,9 +39,10 @@ var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }
 
-// Exit codes (documented in docs/OPERATIONS.md): 0 success, 1 the
-// operation or the network failed, 2 bad usage, 3 health degraded,
-// 4 health critical.
+// Exit codes (documented in docs/OPERATIONS.md and in 'arsenal --help'):
+// 0 success, 1 the operation or the network failed, 2 bad usage, 3 the
+// cluster is not all there (health degraded, or a partial answer: some
+// nodes did not answer), 4 health critical.
 const (
 	exitOK       = 0
 	exitFailed   = 1
@@ -49,6 +50,14 @@ const (
 	exitDegraded = 3
 	exitCritical = 4
 )
+
+const exitCodesHelp = `Exit codes:
+  0  success (health: healthy or warning)
+  1  the operation failed: an error answer, no answer, a name that did not resolve
+  2  bad usage: unknown command or flag, bad flag value, missing or stray argument
+  3  health degraded, or a partial answer: some nodes did not answer or are dead
+     (the answer is printed all the same, the missing nodes said)
+  4  health critical`
 
 // exitError carries a command's exit code through cobra. A nil err means
 // the command has already said what happened.
@@ -80,7 +89,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long: `arsenal: Erlang/OTP-style clustering for Go, observable and testable.
 
 Start here: 'arsenal dev' runs a local 3-node cluster with a demo workload.
-Run 'arsenal <command> --help' for the flags of a command.`,
+Run 'arsenal <command> --help' for the flags of a command.
+
+` + exitCodesHelp,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          cobra.NoArgs,

@@ -57,7 +57,7 @@ func opsCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "call NAME [key=value ...] [flags]",
 		Short: "call any operation by name; print the whole answer (data and meta) as JSON",
 		Long: "Call any operation by name. Each key=value is one parameter, put where the operation wants it " +
-			"(path, query or body); see 'arsenal ops list'. The answer is printed whole, data and meta, as JSON.",
+			"(path, query or body); see 'arsenal ops list'. The answer is printed whole, data and meta, as JSON.\n\n" + exitCodesHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr("ops call: missing operation NAME (see 'arsenal ops list')")
@@ -100,6 +100,9 @@ func opsCommand(stdout, stderr io.Writer) *cobra.Command {
 			}
 			if err := printEnvelope(stdout, resp); err != nil {
 				return &exitError{code: exitFailed, err: err}
+			}
+			if code := partialExit(resp.Meta); code != exitOK {
+				return &exitError{code: code}
 			}
 			return nil
 		},

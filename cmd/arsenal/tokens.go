@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -24,7 +25,51 @@ const (
 	operatorTokenFile = "operator-token" // the token, for the CLI (0600)
 	nodeTokensFile    = "tokens"         // "TOKEN operator NAME", for the nodes' --tokens-file (0600)
 	devHTTPFile       = "http"           // arsenal dev: the nodes' HTTP addresses, one a line
+	devOwnerFile      = "owner"          // arsenal dev: pid and command line of the 'arsenal dev' that owns the directory (JSON)
 )
+
+// writeDevOwner records this process (pid and command line) as the
+// owner of a dev cluster's state directory. A dev killed with SIGKILL
+// cannot remove its directory; the owner file tells the next one (and
+// the CLI) that it is stale.
+func writeDevOwner(dir string) error {
+	b, err := json.Marshal(devOwner{PID: os.Getpid(), Args: os.Args})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, devOwnerFile), b, 0o600)
+}
+
+type devOwner struct {
+	PID  int      `json:"pid"`
+	Args []string `json:"args"`
+}
+
+// devDirStale reports whether a dev cluster's state directory belongs to
+// an 'arsenal dev' that is gone (killed before it could remove it): no
+// process of its pid and command line runs (a zombie does not count).
+func devDirStale(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, devOwnerFile))
+	if err != nil {
+		return false // no owner recorded: not known to be stale
+	}
+	var o devOwner
+	return json.Unmarshal(b, &o) == nil && !clusterstate.Alive(o.PID, o.Args)
+}
+
+// removeStaleDevDirs removes the state directories of dev clusters whose
+// 'arsenal dev' is gone, with their tokens.
+func removeStaleDevDirs() {
+	devs, err := os.ReadDir(devRoot())
+	if err != nil {
+		return
+	}
+	for _, d := range devs {
+		if dir := filepath.Join(devRoot(), d.Name()); d.IsDir() && devDirStale(dir) {
+			_ = os.RemoveAll(dir)
+		}
+	}
+}
 
 // devRoot holds one directory per running 'arsenal dev'.
 func devRoot() string {
@@ -71,7 +116,9 @@ func loopbackPort(addr string) string {
 // clusterTokenFor finds the operator token of the local cluster one of
 // whose nodes serves addr: an 'arsenal dev' or an 'arsenal cluster' in
 // the default state directory. It returns "" when addr belongs to none
-// of them, so a token never goes to another program's port.
+// of them, so a token never goes to another program's port. A cluster
+// whose owner or node is gone does not claim the port: a cluster started
+// since on the same port has its own token.
 func clusterTokenFor(addr string) string {
 	port := loopbackPort(addr)
 	if port == "" {
@@ -89,8 +136,8 @@ func clusterTokenFor(addr string) string {
 		for _, d := range devs {
 			dir := filepath.Join(devRoot(), d.Name())
 			b, err := os.ReadFile(filepath.Join(dir, devHTTPFile))
-			if err != nil {
-				continue
+			if err != nil || devDirStale(dir) {
+				continue // a stale dir's port may be another cluster's now
 			}
 			for _, a := range strings.Fields(string(b)) {
 				if serves(a) {
@@ -108,7 +155,7 @@ func clusterTokenFor(addr string) string {
 				continue
 			}
 			for _, n := range st.Nodes {
-				if serves(n.HTTPAddr) {
+				if serves(n.HTTPAddr) && nodeRunning(n) {
 					return read(dir)
 				}
 			}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/arsenal-go/arsenal/internal/clusterstate"
@@ -19,6 +22,9 @@ func TestClusterTokenFor(t *testing.T) {
 		if _, err := writeClusterToken(dir, "dev"); err != nil {
 			t.Fatal(err)
 		}
+		if err := writeDevOwner(dir); err != nil { // this test process: running
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, devHTTPFile), []byte(addrs), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +37,7 @@ func TestClusterTokenFor(t *testing.T) {
 	if _, err := writeClusterToken(cdir, "cluster mine"); err != nil {
 		t.Fatal(err)
 	}
-	if err := clusterstate.Save(cdir, &clusterstate.State{Name: "mine", Nodes: []clusterstate.Node{{Name: "node1@127.0.0.1", HTTPAddr: "127.0.0.1:6100"}}}); err != nil {
+	if err := clusterstate.Save(cdir, &clusterstate.State{Name: "mine", Nodes: []clusterstate.Node{{Name: "node1@127.0.0.1", HTTPAddr: "127.0.0.1:6100", PID: os.Getpid(), Args: os.Args}}}); err != nil {
 		t.Fatal(err)
 	}
 	token := func(dir string) string {
@@ -61,5 +67,65 @@ func TestClusterTokenFor(t *testing.T) {
 	}
 	if clusterTokenFor("http://127.0.0.1:4100") != token(devA) {
 		t.Fatal("the first cluster lost its token when the second one went")
+	}
+}
+
+// A dev cluster killed before it could remove its state (its 'arsenal
+// dev' is gone) and a stopped 'arsenal cluster' do not claim their old
+// ports: the cluster running there now gets its own token, not a stale
+// one (which would be a 401), and a new 'arsenal dev' removes the stale
+// directory.
+func TestClusterTokenForSkipsStaleClusters(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := gone.Process.Pid // exited and reaped: no such process now
+	// "dev-0000" sorts first, so a search that took the first match would
+	// find the stale one.
+	stale, live := filepath.Join(devRoot(), "dev-0000"), filepath.Join(devRoot(), "dev-ffff")
+	for _, dir := range []string{stale, live} {
+		if _, err := writeClusterToken(dir, "dev"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, devHTTPFile), []byte("127.0.0.1:4100\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeDevOwner(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(stale, devOwnerFile), []byte(fmt.Sprintf(`{"pid":%d,"args":["arsenal","dev"]}`, dead)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := clusterstate.DefaultRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdir := filepath.Join(root, "stopped")
+	if _, err := writeClusterToken(cdir, "cluster stopped"); err != nil {
+		t.Fatal(err)
+	}
+	if err := clusterstate.Save(cdir, &clusterstate.State{Name: "stopped", Nodes: []clusterstate.Node{{Name: "node1@127.0.0.1", HTTPAddr: "127.0.0.1:6100", PID: dead, Args: []string{"arsenal", "node"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	token := func(dir string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, operatorTokenFile))
+		return strings.TrimSpace(string(b))
+	}
+	if got := clusterTokenFor("http://127.0.0.1:4100"); got != token(live) {
+		t.Errorf("port 4100: token %q, want the running dev's %q (the stale one is %q)", got, token(live), token(stale))
+	}
+	if got := clusterTokenFor("http://127.0.0.1:6100"); got != "" {
+		t.Errorf("port 6100 of a stopped cluster: token %q, want none", got)
+	}
+	removeStaleDevDirs()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale dev directory is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the running dev's directory went: %v", err)
 	}
 }

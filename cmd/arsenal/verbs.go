@@ -138,6 +138,9 @@ func nodeHTTPAddr(ctx context.Context, c *ops.Client, name string) (string, erro
 			known = append(known, n.Name)
 			continue
 		}
+		if n.Status == "dead" || n.Status == "left" {
+			return "", &exitError{code: exitFailed, err: fmt.Errorf("--node %s: the node is %s (ask another with --addr or --node)", name, n.Status)}
+		}
 		if n.HTTPAddr == "" {
 			return "", &exitError{code: exitFailed, err: fmt.Errorf("--node %s: the node publishes no HTTP address (status %s)", name, n.Status)}
 		}
@@ -295,6 +298,27 @@ func typeWord(p ops.Param) string {
 	return string(p.Type)
 }
 
+// typedString is a string flag whose help names its parameter's type.
+type typedString struct{ v, typ string }
+
+func (s *typedString) String() string     { return s.v }
+func (s *typedString) Set(v string) error { s.v = v; return nil }
+func (s *typedString) Type() string       { return s.typ }
+
+// typedList is a repeatable string flag (a pflag.SliceValue) whose help
+// names its items' type.
+type typedList struct {
+	vs  []string
+	typ string
+}
+
+func (l *typedList) String() string            { return "[" + strings.Join(l.vs, ",") + "]" }
+func (l *typedList) Set(v string) error        { l.vs = append(l.vs, v); return nil }
+func (l *typedList) Type() string              { return l.typ }
+func (l *typedList) Append(v string) error     { return l.Set(v) }
+func (l *typedList) Replace(vs []string) error { l.vs = append([]string(nil), vs...); return nil }
+func (l *typedList) GetSlice() []string        { return l.vs }
+
 // addParamFlag adds a flag for one parameter: typed, so that a bad value
 // is a usage error before any request, and with a help line from the
 // schema. Only flags that are set are sent: the node applies the defaults.
@@ -302,13 +326,8 @@ func addParamFlag(cmd *cobra.Command, p ops.Param) {
 	fs := cmd.Flags()
 	name := flagName(p.Name)
 	usage := paramHelp(p)
-	switch p.Type {
-	case ops.TypePID, ops.TypeNode, ops.TypeEnum, ops.TypeObject:
-		// Name the type in help: pflag shows the back-quoted word.
-		usage = "[`" + typeWord(p) + "`] " + usage
-	case ops.TypeList:
-		usage = "[list of `" + typeWord(p) + "`] " + usage
-	}
+	// The help line names the parameter's type (pflag shows a value's
+	// Type()): pid, node, enum, json-object, a list of strings.
 	switch p.Type {
 	case ops.TypeBool:
 		fs.Bool(name, false, usage)
@@ -319,9 +338,9 @@ func addParamFlag(cmd *cobra.Command, p ops.Param) {
 	case ops.TypeDuration:
 		fs.Duration(name, 0, usage)
 	case ops.TypeList:
-		fs.StringArray(name, nil, usage)
+		fs.Var(&typedList{typ: typeWord(p) + "-list"}, name, usage)
 	default:
-		fs.String(name, "", usage)
+		fs.Var(&typedString{typ: typeWord(p)}, name, usage)
 	}
 	if len(p.Enum) > 0 {
 		_ = cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(p.Enum, cobra.ShellCompDirectiveNoFileComp))
@@ -349,6 +368,7 @@ func (v clientVerb) command(stdout, stderr io.Writer) *cobra.Command {
 	if v.positional == "pid" {
 		cmd.Long += "\n\nPID is a PID (ID.INCARNATION@NODE) or a cluster-wide registered name."
 	}
+	cmd.Long += "\n\n" + exitCodesHelp
 	if v.positional != "" {
 		cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -401,9 +421,9 @@ func (v clientVerb) command(stdout, stderr io.Writer) *cobra.Command {
 		if err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("%s: %w", v.name, err)}
 		}
-		code := exitOK
+		code := partialExit(resp.Meta)
 		if v.exit != nil {
-			code = v.exit(resp.Data)
+			code = max(code, v.exit(resp.Data))
 		}
 		if cf.format == "json" || v.table == nil {
 			if err := printEnvelope(stdout, resp); err != nil {
@@ -460,6 +480,21 @@ func printEnvelope(w io.Writer, resp *ops.Response) error {
 	return enc.Encode(map[string]any{"data": data, "meta": meta})
 }
 
+// partialExit is exitDegraded when meta lists nodes that did not answer
+// (a partial cluster-wide answer, printed all the same), else exitOK: a
+// script sees from the exit code alone that the answer is incomplete.
+func partialExit(meta map[string]any) int {
+	switch u := meta["unreachable_nodes"].(type) {
+	case nil:
+		return exitOK
+	case map[string]any:
+		if len(u) == 0 {
+			return exitOK
+		}
+	}
+	return exitDegraded
+}
+
 // sayUnreachable writes one line per node that did not answer, sorted by
 // name: a dead or unreachable node is always said.
 func sayUnreachable(w io.Writer, meta map[string]any) {
@@ -470,6 +505,9 @@ func sayUnreachable(w io.Writer, meta map[string]any) {
 	m, ok := u.(map[string]any)
 	if !ok {
 		fmt.Fprintf(w, "warning: some nodes did not answer: %s\n", jsonText(u))
+		return
+	}
+	if len(m) == 0 {
 		return
 	}
 	names := make([]string, 0, len(m))

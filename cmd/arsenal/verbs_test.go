@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/arsenal-go/arsenal/ops"
 )
@@ -165,9 +169,10 @@ func TestFormatJSONEnvelope(t *testing.T) {
 		Data: map[string]any{"total": 0, "processes": []any{}},
 		Meta: map[string]any{"unreachable_nodes": map[string]string{"b@h": "node is dead: not asked", "a@h": "timeout"}},
 	}
+	// A partial answer is printed whole, and exits 3 (exitDegraded).
 	code, out, errs := runCLI("ps", "--format", "json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
+	if code != exitDegraded {
+		t.Fatalf("exit %d, want %d: %s", code, exitDegraded, errs)
 	}
 	var env struct {
 		Data map[string]any `json:"data"`
@@ -182,12 +187,72 @@ func TestFormatJSONEnvelope(t *testing.T) {
 		t.Fatalf("envelope %s", out)
 	}
 	code, out, errs = runCLI("ps")
-	if code != 0 {
-		t.Fatalf("table: exit %d: %s", code, errs)
+	if code != exitDegraded {
+		t.Fatalf("table: exit %d, want %d: %s", code, exitDegraded, errs)
 	}
 	want := "warning: 2 node(s) did not answer; the list above is without them:\n  a@h: timeout\n  b@h: node is dead: not asked\n"
 	if errs != want || strings.Contains(out+errs, "map[") {
 		t.Fatalf("table stderr %q, want %q; stdout %q", errs, want, out)
+	}
+}
+
+// A partial answer exits 3 on every verb that prints it, ops call
+// included; a complete one exits 0; health's own code wins when higher.
+func TestPartialAnswerExitCode(t *testing.T) {
+	f, _ := newFakeAPI(t)
+	partial := map[string]any{"unreachable_nodes": map[string]string{"b@h": "timeout"}}
+	f.answer["cluster.supervision_trees"] = &ops.Result{Data: map[string]any{"nodes": []any{}}, Meta: partial}
+	for _, args := range [][]string{{"tree"}, {"tree", "--format", "json"}, {"ops", "call", "cluster.supervision_trees"}} {
+		if code, out, errs := runCLI(args...); code != exitDegraded {
+			t.Errorf("%v with a node missing: exit %d, want %d; %s%s", args, code, exitDegraded, out, errs)
+		}
+	}
+	f.answer["cluster.supervision_trees"] = &ops.Result{Data: map[string]any{"nodes": []any{}}, Meta: map[string]any{"unreachable_nodes": map[string]string{}}}
+	if code, out, errs := runCLI("tree"); code != exitOK || errs != "" {
+		t.Errorf("tree, every node answered: exit %d, want 0; %s%s", code, out, errs)
+	}
+	for status, want := range map[string]int{"healthy": exitDegraded, "critical": exitCritical} {
+		f.answer["cluster.health"] = &ops.Result{Data: map[string]any{"overall_status": status, "nodes": []any{}}, Meta: partial}
+		if code, out, errs := runCLI("health"); code != want {
+			t.Errorf("health %s with a node missing: exit %d, want %d; %s%s", status, code, want, out, errs)
+		}
+	}
+}
+
+// arsenal --help lists the exit codes, and docs/OPERATIONS.md's table has
+// the same codes with the same meanings.
+func TestExitCodesInHelp(t *testing.T) {
+	code, out, errs := runCLI("--help")
+	if code != 0 {
+		t.Fatalf("--help: exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, " | "); len(f) == 2 && len(line) > 4 && line[0] == '|' && line[2] >= '0' && line[2] <= '9' && line[3] == ' ' {
+			rows[line[2:3]] = f[1]
+		}
+	}
+	for code, c := range map[string]struct{ help, doc string }{
+		"0": {"0  success", "success"},
+		"1": {"1  the operation failed", "the operation failed"},
+		"2": {"2  bad usage", "bad usage"},
+		"3": {"3  health degraded, or a partial answer", "partial"},
+		"4": {"4  health critical", "critical"},
+	} {
+		if !strings.Contains(out, c.help) {
+			t.Errorf("arsenal --help has no %q:\n%s", c.help, out)
+		}
+		if !strings.Contains(rows[code], c.doc) {
+			t.Errorf("docs/OPERATIONS.md: exit code %s is %q, want it to say %q", code, rows[code], c.doc)
+		}
+		delete(rows, code)
+	}
+	if len(rows) > 0 {
+		t.Errorf("docs/OPERATIONS.md has exit codes the CLI does not: %v", rows)
 	}
 }
 
@@ -244,6 +309,13 @@ func TestHelpTrueToOperations(t *testing.T) {
 			if line == "" {
 				t.Errorf("%s --help lacks --%s", v.name, flagName(p.Name))
 				continue
+			}
+			typ := map[ops.Type]string{ops.TypeInt: "int", ops.TypeFloat: "float64", ops.TypeDuration: "duration", ops.TypeList: typeWord(p) + "-list"}[p.Type]
+			if typ == "" {
+				typ = typeWord(p)
+			}
+			if p.Type != ops.TypeBool && !strings.Contains(line, "--"+flagName(p.Name)+" "+typ+" ") {
+				t.Errorf("%s --%s help does not name its type %s: %q", v.name, flagName(p.Name), typ, line)
 			}
 			for _, e := range p.Enum {
 				if !strings.Contains(line, e) {
@@ -374,5 +446,40 @@ func TestOpsCallHelpListsParams(t *testing.T) {
 				t.Errorf("ops call %s --help lacks %s", op.Name, p.Name)
 			}
 		}
+	}
+}
+
+// --node NAME of a node that is dead, left or unknown is exit 1 with the
+// reason, and no request goes to the address it last published.
+func TestNodeByNameNotAlive(t *testing.T) {
+	f, _ := newFakeAPI(t)
+	f.answer["cluster.topology"] = &ops.Result{Data: map[string]any{"cluster_name": "c", "nodes": []any{
+		map[string]any{"name": "a@h", "status": "alive", "self": true, "node_addr": "127.0.0.1:1", "http_addr": "127.0.0.1:1"},
+		map[string]any{"name": "d@h", "status": "dead", "node_addr": "127.0.0.1:2", "http_addr": "127.0.0.1:2"},
+		map[string]any{"name": "l@h", "status": "left", "node_addr": "127.0.0.1:3", "http_addr": "127.0.0.1:3"},
+	}}}
+	for name, want := range map[string]string{"d@h": "the node is dead", "l@h": "the node is left", "x@h": "no such node in the cluster"} {
+		code, _, errs := runCLI("health", "--node", name)
+		if code != exitFailed || !strings.Contains(errs, "--node "+name+": "+want) {
+			t.Errorf("health --node %s: exit %d, %q; want 1 and %q", name, code, errs, want)
+		}
+	}
+	if n := len(f.calls["cluster.health"]); n != 0 {
+		t.Errorf("cluster.health called %d times through a node that is not alive", n)
+	}
+}
+
+// A list parameter is a repeatable flag named by its items' type, read
+// back as a pflag.SliceValue (what the verb sends, joined by commas).
+func TestListParamFlag(t *testing.T) {
+	cmd := &cobra.Command{Use: "x"}
+	addParamFlag(cmd, ops.Param{Name: "meta", Type: ops.TypeList, In: ops.InQuery, Description: "key=value"})
+	if err := cmd.ParseFlags([]string{"--meta", "a=1", "--meta", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	f := cmd.Flags().Lookup("meta")
+	sv, ok := f.Value.(pflag.SliceValue)
+	if !ok || !reflect.DeepEqual(sv.GetSlice(), []string{"a=1", "b"}) || f.Value.Type() != "string-list" {
+		t.Fatalf("--meta: %T %v, type %q", f.Value, f.Value, f.Value.Type())
 	}
 }

@@ -3,6 +3,7 @@ package operations
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/arsenal-go/arsenal/inspect"
 	"github.com/arsenal-go/arsenal/ops"
 )
 
@@ -37,6 +39,32 @@ func TestOperationsDocListsEveryOperation(t *testing.T) {
 			if name := strings.TrimPrefix(f[0], "| "); !names[name] {
 				t.Errorf("docs/OPERATIONS.md lists %q, which is not an operation", name)
 			}
+		}
+	}
+}
+
+// The bounds docs/OPERATIONS.md states are the ones in the code.
+func TestOperationsDocStatesTheBounds(t *testing.T) {
+	b, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(b)), " ") // lines joined
+	thousands := func(n int) string {                   // 100000 → "100 000", as the doc writes it
+		s := fmt.Sprint(n)
+		for i := len(s) - 3; i > 0; i -= 3 {
+			s = s[:i] + " " + s[i:]
+		}
+		return s
+	}
+	for _, want := range []string{
+		fmt.Sprintf("at most %d traces holding at most %s events", inspect.MaxTraces, thousands(inspect.MaxTraceEvents)),
+		fmt.Sprintf("removed %d minutes after it stopped", int(inspect.TraceRetention.Minutes())),
+		fmt.Sprintf("among the node's last %d", EventBacklog),
+		fmt.Sprintf("body over %d MiB", ops.DefaultMaxBodyBytes>>20),
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/OPERATIONS.md does not say %q", want)
 		}
 	}
 }
