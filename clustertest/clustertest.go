@@ -484,7 +484,8 @@ func (n *Node) collect(ch *launch.Child) {
 	}
 }
 
-// Nodes returns the cluster's nodes.
+// Nodes returns the cluster's nodes, by index (a copy of the list, which
+// AddNode grows).
 func (c *Cluster) Nodes() []*Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
