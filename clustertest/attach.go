@@ -101,8 +101,8 @@ func attachCluster(t testing.TB, n int, opts Options, name string) *Cluster {
 // what it started.
 func (c *Cluster) mine(i int, what string) {
 	c.t.Helper()
-	if c.nodes[i].attached {
-		c.t.Fatalf("clustertest: %s %s: the node belongs to the attached cluster %q; the harness kills, stops, pauses and restarts only nodes it started (unset ARSENAL_ATTACH to run this test on its own cluster)", what, c.nodes[i].Name, c.Name)
+	if c.at(i).attached {
+		c.t.Fatalf("clustertest: %s %s: the node belongs to the attached cluster %q; the harness kills, stops, pauses and restarts only nodes it started (unset ARSENAL_ATTACH to run this test on its own cluster)", what, c.at(i).Name, c.Name)
 	}
 }
 
@@ -112,7 +112,7 @@ func (c *Cluster) detach() {
 	if !c.attached {
 		return
 	}
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes() {
 		ch := n.current()
 		if ch == nil {
 			continue

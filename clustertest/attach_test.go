@@ -32,6 +32,9 @@ func TestAttachToRunningCluster(t *testing.T) {
 	if got, err := c.Call(0, echo, "hi"); err != nil || got != "hi" {
 		t.Fatalf("call: %q, %v", got, err)
 	}
+	if i, err := c.TryAddNode(""); err == nil || !strings.Contains(err.Error(), "attached") || c.Size() != 2 {
+		t.Errorf("AddNode on an attached cluster: index %d, error %v, size %d; want a refusal", i, err, c.Size())
+	}
 	c.Partition([]int{0}, []int{1})
 	c.WaitPartitioned(30*time.Second, []int{0}, []int{1})
 	c.Heal()

@@ -16,6 +16,12 @@
 // stdin EOF, and is killed by t.Cleanup, which then checks that no child
 // and no port was left behind.
 //
+// AddNode grows a running cluster by one node of the same binary (or, on
+// the simulator, App) under a new name, joining the others: scale-out, or
+// crashed nodes replaced under new names as a Kubernetes Deployment does;
+// with Options.ExpectedSize = NoExpectedSize the nodes count only their
+// live members, as such a cluster is run.
+//
 // Every fault has a life cycle (inject, in effect, undo, recovered) kept
 // in the cluster's History next to every membership change the nodes
 // report and every signal their watcher processes receive; scenarios check
@@ -171,7 +177,10 @@ type Options struct {
 	Profile string
 	// Args are extra flags for every node (real processes only).
 	Args []string
-	// ExpectedSize is passed as --expected-size (0: the cluster size).
+	// ExpectedSize is passed as --expected-size (0: the cluster size
+	// given to Start; NoExpectedSize: none, so the nodes count the live
+	// members, as a cluster that grows with AddNode and loses crashed
+	// nodes would run). Nodes added later get the same value.
 	ExpectedSize int
 	// NoWait skips waiting for full convergence after the start.
 	NoWait bool
@@ -200,6 +209,14 @@ type Options struct {
 	Attach string
 }
 
+// NoExpectedSize, as Options.ExpectedSize, starts the nodes with no
+// expected size (--expected-size 0): their split-brain decisions count
+// the live members only, whatever size the cluster started with.
+const NoExpectedSize = -1
+
+// expectedSize is the --expected-size of every node of the cluster.
+func (c *Cluster) expectedSize() string { return fmt.Sprint(max(c.opts.ExpectedSize, 0)) }
+
 // Cluster is a set of real node processes. It implements Harness.
 type Cluster struct {
 	t       testing.TB
@@ -214,6 +231,7 @@ type Cluster struct {
 	// attached: the nodes belong to a running 'arsenal cluster'
 	attached bool
 
+	addMu   sync.Mutex // serialises AddNode
 	mu      sync.Mutex
 	nodes   []*Node
 	foreign []*Node
@@ -375,7 +393,7 @@ func checkOrder(n int, order []int) error {
 // seeds are the node addresses of every other running node.
 func (n *Node) seeds() string {
 	var s []string
-	for _, o := range n.c.nodes {
+	for _, o := range n.c.Nodes() {
 		if o != n && o.Alive() {
 			s = append(s, o.Ready().NodeAddr)
 		}
@@ -388,7 +406,7 @@ func (n *Node) start(seeds string) error {
 	bin, pre := c.binary()
 	args := append(pre, "--control", "stdio", "--name", n.Name, "--cluster", c.Name,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--tokens-file", c.tokens)
+		"--expected-size", c.expectedSize(), "--log-level", "debug", "--tokens-file", c.tokens)
 	if seeds != "" {
 		args = append(args, "--seeds", seeds)
 	}
@@ -466,11 +484,23 @@ func (n *Node) collect(ch *launch.Child) {
 	}
 }
 
-// Nodes returns the cluster's nodes.
-func (c *Cluster) Nodes() []*Node { return c.nodes }
+// Nodes returns the cluster's nodes, by index (a copy of the list, which
+// AddNode grows).
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Node(nil), c.nodes...)
+}
 
 // Node returns node i (0-based).
-func (c *Cluster) Node(i int) *Node { return c.nodes[i] }
+func (c *Cluster) Node(i int) *Node { return c.at(i) }
+
+// at is node i (the list grows with AddNode, so it is read under the lock).
+func (c *Cluster) at(i int) *Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
 
 func (c *Cluster) record(format string, args ...any) { c.hist.Note(format, args...) }
 
@@ -578,14 +608,14 @@ func (c *Cluster) T() testing.TB { return c.t }
 func (c *Cluster) Backend() string { return BackendReal }
 
 // Size returns the number of nodes.
-func (c *Cluster) Size() int { return len(c.nodes) }
+func (c *Cluster) Size() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.nodes) }
 
 // NodeName returns node i's name.
-func (c *Cluster) NodeName(i int) string { return c.nodes[i].Name }
+func (c *Cluster) NodeName(i int) string { return c.at(i).Name }
 
 // Index returns the index of the node named name, or -1.
 func (c *Cluster) Index(name string) int {
-	for i, n := range c.nodes {
+	for i, n := range c.Nodes() {
 		if n.Name == name {
 			return i
 		}
@@ -594,13 +624,13 @@ func (c *Cluster) Index(name string) int {
 }
 
 // Running reports whether node i's process is running (paused included).
-func (c *Cluster) Running(i int) bool { return c.nodes[i].Alive() }
+func (c *Cluster) Running(i int) bool { return c.at(i).Alive() }
 
 // Paused reports whether node i is paused.
-func (c *Cluster) Paused(i int) bool { return c.nodes[i].isPaused() }
+func (c *Cluster) Paused(i int) bool { return c.at(i).isPaused() }
 
 // Incarnation returns node i's current incarnation.
-func (c *Cluster) Incarnation(i int) uint64 { return c.nodes[i].Ready().Incarnation }
+func (c *Cluster) Incarnation(i int) uint64 { return c.at(i).Ready().Incarnation }
 
 // Profile returns the settings of the cluster's failure-detection profile.
 func (c *Cluster) Profile() cluster.ProfileSettings { return c.profile }
@@ -609,12 +639,12 @@ func (c *Cluster) Profile() cluster.ProfileSettings { return c.profile }
 func (c *Cluster) History() *History { return c.hist }
 
 // Members returns the membership as node i sees it.
-func (c *Cluster) Members(i int) ([]control.Member, error) { return c.nodes[i].Members() }
+func (c *Cluster) Members(i int) ([]control.Member, error) { return c.at(i).Members() }
 
 // Topology returns node i's view: counts, partition status and mode.
 func (c *Cluster) Topology(i int) (cluster.Topology, error) {
 	var top cluster.Topology
-	err := c.nodes[i].Do("topology", nil, &top)
+	err := c.at(i).Do("topology", nil, &top)
 	return top, err
 }
 
@@ -624,7 +654,7 @@ func (c *Cluster) Topology(i int) (cluster.Topology, error) {
 func (c *Cluster) Spawn(i int, kind string) string {
 	c.t.Helper()
 	var pid string
-	c.nodes[i].MustDo("spawn", map[string]any{"kind": kind}, &pid)
+	c.at(i).MustDo("spawn", map[string]any{"kind": kind}, &pid)
 	return pid
 }
 
@@ -632,7 +662,7 @@ func (c *Cluster) Spawn(i int, kind string) string {
 func (c *Cluster) Monitor(i int, pid string) string {
 	c.t.Helper()
 	var w string
-	c.nodes[i].MustDo("monitor", map[string]any{"pid": pid}, &w)
+	c.at(i).MustDo("monitor", map[string]any{"pid": pid}, &w)
 	return w
 }
 
@@ -640,21 +670,21 @@ func (c *Cluster) Monitor(i int, pid string) string {
 func (c *Cluster) Link(i int, pid string) string {
 	c.t.Helper()
 	var w string
-	c.nodes[i].MustDo("link", map[string]any{"pid": pid}, &w)
+	c.at(i).MustDo("link", map[string]any{"pid": pid}, &w)
 	return w
 }
 
 // Send sends msg to pid from a fresh process on node i.
 func (c *Cluster) Send(i int, to, msg string) {
 	c.t.Helper()
-	c.nodes[i].MustDo("send", map[string]any{"to": to, "msg": msg}, nil)
+	c.at(i).MustDo("send", map[string]any{"to": to, "msg": msg}, nil)
 }
 
 // Sender starts a long-lived sender process on node i.
 func (c *Cluster) Sender(i int) string {
 	c.t.Helper()
 	var pid string
-	c.nodes[i].MustDo("sender", nil, &pid)
+	c.at(i).MustDo("sender", nil, &pid)
 	return pid
 }
 
@@ -663,14 +693,14 @@ func (c *Cluster) Sender(i int) string {
 func (c *Cluster) SendSeq(i int, sender, to, msg string, count int) int {
 	c.t.Helper()
 	var first int
-	c.nodes[i].MustDo("send_seq", control.SendSeq{Sender: sender, To: to, Msg: msg, Count: count}, &first)
+	c.at(i).MustDo("send_seq", control.SendSeq{Sender: sender, To: to, Msg: msg, Count: count}, &first)
 	return first
 }
 
 // Call calls the echo server `to` from node i.
 func (c *Cluster) Call(i int, to, msg string) (string, error) {
 	var got string
-	err := c.nodes[i].Do("call", map[string]any{"to": to, "msg": msg}, &got)
+	err := c.at(i).Do("call", map[string]any{"to": to, "msg": msg}, &got)
 	return got, err
 }
 
@@ -747,7 +777,7 @@ func (n *Node) fault(f control.Fault) error { return n.Do("fault", f, nil) }
 // apply sets one rule on its node, naming the peer by name and by its
 // current address (either matches).
 func (c *Cluster) apply(r rule) error {
-	a, b := c.nodes[r.from], c.nodes[r.to]
+	a, b := c.at(r.from), c.at(r.to)
 	for _, peer := range []string{b.Name, b.Ready().NodeAddr} {
 		f := control.Fault{Action: r.action, Peer: peer, Dir: r.dir}
 		if r.action == "delay" {
@@ -764,7 +794,7 @@ func (c *Cluster) apply(r rule) error {
 // when it restarts or resumes.
 func (c *Cluster) add(r rule) {
 	c.t.Helper()
-	if from := c.nodes[r.from]; from.Alive() && !from.isPaused() {
+	if from := c.at(r.from); from.Alive() && !from.isPaused() {
 		if err := c.apply(r); err != nil {
 			c.t.Fatalf("clustertest: %v", err)
 		}
@@ -778,7 +808,7 @@ func (c *Cluster) add(r rule) {
 // crosses between groups, both ways, gossip and node links alike.
 func (c *Cluster) Partition(groups ...[]int) {
 	c.t.Helper()
-	if err := validatePartition(len(c.nodes), groups); err != nil {
+	if err := validatePartition(c.Size(), groups); err != nil {
 		c.t.Fatalf("clustertest: %v", err)
 	}
 	var all []int
@@ -807,7 +837,7 @@ func (c *Cluster) Blackhole(a, b int, dir string) {
 	if err := checkDir(dir); err != nil {
 		c.t.Fatalf("clustertest: blackhole: %v", err)
 	}
-	c.hist.inject("blackhole", fmt.Sprintf("blackhole %s -> %s (%s)", c.nodes[a].Name, c.nodes[b].Name, dir), a, b)
+	c.hist.inject("blackhole", fmt.Sprintf("blackhole %s -> %s (%s)", c.at(a).Name, c.at(b).Name, dir), a, b)
 	c.add(rule{from: a, to: b, action: "block", dir: dir})
 }
 
@@ -816,7 +846,7 @@ func (c *Cluster) Blackhole(a, b int, dir string) {
 func (c *Cluster) Delay(a, b int, d, jitter time.Duration) {
 	c.t.Helper()
 	if d == 0 && jitter == 0 {
-		if c.nodes[a].Alive() { // a node that is down lost its rules
+		if c.at(a).Alive() { // a node that is down lost its rules
 			if err := c.apply(rule{from: a, to: b, action: "delay"}); err != nil {
 				c.t.Fatalf("clustertest: %v", err)
 			}
@@ -832,11 +862,11 @@ func (c *Cluster) Delay(a, b int, d, jitter time.Duration) {
 		}
 		c.rules = kept
 		c.mu.Unlock()
-		what := fmt.Sprintf("delay %s -> %s", c.nodes[a].Name, c.nodes[b].Name)
+		what := fmt.Sprintf("delay %s -> %s", c.at(a).Name, c.at(b).Name)
 		c.hist.undo("remove "+what, func(f *Fault) bool { return f.Kind == "delay" && strings.HasPrefix(f.What, what+" ") })
 		return
 	}
-	c.hist.inject("delay", fmt.Sprintf("delay %s -> %s by %s ± %s", c.nodes[a].Name, c.nodes[b].Name, d, jitter), a, b)
+	c.hist.inject("delay", fmt.Sprintf("delay %s -> %s by %s ± %s", c.at(a).Name, c.at(b).Name, d, jitter), a, b)
 	c.mu.Lock()
 	kept := c.rules[:0]
 	for _, r := range c.rules { // a new delay replaces the old one
@@ -855,7 +885,7 @@ func (c *Cluster) Delay(a, b int, d, jitter time.Duration) {
 // is cleared when it resumes).
 func (c *Cluster) Heal() {
 	c.t.Helper()
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes() {
 		if !n.Alive() {
 			continue
 		}
@@ -886,8 +916,8 @@ func (c *Cluster) Heal() {
 func (c *Cluster) Kill(i int) {
 	c.t.Helper()
 	c.mine(i, "kill")
-	c.hist.inject("kill", fmt.Sprintf("kill -9 %s", c.nodes[i].Name), i)
-	c.nodes[i].current().Kill()
+	c.hist.inject("kill", fmt.Sprintf("kill -9 %s", c.at(i).Name), i)
+	c.at(i).current().Kill()
 }
 
 // Stop stops node i gracefully (SIGTERM: it leaves the cluster).
@@ -895,9 +925,9 @@ func (c *Cluster) Stop(i int) {
 	c.t.Helper()
 	c.mine(i, "stop")
 	c.Resume(i)
-	c.hist.inject("leave", fmt.Sprintf("stop %s (graceful leave)", c.nodes[i].Name), i)
-	if err := c.nodes[i].current().Stop(testutil.Scale(20 * time.Second)); err != nil {
-		c.t.Fatalf("clustertest: stop %s: %v", c.nodes[i].Name, err)
+	c.hist.inject("leave", fmt.Sprintf("stop %s (graceful leave)", c.at(i).Name), i)
+	if err := c.at(i).current().Stop(testutil.Scale(20 * time.Second)); err != nil {
+		c.t.Fatalf("clustertest: stop %s: %v", c.at(i).Name, err)
 	}
 }
 
@@ -912,7 +942,7 @@ func (c *Cluster) Leave(i int) {
 func (c *Cluster) Pause(i int) {
 	c.t.Helper()
 	c.mine(i, "pause")
-	n := c.nodes[i]
+	n := c.at(i)
 	c.hist.inject("pause", fmt.Sprintf("pause %s (SIGSTOP)", n.Name), i)
 	n.mu.Lock()
 	n.paused = true
@@ -925,7 +955,7 @@ func (c *Cluster) Pause(i int) {
 // Resume continues a paused node (no-op if it is not paused).
 func (c *Cluster) Resume(i int) {
 	c.t.Helper()
-	n := c.nodes[i]
+	n := c.at(i)
 	n.mu.Lock()
 	was, clearFaults := n.paused, n.clearOnResume
 	n.paused, n.clearOnResume = false, false
@@ -952,7 +982,7 @@ func (c *Cluster) Resume(i int) {
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
 	c.mine(i, "restart")
-	n := c.nodes[i]
+	n := c.at(i)
 	if n.Alive() {
 		c.t.Fatalf("clustertest: restart %s: still running; Kill or Stop it first", n.Name)
 	}
@@ -965,6 +995,71 @@ func (c *Cluster) Restart(i int) {
 	})
 }
 
+// AddNode starts one more node of the cluster's binary, under name (""
+// picks the next free "n<k>@127.0.0.1"), with the cluster's profile,
+// flags (Options.Args), expected size and secret, joining every running
+// node; it returns the new node's index (Size() before the call). From
+// then on it is a node like the others: faults, waits, History,
+// diagnostics and the leak check cover it, and it dies with the test. It
+// does not wait for convergence (WaitConverged, or WaitSees from every
+// node). A start that fails fails the test with the node's last log
+// lines (TryAddNode returns the error instead).
+func (c *Cluster) AddNode(name string) int {
+	c.t.Helper()
+	i, err := c.TryAddNode(name)
+	if err != nil {
+		c.t.Fatalf("clustertest: %v", err)
+	}
+	return i
+}
+
+// TryAddNode is AddNode that returns the error: a name in use (by any
+// node this cluster has had), an attached cluster (the harness starts
+// nodes only in its own), no running node to join, or a node that did
+// not start (with its last log lines). On error the cluster is as before;
+// a process that did start and failed is cleaned up with the cluster and
+// its log is in the diagnostics.
+func (c *Cluster) TryAddNode(name string) (int, error) {
+	c.t.Helper()
+	c.addMu.Lock() // one at a time: the index is taken when the node is up
+	defer c.addMu.Unlock()
+	if c.attached {
+		return -1, fmt.Errorf("add node: the cluster %q is attached (Options.Attach): the harness starts nodes only in clusters it started", c.Name)
+	}
+	nodes := c.Nodes()
+	taken := map[string]bool{}
+	for _, o := range nodes {
+		taken[o.Name] = true
+	}
+	if name == "" {
+		for k := len(nodes) + 1; name == ""; k++ {
+			if n := fmt.Sprintf("n%d@127.0.0.1", k); !taken[n] {
+				name = n
+			}
+		}
+	} else if taken[name] {
+		return -1, fmt.Errorf("add node %q: the name is node %d's; a new node needs a new name (Restart starts a node again under its own)", name, c.Index(name))
+	}
+	n := &Node{c: c, Index: len(nodes), Name: name, logs: &logBuffer{}, events: make(chan control.Line, 4096)}
+	seeds := n.seeds()
+	if seeds == "" {
+		return -1, fmt.Errorf("add node %s: no node of the cluster is running to join", name)
+	}
+	if err := n.start(seeds); err != nil {
+		n.Index = -1
+		c.mu.Lock()
+		c.foreign = append(c.foreign, n) // its log goes to the diagnostics
+		c.mu.Unlock()
+		c.record("add node %s: did not start: %v", name, err)
+		return -1, fmt.Errorf("add node %s: %w", name, err)
+	}
+	c.mu.Lock()
+	c.nodes = append(c.nodes, n)
+	c.mu.Unlock()
+	c.record("added node %s as node %d (incarnation %d), joining %s", name, n.Index, n.Ready().Incarnation, seeds)
+	return n.Index, nil
+}
+
 // reapply applies again the rules in force that match, on the nodes that
 // can take them, after node i restarted or resumed.
 func (c *Cluster) reapply(i int, match func(rule) bool) {
@@ -973,9 +1068,9 @@ func (c *Cluster) reapply(i int, match func(rule) bool) {
 	rules := append([]rule(nil), c.rules...)
 	c.mu.Unlock()
 	for _, r := range rules {
-		if match(r) && c.nodes[r.from].Alive() && !c.nodes[r.from].isPaused() {
+		if match(r) && c.at(r.from).Alive() && !c.at(r.from).isPaused() {
 			if err := c.apply(r); err != nil {
-				c.t.Fatalf("clustertest: %s: re-applying faults: %v", c.nodes[i].Name, err)
+				c.t.Fatalf("clustertest: %s: re-applying faults: %v", c.at(i).Name, err)
 			}
 		}
 	}
@@ -1057,14 +1152,15 @@ func (c *Cluster) cleanup() {
 }
 
 func (c *Cluster) diagnose(w *strings.Builder) {
+	nodes := c.Nodes()
 	fmt.Fprintf(w, "\n==== clustertest diagnostics for cluster %s ====\n", c.Name)
 	fmt.Fprintf(w, "\n-- membership matrix (row sees column) --\n")
 	fmt.Fprintf(w, "%-16s", "")
-	for _, n := range c.nodes {
+	for _, n := range nodes {
 		fmt.Fprintf(w, "%-16s", n.Name)
 	}
 	fmt.Fprintln(w)
-	for _, n := range c.nodes {
+	for _, n := range nodes {
 		fmt.Fprintf(w, "%-16s", n.Name)
 		if !n.Alive() {
 			fmt.Fprintf(w, "(not running)\n")
@@ -1079,7 +1175,7 @@ func (c *Cluster) diagnose(w *strings.Builder) {
 		for _, m := range ms {
 			st[m.Name] = m.Status
 		}
-		for _, o := range c.nodes {
+		for _, o := range nodes {
 			s := st[o.Name]
 			if err != nil {
 				s = "?"
@@ -1181,7 +1277,7 @@ func (c *Cluster) StartForeign(name, clusterName, secret string) *Node {
 	bin, pre := c.binary()
 	args := append(pre, "--control", "stdio", "--name", name, "--cluster", clusterName,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--log-level", "debug", "--seeds", c.nodes[0].Ready().NodeAddr)
+		"--log-level", "debug", "--seeds", c.at(0).Ready().NodeAddr)
 	n.Args = args
 	ch, err := launch.Start(context.Background(), launch.Spec{
 		Binary: bin, Args: args, Env: []string{"ARSENAL_SECRET=" + secret}, Stderr: n.logs,
@@ -1206,12 +1302,12 @@ func (c *Cluster) StartForeign(name, clusterName, secret string) *Node {
 // not part of Nodes, but is cleaned up with the cluster.
 func (c *Cluster) StartDuplicate(i int) (*Node, error) {
 	c.t.Helper()
-	orig := c.nodes[i]
+	orig := c.at(i)
 	n := &Node{c: c, Index: -1, Name: orig.Name, logs: &logBuffer{}, events: make(chan control.Line, 16)}
 	bin, pre := c.binary()
 	args := append(pre, "--control", "stdio", "--name", orig.Name, "--cluster", c.Name,
 		"--node-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--profile", c.opts.Profile,
-		"--expected-size", fmt.Sprint(c.opts.ExpectedSize), "--log-level", "debug", "--seeds", orig.seeds())
+		"--expected-size", c.expectedSize(), "--log-level", "debug", "--seeds", orig.seeds())
 	n.Args = args
 	c.mu.Lock()
 	c.foreign = append(c.foreign, n)

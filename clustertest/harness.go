@@ -63,6 +63,12 @@ type Harness interface {
 	// Restart starts a killed or stopped node again under the same name,
 	// with a new incarnation.
 	Restart(i int)
+	// AddNode starts one more node (the same binary or App, profile,
+	// flags and expected size) under a new name ("" picks the next free
+	// n<k>), joining the running nodes, and returns its index (the old
+	// Size). It does not wait for convergence. Scale-out, or a crashed
+	// node replaced under another name, as a Kubernetes Deployment does.
+	AddNode(name string) int
 
 	Members(i int) ([]control.Member, error)
 	Topology(i int) (cluster.Topology, error)

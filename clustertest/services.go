@@ -53,7 +53,7 @@ func mustPID(t interface{ Fatalf(string, ...any) }, s string) process.PID {
 func (c *Cluster) SpawnKind(i int, kind string, args []byte) process.PID {
 	c.t.Helper()
 	var pid string
-	c.nodes[i].MustDo("spawn", control.Spawn{Kind: kind, KindArgs: args}, &pid)
+	c.at(i).MustDo("spawn", control.Spawn{Kind: kind, KindArgs: args}, &pid)
 	return mustPID(c.t, pid)
 }
 
@@ -65,7 +65,7 @@ func (c *Cluster) SendTo(i int, to process.PID, msg any) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.nodes[i].MustDo("send", control.Message{To: to.String(), Value: b}, nil)
+	c.at(i).MustDo("send", control.Message{To: to.String(), Value: b}, nil)
 }
 
 // CallTo calls pid from node i with req and returns the reply, decoded.
@@ -75,7 +75,7 @@ func (c *Cluster) CallTo(i int, to process.PID, req any) (any, error) {
 		return nil, err
 	}
 	var v control.Value
-	if err := c.nodes[i].Do("call", control.Message{To: to.String(), Value: b, Timeout: callTimeout()}, &v); err != nil {
+	if err := c.at(i).Do("call", control.Message{To: to.String(), Value: b, Timeout: callTimeout()}, &v); err != nil {
 		return nil, err
 	}
 	return decode(v.Value)
@@ -98,21 +98,21 @@ func (c *Cluster) LinkPID(i int, pid process.PID) process.PID {
 // Place starts a child of the distributed supervisor from node i.
 func (c *Cluster) Place(i int, spec placement.ChildSpec) (placement.Child, error) {
 	var ch placement.Child
-	err := c.nodes[i].Do("place", control.Place{ID: spec.ID, Kind: spec.Kind, KindArgs: spec.Args, Name: spec.Name,
+	err := c.at(i).Do("place", control.Place{ID: spec.ID, Kind: spec.Kind, KindArgs: spec.Args, Name: spec.Name,
 		Restart: spec.Restart, Strategy: string(spec.Strategy)}, &ch)
 	return ch, err
 }
 
 // Unplace stops the distributed child id, from node i.
 func (c *Cluster) Unplace(i int, id string) error {
-	return c.nodes[i].Do("unplace", map[string]string{"id": id}, nil)
+	return c.at(i).Do("unplace", map[string]string{"id": id}, nil)
 }
 
 // Lookup returns the PID registered cluster-wide under name, as node i
 // sees it.
 func (c *Cluster) Lookup(i int, name string) (process.PID, bool) {
 	var s string
-	if err := c.nodes[i].Do("whereis_global", map[string]string{"name": name}, &s); err != nil {
+	if err := c.at(i).Do("whereis_global", map[string]string{"name": name}, &s); err != nil {
 		return process.PID{}, false
 	}
 	pid, err := process.ParsePID(s)
@@ -127,7 +127,7 @@ func (c *Cluster) CallName(i int, name string, req any) (any, error) {
 		return nil, err
 	}
 	var v control.Value
-	if err := c.nodes[i].Do("registry_call", control.Message{Name: name, Value: b, Timeout: callTimeout()}, &v); err != nil {
+	if err := c.at(i).Do("registry_call", control.Message{Name: name, Value: b, Timeout: callTimeout()}, &v); err != nil {
 		return nil, err
 	}
 	return decode(v.Value)
@@ -140,20 +140,20 @@ func (c *Cluster) SendName(i int, name string, msg any) error {
 	if err != nil {
 		return err
 	}
-	return c.nodes[i].Do("registry_send", control.Message{Name: name, Value: b}, nil)
+	return c.at(i).Do("registry_send", control.Message{Name: name, Value: b}, nil)
 }
 
 // Services returns the state of node i's cluster services.
 func (c *Cluster) Services(i int) (control.ServicesState, error) {
 	var s control.ServicesState
-	err := c.nodes[i].Do("services", nil, &s)
+	err := c.at(i).Do("services", nil, &s)
 	return s, err
 }
 
 // Placement returns node i's placement: status, children, local PIDs.
 func (c *Cluster) Placement(i int) (control.PlacementState, error) {
 	var s control.PlacementState
-	err := c.nodes[i].Do("placement", nil, &s)
+	err := c.at(i).Do("placement", nil, &s)
 	return s, err
 }
 

@@ -348,6 +348,31 @@ func (s *SimCluster) Restart(i int) {
 	})
 }
 
+// AddNode starts one more simulated node (sim.Cluster.Add) running the
+// App's services, and records its membership changes; see Harness.
+func (s *SimCluster) AddNode(name string) int {
+	s.t.Helper()
+	i, err := s.TryAddNode(name)
+	if err != nil {
+		s.t.Fatalf("clustertest: %v", err)
+	}
+	return i
+}
+
+// TryAddNode is AddNode that returns the error (a name in use, a node
+// that did not start).
+func (s *SimCluster) TryAddNode(name string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(sim.StartTimeout))
+	defer cancel()
+	i, err := s.c.Add(ctx, name)
+	if err != nil {
+		return -1, err
+	}
+	s.watch(i)
+	s.hist.Note("added node %s as node %d (incarnation %d)", s.c.Name(i), i, s.Incarnation(i))
+	return i, nil
+}
+
 // ---- processes: the same behaviours as the node's control commands ----
 
 type simEcho struct{ process.Server }

@@ -175,12 +175,17 @@ func isolatedOwner(t *testing.T, profile string) {
 func TestSplitBrainIsolatedOwner(t *testing.T) { isolatedOwner(t, "fast") }
 
 // TestSplitBrainIsolatedOwnerLAN is the same on the lan profile (the
-// default of arsenal node): about a minute, so it runs only with
-// ARSENAL_SLOW_TESTS=1.
+// default of arsenal node). It takes about 46 s, nearly all of it the lan
+// failover the test must wait for (the isolated node's lease runs out
+// after about 20 s, the others start its children after about 42 s), in
+// which the nodes mostly wait on timers: so it runs in parallel with the
+// package's other parallel tests (TestSplitBrainReplacedThenSplit), after
+// the sequential ones. -short skips it.
 func TestSplitBrainIsolatedOwnerLAN(t *testing.T) {
-	if os.Getenv("ARSENAL_SLOW_TESTS") == "" {
-		t.Skip("lan profile: about a minute; set ARSENAL_SLOW_TESTS=1")
+	if testing.Short() {
+		t.Skip("lan profile: about 46 s; runs without -short")
 	}
+	t.Parallel()
 	isolatedOwner(t, "lan")
 }
 
@@ -250,44 +255,116 @@ func TestSplitBrainCrashThenEvenSplit(t *testing.T) {
 	}
 }
 
-// TestSplitBrainReplacedThenSplit: a 5-node service whose n1 and n2
-// crashed and were replaced by two nodes of other names (modelled as a
-// 7-node start with expected size 5: the high-water mark of the old rule
-// counted 7), then a 3|2 split: the majority keeps running.
-func TestSplitBrainReplacedThenSplit(t *testing.T) {
-	c := clustertest.Start(t, 7, clustertest.Options{ExpectedSize: 5})
-	c.WatchChildren()
-	waitAllUp(c)
-	ids := placeOn(t, c, 2, 3, "r")
-	ids = append(ids, placeOn(t, c, 6, 2, "s")...)
-	c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children never settled")
-	c.Kill(0)
-	c.Kill(1)
-	live := []int{2, 3, 4, 5, 6}
-	c.Eventually(within, func() bool { return removedEverywhere(c, live, 0, 1) }, "n1 and n2 not removed everywhere")
-	maj, mnr := []int{2, 3, 4}, []int{5, 6}
-	c.Partition(maj, mnr)
-	c.WaitPartitioned(within, maj, mnr)
-	c.Eventually(within, func() bool {
-		upM, _ := upSide(t, c, maj)
-		_, downN := upSide(t, c, mnr)
-		if upM != 3 || downN != 2 || localCount(c, 5) != 0 || localCount(c, 6) != 0 {
+// countsLive reports whether every node of nodes counts exactly n live
+// members, all up: the crashed ones are out of its denominator (removed,
+// or never known to it).
+func countsLive(c *clustertest.Cluster, nodes []int, n int) bool {
+	for _, i := range nodes {
+		top, err := c.Topology(i)
+		if err != nil || top.Partition.Expected != n || top.Partition.Up != n {
 			return false
 		}
-		s, _ := placementOf(c.Node(2))
-		for _, ch := range s.Children {
-			if ch.Status != "running" || !slices.Contains(maj, c.Index(ch.Node)) {
+	}
+	return true
+}
+
+// replacedThenSplit: a 5-node service run with no expected size (the nodes
+// count their live members), with children placed on four of its nodes.
+// n1 and n2 crash (kill -9) and are replaced by two nodes of new names
+// (AddNode), as a Kubernetes Deployment replaces crashed pods. With
+// surge, the replacements start first and the crash follows (7 nodes up
+// at once: a rolling update with surge, or a replacement started before
+// the crash was detected); without, the crashed nodes are removed
+// everywhere before the replacements start. Once every live node counts
+// the five live members and no ghost, a 3|2 split (one survivor and the
+// two new nodes | the two other survivors, which own children): the
+// majority keeps running every child, the minority stops its own, and no
+// child ran twice.
+func replacedThenSplit(t *testing.T, surge bool) {
+	c := clustertest.Start(t, 5, clustertest.Options{ExpectedSize: clustertest.NoExpectedSize})
+	c.WatchChildren()
+	waitAllUp(c)
+	ids := placeOn(t, c, 0, 2, "z")
+	ids = append(ids, placeOn(t, c, 2, 3, "r")...)
+	ids = append(ids, placeOn(t, c, 4, 2, "s")...)
+	c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children never settled")
+	survivors := []int{2, 3, 4}
+	add := func() (int, int) {
+		a, b := c.AddNode(""), c.AddNode("")
+		if c.NodeName(a) != "n6@127.0.0.1" || c.NodeName(b) != "n7@127.0.0.1" {
+			t.Fatalf("added %s and %s, want n6 and n7", c.NodeName(a), c.NodeName(b))
+		}
+		c.WaitConverged(within) // the new nodes are up everywhere
+		return a, b
+	}
+	var a, b int
+	if surge {
+		a, b = add()
+		c.Eventually(within, func() bool { return countsLive(c, []int{0, 1, 2, 3, 4, a, b}, 7) }, "7 members up not counted everywhere")
+	}
+	c.Kill(0)
+	c.Kill(1)
+	c.WaitDead(0, within)
+	c.WaitDead(1, within)
+	c.Eventually(within, func() bool { return removedEverywhere(c, survivors, 0, 1) }, "n1 and n2 not removed by every survivor")
+	if !surge {
+		a, b = add()
+	}
+	live := []int{2, 3, 4, a, b}
+	c.Eventually(within, func() bool { return countsLive(c, live, 5) }, "the five live members (and no crashed one) not counted everywhere")
+	waitAllUp(c)
+	ids = append(ids, placeOn(t, c, b, 2, "t")...)
+	c.Eventually(within, func() bool { _, ok := settled(c, ids); return ok }, "children not settled on the replaced cluster")
+	maj, mnr := []int{3, a, b}, []int{2, 4}
+	c.Partition(maj, mnr)
+	c.WaitPartitioned(within, maj, mnr)
+	kept := func() bool {
+		upM, _ := upSide(t, c, maj)
+		_, downN := upSide(t, c, mnr)
+		if upM != 3 || downN != 2 || localCount(c, 2) != 0 || localCount(c, 4) != 0 {
+			return false
+		}
+		for _, i := range maj {
+			s, _ := placementOf(c.Node(i))
+			if len(s.Children) != len(ids) {
 				return false
 			}
+			for _, ch := range s.Children {
+				if ch.Status != "running" || !slices.Contains(maj, c.Index(ch.Node)) {
+					return false
+				}
+			}
 		}
-		return len(s.Children) == len(ids)
-	}, "the majority of the replaced cluster did not keep every child")
-	for _, i := range maj {
-		if st, _ := partitionState(t, c, i); st != "partial" && st != "healthy" {
-			t.Errorf("%s reports %s", c.NodeName(i), st)
+		return true
+	}
+	c.Eventually(within, kept, "the majority of the replaced cluster did not keep every child, or the minority did not stop its own")
+	for _, i := range append(slices.Clone(maj), mnr...) {
+		if top, err := c.Topology(i); err == nil {
+			t.Logf("%s after the split: %s, %d up of %d live, %d removed", c.NodeName(i), top.Partition.State,
+				top.Partition.Up, top.Partition.Expected, top.Partition.Removed)
 		}
 	}
+	for _, i := range maj { // healthy once it has removed the minority too
+		if st, _ := partitionState(t, c, i); st != "partial" && st != "healthy" {
+			t.Errorf("%s (majority) reports %s, want partial or healthy", c.NodeName(i), st)
+		}
+	}
+	for _, i := range mnr {
+		if st, _ := partitionState(t, c, i); st != "minority" {
+			t.Errorf("%s (minority) reports %s, want minority", c.NodeName(i), st)
+		}
+	}
+	c.Consistently(2*time.Second, kept, "the decision did not hold")
 	clustertest.AssertNoDoubleRuns(t, c)
+}
+
+// TestSplitBrainReplacedThenSplit: replacedThenSplit, with the
+// replacements started after the crashed nodes were removed everywhere,
+// and with them started before the crash (surge).
+func TestSplitBrainReplacedThenSplit(t *testing.T) {
+	t.Parallel() // with TestSplitBrainIsolatedOwnerLAN, which mostly waits
+	t.Run("after-removal", func(t *testing.T) { replacedThenSplit(t, false) })
+	t.Run("surge", func(t *testing.T) { replacedThenSplit(t, true) })
 }
 
 // TestSplitBrainPlaceRightAfterFormation: as soon as the cluster has

@@ -39,7 +39,9 @@ type Options struct {
 	// Secret defaults to DefaultSecret.
 	Secret []byte
 	// ExpectedSize is every node's expected cluster size for the
-	// partition status; default Nodes.
+	// partition status; default Nodes. Negative means none: the nodes
+	// count the live members (node.Config.ExpectedSize 0), as a cluster
+	// that grows with Add and shrinks with crashes would be run.
 	ExpectedSize int
 	// LogLevel is the level of the per-node logs kept for diagnostics
 	// (Logs, Diagnostics); default slog.LevelInfo.
@@ -88,6 +90,7 @@ func (o *Options) defaults() error {
 	if o.ExpectedSize == 0 {
 		o.ExpectedSize = o.Nodes
 	}
+	// Negative: none (node.Config.ExpectedSize 0, the live members).
 	return nil
 }
 
@@ -102,8 +105,9 @@ const (
 )
 
 // Cluster is an in-process cluster of complete nodes on a simulated
-// network. Nodes are numbered from 0; node i is named "n<i+1>@10.0.x.y" and
-// listens on 10.0.x.y:7946, the same name and address on every start.
+// network. Nodes are numbered from 0; node i is named "n<i+1>@10.0.x.y"
+// (or the name given to Add) and listens on 10.0.x.y:7946, the same name
+// and address on every start. Add grows the cluster by one node.
 //
 // Fault methods take node indexes and panic on an index out of range or an
 // invalid spec, as a slice index would: those are bugs in the test.
@@ -113,6 +117,7 @@ type Cluster struct {
 	started time.Time
 	rng     *mrand.Rand
 
+	addMu    sync.Mutex // serialises Add
 	mu       sync.Mutex
 	nodes    []*simNode
 	timeline []string
@@ -167,17 +172,7 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	c.record("seed %d: %d nodes, profile %s", opts.Seed, opts.Nodes, opts.Profile)
 	for i := range opts.Nodes {
-		ip := IP(i)
-		c.nodes = append(c.nodes, &simNode{
-			idx:   i,
-			name:  "n" + strconv.Itoa(i+1) + "@" + ip.String(),
-			addr:  netip.AddrPortFrom(ip, Port).String(),
-			ip:    ip,
-			host:  c.nw.Host(ip),
-			logs:  newLogRing(500),
-			state: Stopped,
-			gone:  closedChan(),
-		})
+		c.nodes = append(c.nodes, c.newSimNode(i, ""))
 	}
 	for i := range c.nodes {
 		seeds := make([]string, 0, i)
@@ -199,8 +194,40 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// at returns node i's bookkeeping (the list grows with Add, so it is read
+// under the lock).
+func (c *Cluster) at(i int) *simNode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// list returns the nodes' bookkeeping, by index.
+func (c *Cluster) list() []*simNode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*simNode(nil), c.nodes...)
+}
+
+func (c *Cluster) newSimNode(i int, name string) *simNode {
+	ip := IP(i)
+	if name == "" {
+		name = "n" + strconv.Itoa(i+1) + "@" + ip.String()
+	}
+	return &simNode{
+		idx:   i,
+		name:  name,
+		addr:  netip.AddrPortFrom(ip, Port).String(),
+		ip:    ip,
+		host:  c.nw.Host(ip),
+		logs:  newLogRing(500),
+		state: Stopped,
+		gone:  closedChan(),
+	}
+}
+
 func (c *Cluster) start(ctx context.Context, i int, seeds []string) error {
-	sn := c.nodes[i]
+	sn := c.at(i)
 	var h slog.Handler = slog.NewTextHandler(sn.logs, &slog.HandlerOptions{Level: c.opts.LogLevel})
 	if c.opts.Logger != nil {
 		h = fanout{h, c.opts.Logger.Handler().WithAttrs([]slog.Attr{slog.String("node", sn.name)})}
@@ -211,7 +238,7 @@ func (c *Cluster) start(ctx context.Context, i int, seeds []string) error {
 		Secret:       c.opts.Secret,
 		BindAddr:     sn.addr,
 		Profile:      c.opts.Profile,
-		ExpectedSize: c.opts.ExpectedSize,
+		ExpectedSize: max(c.opts.ExpectedSize, 0),
 		Net:          sn.host,
 		Logger:       slog.New(h),
 	}
@@ -260,11 +287,11 @@ func (c *Cluster) start(ctx context.Context, i int, seeds []string) error {
 // for this cluster's size). Windows for negative claims ("nobody is
 // declared dead") should be a multiple of typical.
 func (c *Cluster) CrashDetection() (typical, upper time.Duration) {
-	return c.opts.Profile.Settings().CrashDetection(len(c.nodes))
+	return c.opts.Profile.Settings().CrashDetection(c.Size())
 }
 
 // Size returns the number of nodes, running or not.
-func (c *Cluster) Size() int { return len(c.nodes) }
+func (c *Cluster) Size() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.nodes) }
 
 // Seed returns the seed of this run.
 func (c *Cluster) Seed() uint64 { return c.opts.Seed }
@@ -292,21 +319,20 @@ func (c *Cluster) Nodes() []*node.Node {
 
 // Node returns node i's current incarnation, or nil when it is down.
 func (c *Cluster) Node(i int) *node.Node {
-	sn := c.nodes[i]
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return sn.node
+	return c.nodes[i].node
 }
 
 // Name returns node i's name (the same on every start).
-func (c *Cluster) Name(i int) string { return c.nodes[i].name }
+func (c *Cluster) Name(i int) string { return c.at(i).name }
 
 // Addr returns node i's address (the same on every start).
-func (c *Cluster) Addr(i int) string { return c.nodes[i].addr }
+func (c *Cluster) Addr(i int) string { return c.at(i).addr }
 
 // Index returns the index of the node with the given name, or -1.
 func (c *Cluster) Index(name string) int {
-	for i, sn := range c.nodes {
+	for i, sn := range c.list() {
 		if sn.name == name {
 			return i
 		}
@@ -316,23 +342,21 @@ func (c *Cluster) Index(name string) int {
 
 // State returns node i's life-cycle state.
 func (c *Cluster) State(i int) NodeState {
-	sn := c.nodes[i]
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return sn.state
+	return c.nodes[i].state
 }
 
 // Incarnations returns every incarnation node i has had, oldest first.
 func (c *Cluster) Incarnations(i int) []uint64 {
-	sn := c.nodes[i]
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]uint64(nil), sn.incs...)
+	return append([]uint64(nil), c.nodes[i].incs...)
 }
 
 // Logs returns the last lines (up to 500) of node i's logs, all
 // incarnations.
-func (c *Cluster) Logs(i int) string { return c.nodes[i].logs.String() }
+func (c *Cluster) Logs(i int) string { return c.at(i).logs.String() }
 
 // ---- node faults ----
 
@@ -344,8 +368,8 @@ const shutdownTimeout = 10 * time.Second
 // closed in the background, its processes shut down unseen. Peers see it
 // dead. No-op if the node is down. Restart waits for the close.
 func (c *Cluster) Kill(i int) {
-	sn := c.nodes[i]
 	c.mu.Lock()
+	sn := c.nodes[i]
 	n := sn.node
 	if n == nil {
 		c.mu.Unlock()
@@ -382,8 +406,8 @@ func closedChan() chan struct{} {
 // Stop stops node i gracefully: it leaves the cluster (peers see it left),
 // stops its processes and closes. A paused node is resumed first.
 func (c *Cluster) Stop(i int) error {
-	sn := c.nodes[i]
 	c.mu.Lock()
+	sn := c.nodes[i]
 	n := sn.node
 	if n == nil {
 		c.mu.Unlock()
@@ -412,8 +436,8 @@ func (c *Cluster) Stop(i int) error {
 // Pause freezes node i's network as SIGSTOP would freeze the process (see
 // Host.Pause and the package doc for what differs). Resume undoes it.
 func (c *Cluster) Pause(i int) {
-	sn := c.nodes[i]
 	c.mu.Lock()
+	sn := c.nodes[i]
 	if sn.state != Running {
 		c.mu.Unlock()
 		return
@@ -426,8 +450,8 @@ func (c *Cluster) Pause(i int) {
 
 // Resume continues a paused node.
 func (c *Cluster) Resume(i int) {
-	sn := c.nodes[i]
 	c.mu.Lock()
+	sn := c.nodes[i]
 	if sn.state != Paused {
 		c.mu.Unlock()
 		return
@@ -442,8 +466,8 @@ func (c *Cluster) Resume(i int) {
 // new incarnation, joining every other node's address. Path faults set
 // before stay in force.
 func (c *Cluster) Restart(i int) (*node.Node, error) {
-	sn := c.nodes[i]
 	c.mu.Lock()
+	sn := c.nodes[i]
 	down, gone, closed := sn.node == nil, sn.gone, c.closed
 	c.mu.Unlock()
 	switch {
@@ -454,7 +478,7 @@ func (c *Cluster) Restart(i int) (*node.Node, error) {
 	}
 	<-gone // the old incarnation has released its address
 	var seeds []string
-	for _, o := range c.nodes {
+	for _, o := range c.list() {
 		if o != sn {
 			seeds = append(seeds, o.addr)
 		}
@@ -467,11 +491,54 @@ func (c *Cluster) Restart(i int) (*node.Node, error) {
 	return c.Node(i), nil
 }
 
+// Add starts one more node: index Size(), host IP(index) on port Port,
+// under name (empty: "n<index+1>@<its IP>"), joining every node that is
+// up, with the cluster's configuration (Options.Configure and
+// Options.Services included). It returns the new index. The name must be
+// new: a name any node of this cluster had is refused, as is an Add after
+// Close. If the node cannot start, the error says why and the cluster is
+// as before (the index is not used).
+func (c *Cluster) Add(ctx context.Context, name string) (int, error) {
+	c.addMu.Lock() // one Add at a time: a failed one gives its index back
+	defer c.addMu.Unlock()
+	c.mu.Lock()
+	i := len(c.nodes)
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return -1, errors.New("sim: add a node: cluster closed")
+	case i >= 65000:
+		c.mu.Unlock()
+		return -1, fmt.Errorf("sim: add a node: the cluster has %d nodes, the most the simulated network addresses", i)
+	}
+	sn := c.newSimNode(i, name)
+	var seeds []string
+	for _, o := range c.nodes {
+		if o.name == sn.name {
+			c.mu.Unlock()
+			return -1, fmt.Errorf("sim: add node %q: the name is node %d's; a new node needs a new name", sn.name, o.idx)
+		}
+		if o.node != nil {
+			seeds = append(seeds, o.addr)
+		}
+	}
+	c.nodes = append(c.nodes, sn)
+	c.mu.Unlock()
+	if err := c.start(ctx, i, seeds); err != nil {
+		c.mu.Lock()
+		c.nodes = c.nodes[:i]
+		c.mu.Unlock()
+		return -1, err // "sim: start <name>: …"
+	}
+	c.record("added %s as node %d", sn.name, i)
+	return i, nil
+}
+
 // ---- network faults ----
 
 func (c *Cluster) check(i int) {
-	if i < 0 || i >= len(c.nodes) {
-		panic(fmt.Sprintf("sim: node index %d out of range [0, %d)", i, len(c.nodes)))
+	if n := c.Size(); i < 0 || i >= n {
+		panic(fmt.Sprintf("sim: node index %d out of range [0, %d)", i, n))
 	}
 }
 
@@ -481,7 +548,7 @@ func (c *Cluster) update(a, b int, fn func(*PathFaults)) {
 	if a == b {
 		panic(fmt.Sprintf("sim: fault from node %d to itself", a))
 	}
-	c.nw.UpdatePath(c.nodes[a].ip, c.nodes[b].ip, fn)
+	c.nw.UpdatePath(c.at(a).ip, c.at(b).ip, fn)
 }
 
 // Partition cuts the cluster into groups of node indexes: nothing crosses
@@ -489,9 +556,10 @@ func (c *Cluster) update(a, b int, fn func(*PathFaults)) {
 // keep talking to everyone. Faults add up: call Heal to undo.
 func (c *Cluster) Partition(groups ...[]int) {
 	seen := map[int]bool{}
+	size := c.Size()
 	for _, g := range groups {
 		for _, i := range g {
-			if i < 0 || i >= len(c.nodes) || seen[i] {
+			if i < 0 || i >= size || seen[i] {
 				panic(fmt.Sprintf("sim: bad partition spec %v: index %d out of range or repeated", groups, i))
 			}
 			seen[i] = true
@@ -527,7 +595,7 @@ func (c *Cluster) Blackhole(a, b int, dir string) {
 	default:
 		panic(fmt.Sprintf("sim: blackhole direction %q: want out, in or both", dir))
 	}
-	c.record("blackhole %s -> %s (%s)", c.nodes[a].name, c.nodes[b].name, dir)
+	c.record("blackhole %s -> %s (%s)", c.Name(a), c.Name(b), dir)
 }
 
 // Delay delays everything a sends to b by d plus a random extra in
@@ -535,7 +603,7 @@ func (c *Cluster) Blackhole(a, b int, dir string) {
 // For both directions, call it twice.
 func (c *Cluster) Delay(a, b int, d, jitter time.Duration) {
 	c.update(a, b, func(f *PathFaults) { f.Delay, f.Jitter = d, jitter })
-	c.record("delay %s -> %s by %s ± %s", c.nodes[a].name, c.nodes[b].name, d, jitter)
+	c.record("delay %s -> %s by %s ± %s", c.Name(a), c.Name(b), d, jitter)
 }
 
 // DropRate loses each datagram (gossip packet) a sends to b with
@@ -546,21 +614,21 @@ func (c *Cluster) DropRate(a, b int, p float64) {
 		panic(fmt.Sprintf("sim: drop rate %g out of [0, 1]", p))
 	}
 	c.update(a, b, func(f *PathFaults) { f.Drop = p })
-	c.record("drop rate %s -> %s = %g", c.nodes[a].name, c.nodes[b].name, p)
+	c.record("drop rate %s -> %s = %g", c.Name(a), c.Name(b), p)
 }
 
 // Refuse makes a's new connections to b fail at once (a firewall reject).
 // Existing connections and datagrams are not affected.
 func (c *Cluster) Refuse(a, b int) {
 	c.update(a, b, func(f *PathFaults) { f.Refuse = true })
-	c.record("refuse %s -> %s", c.nodes[a].name, c.nodes[b].name)
+	c.record("refuse %s -> %s", c.Name(a), c.Name(b))
 }
 
 // ClearFaults removes every fault between a and b, both ways.
 func (c *Cluster) ClearFaults(a, b int) {
 	c.update(a, b, func(f *PathFaults) { *f = PathFaults{} })
 	c.update(b, a, func(f *PathFaults) { *f = PathFaults{} })
-	c.record("clear faults %s <-> %s", c.nodes[a].name, c.nodes[b].name)
+	c.record("clear faults %s <-> %s", c.Name(a), c.Name(b))
 }
 
 // Heal removes every network fault (partitions, blackholes, delays, drop
@@ -594,7 +662,7 @@ func (c *Cluster) Close() {
 	c.mu.Unlock()
 	// Crash all hosts first so that no node spends its shutdown talking
 	// to the others, then close the nodes in parallel.
-	for _, sn := range c.nodes {
+	for _, sn := range c.list() {
 		sn.host.Crash()
 	}
 	var wg sync.WaitGroup
@@ -714,7 +782,7 @@ func (c *Cluster) Status(observer, target int) cluster.Status {
 		return ""
 	}
 	for _, m := range n.Cluster().Members() {
-		if m.Name == c.nodes[target].name {
+		if m.Name == c.Name(target) {
 			return m.Status
 		}
 	}

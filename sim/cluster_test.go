@@ -479,3 +479,51 @@ func testWaitErrorDiagnostics(t *testing.T) {
 		t.Fatalf("diagnostics lack node logs:\n%s", d)
 	}
 }
+
+// TestAdd: a node added to a running cluster gets the next index, its
+// host's address and the next name (or the one given), joins, counts in
+// the waits and faults like the others; with no expected size, a
+// partition status counts it. A name in use, a name the node refuses and
+// an Add after Close are errors that leave the cluster as it was.
+func TestAdd(t *testing.T) {
+	bothClocks(t, func(t *testing.T) {
+		opts := options(t, 2, 7)
+		opts.ExpectedSize = -1 // none: the live members
+		c := sim.Start(t, opts)
+		i, err := c.Add(within(t, 10*time.Second), "")
+		must(t, err)
+		if i != 2 || c.Size() != 3 || c.Name(i) != "n3@10.0.0.3" || c.Addr(i) != "10.0.0.3:7946" {
+			t.Fatalf("Add = %d: size %d, %s at %s", i, c.Size(), c.Name(i), c.Addr(i))
+		}
+		j, err := c.Add(within(t, 10*time.Second), "extra@10.0.0.4")
+		must(t, err)
+		if j != 3 || c.Index("extra@10.0.0.4") != 3 {
+			t.Fatalf("Add(extra) = %d, Index %d", j, c.Index("extra@10.0.0.4"))
+		}
+		must(t, c.WaitConverged(within(t, 10*time.Second)))
+		if p := c.Node(0).Cluster().Partition(); p.Expected != 4 || p.State != cluster.Healthy {
+			t.Fatalf("n1's partition status %+v, want healthy of 4", p)
+		}
+		if _, err := c.Add(within(t, 10*time.Second), "n1@10.0.0.1"); err == nil || !strings.Contains(err.Error(), "n1@10.0.0.1") {
+			t.Errorf("Add of a name in use: %v", err)
+		}
+		if _, err := c.Add(within(t, 10*time.Second), "bad name"); err == nil || !strings.Contains(err.Error(), "bad name") {
+			t.Errorf("Add of a name the node refuses: %v", err)
+		}
+		if c.Size() != 4 {
+			t.Fatalf("size %d after refused adds, want 4", c.Size())
+		}
+		c.Partition([]int{0, 1}, []int{2, 3})
+		must(t, c.WaitStatus(within(t, 10*time.Second), 0, 3, cluster.StatusDead))
+		c.Heal()
+		c.Kill(3)
+		must(t, c.WaitStatus(within(t, 10*time.Second), 0, 3, cluster.StatusDead))
+		_, err = c.Restart(3)
+		must(t, err)
+		must(t, c.WaitConverged(within(t, 10*time.Second)))
+		c.Close()
+		if _, err := c.Add(within(t, 10*time.Second), ""); err == nil {
+			t.Errorf("Add after Close: no error")
+		}
+	})
+}

@@ -33,13 +33,14 @@ func (c *Cluster) timelineText() string {
 // partition status; down nodes show their state instead.
 func (c *Cluster) Matrix() string {
 	var w strings.Builder
+	nodes := c.list()
 	w.WriteString("-- membership matrix (row sees column) --\n")
 	fmt.Fprintf(&w, "%-16s", "")
-	for _, sn := range c.nodes {
+	for _, sn := range nodes {
 		fmt.Fprintf(&w, "%-16s", sn.name)
 	}
 	w.WriteString("partition\n")
-	for i, sn := range c.nodes {
+	for i, sn := range nodes {
 		fmt.Fprintf(&w, "%-16s", sn.name)
 		n := c.Node(i)
 		if n == nil {
@@ -50,7 +51,7 @@ func (c *Cluster) Matrix() string {
 		for _, m := range n.Cluster().Members() {
 			st[m.Name] = string(m.Status)
 		}
-		for _, o := range c.nodes {
+		for _, o := range nodes {
 			s := st[o.name]
 			if s == "" {
 				s = "-"
@@ -83,7 +84,7 @@ func (c *Cluster) Diagnostics() string {
 	w.WriteString("\n")
 	w.WriteString(c.timelineText())
 	fmt.Fprintf(&w, "\n-- network counters --\n%+v\n", c.nw.Stats())
-	for i, sn := range c.nodes {
+	for i, sn := range c.list() {
 		fmt.Fprintf(&w, "-- %s logs --\n", sn.name)
 		for _, l := range strings.Split(strings.TrimRight(c.Logs(i), "\n"), "\n") {
 			fmt.Fprintf(&w, "[%s] %s\n", sn.name, l)

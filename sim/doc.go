@@ -68,6 +68,10 @@
 //     and it refutes and rejoins on Resume.
 //   - Restart: node.Start again with the same name and address, a new
 //     incarnation, joining every other node. Network faults outlive it.
+//   - Add: one more node, the next index, under a new name (the next
+//     "n<i+1>@…" or one given), joining the nodes that are up: scale-out,
+//     or a crashed node replaced under another name as a Kubernetes
+//     Deployment does. Faults and waits take its index like any other.
 //
 // Heal removes every network fault; paused nodes stay paused and killed
 // ones down (Resume and Restart are separate), as in clustertest. The
