@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/placement"
 	"github.com/arsenal-go/arsenal/process"
+	"github.com/arsenal-go/arsenal/registry"
 	"go.uber.org/goleak"
 )
 
@@ -119,9 +121,10 @@ func TestBadInputIsAnErrorAtStart(t *testing.T) {
 	})
 }
 
-// A graceful stop leaves: the peer sees the node "left" (not dead) and its
-// names are gone from the peer's registry at once; the distributed child
-// it ran moves to the peer.
+// A graceful stop leaves: the peer sees the node "left" (not dead), and
+// the distributed child it ran moves to the peer under its name. (Its
+// names removed at once, and a crash for contrast:
+// TestStopRemovesNamesCrashDoesNot.)
 func TestStopLeavesCrashDoesNot(t *testing.T) {
 	app := arsenal.App{
 		Kinds:      []arsenal.Kind{{Name: "t.svc", New: newEcho}},
@@ -197,5 +200,74 @@ func TestStopLeavesCrashDoesNot(t *testing.T) {
 	case <-leaver.Done():
 	default:
 		t.Fatal("Done not closed after Stop")
+	}
+}
+
+// A graceful stop removes the node's names on its peers without waiting
+// for failure detection (the peer hears the stop, or sees the node left),
+// and the peer sees the node left; a crash does neither: the peer sees
+// the node dead, and its names go only when it is found down.
+func TestStopRemovesNamesCrashDoesNot(t *testing.T) {
+	cl := "names"
+	a, err := arsenal.Start(context.Background(), config("a@127.0.0.1", cl, arsenal.App{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	events, cancelEvents := a.Registry().Subscribe(1024)
+	defer cancelEvents()
+	// gone waits for the Unregistered event of name on a and returns its
+	// reason.
+	gone := func(name string) string {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case ev := <-events:
+				if ev.Type == registry.Unregistered && ev.Name == name {
+					return ev.Reason
+				}
+			case <-deadline:
+				t.Fatalf("a never saw %q unregistered", name)
+			}
+		}
+	}
+	for _, c := range []struct {
+		peer, name string
+		crash      bool
+		reasons    []string
+	}{
+		{"b@127.0.0.1", "t.on-b", false, []string{"node_stopped", "node_left"}},
+		{"c@127.0.0.1", "t.on-c", true, []string{"node_down"}},
+	} {
+		p, err := arsenal.Start(context.Background(), config(c.peer, cl, arsenal.App{}, a.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := p.Runtime().Spawn(echo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Registry().Register(c.name, pid, nil); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 20*time.Second, func() bool {
+			got, ok := a.Registry().Whereis(c.name)
+			return ok && got == pid
+		}, "a sees %s's name", c.peer)
+		if c.crash {
+			p.Crash()
+		} else if err := p.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		reason := gone(c.name)
+		m, _ := a.Cluster().Member(c.peer)
+		left := m.Status == cluster.StatusLeft
+		if !slices.Contains(c.reasons, reason) || left == c.crash {
+			t.Fatalf("after %s's %s: its name went with reason %q while a saw it %q; want one of %v, and left only after a graceful stop",
+				c.peer, map[bool]string{false: "graceful stop", true: "crash"}[c.crash], reason, m.Status, c.reasons)
+		}
+		t.Logf("%s: name removed with reason %q, a sees it %s", c.peer, reason, m.Status)
+		p.Stop(context.Background()) // a no-op after either
 	}
 }
