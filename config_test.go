@@ -1,0 +1,82 @@
+package arsenal_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arsenal-go/arsenal"
+	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/placement"
+)
+
+// Every setting, Arsenal's and the App's own, comes from its flag, else
+// its ARSENAL_* environment variable, else the JSON config file (keys are
+// the flag names), else its default; a bad setting or an unknown key is an
+// error that names it.
+func TestParseConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	secret := write("secret", "0123456789abcdef0123456789abcdef\n")
+	conf := write("node.json", `{"name": "file@127.0.0.1", "profile": "wan", "split-brain": "keep-oldest",
+		"stable-after": "4s", "jobs": "7", "color": "red"}`)
+	var jobs, color, shade *string
+	app := arsenal.App{Name: "svc", Flags: func(f *arsenal.Flags) {
+		jobs = f.String("jobs", "ARSENAL_SVC_JOBS", "1", "jobs")
+		color = f.String("color", "ARSENAL_SVC_COLOR", "blue", "color")
+		shade = f.String("shade", "ARSENAL_SVC_SHADE", "dark", "shade")
+	}}
+	for _, k := range []string{"ARSENAL_NAME", "ARSENAL_PROFILE", "ARSENAL_SPLIT_BRAIN", "ARSENAL_STABLE_AFTER", "ARSENAL_CLUSTER", "ARSENAL_SECRET", "ARSENAL_CONFIG"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("ARSENAL_PROFILE", "fast")    // beats the file
+	t.Setenv("ARSENAL_SVC_COLOR", "green") // beats the file
+	cfg, err := arsenal.ParseConfig(app, []string{"--config", conf, "--secret-file", secret,
+		"--name", "flag@127.0.0.1", "--jobs", "9", "--http-addr", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ what, got, want string }{
+		{"name (flag over file)", cfg.Node.Name, "flag@127.0.0.1"},
+		{"profile (env over file)", string(cfg.Node.Profile), string(cluster.ProfileFast)},
+		{"split-brain (file)", string(cfg.Placement.SplitBrain), string(placement.KeepOldest)},
+		{"stable-after (file)", cfg.Placement.StableAfter.String(), (4 * time.Second).String()},
+		{"cluster (default: the App's name)", cfg.Node.Cluster, "svc"},
+		{"secret (file, trimmed)", string(cfg.Node.Secret), "0123456789abcdef0123456789abcdef"},
+		{"App --jobs (flag over file)", *jobs, "9"},
+		{"App --color (env over file)", *color, "green"},
+		{"App --shade (default)", *shade, "dark"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %q, want %q", c.what, c.got, c.want)
+		}
+	}
+
+	for _, c := range []struct {
+		what string
+		args []string
+		want []string
+	}{
+		{"unknown key", []string{"--config", write("bad.json", `{"split-brian": "keep-oldest"}`)}, []string{"unknown keys split-brian"}},
+		{"bad values", []string{"--split-brain", "coin-toss", "--log-level", "loud", "--profile", "moon"},
+			[]string{`"coin-toss"`, `--log-level "loud"`, "moon"}},
+		{"no secret", []string{"--name", "x@127.0.0.1"}, []string{"no cluster secret"}},
+	} {
+		_, err := arsenal.ParseConfig(app, append(c.args, "--http-addr", "127.0.0.1:0"), io.Discard, io.Discard)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %v does not name %q", c.what, err, w)
+			}
+		}
+	}
+}
