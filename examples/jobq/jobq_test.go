@@ -17,10 +17,10 @@ import (
 // same bodies run on the simulator. They are the example of
 // docs/TESTING.md.
 
-// TestMain builds nothing itself: clustertest.Main removes the binaries
-// the tests built, then goleak checks that the simulated nodes and the
-// harness left no goroutine behind (the real nodes' processes and ports
-// are checked by the harness at each test's end).
+// TestMain: clustertest.Main runs the tests and removes the binaries they
+// built; then goleak checks that the simulated nodes and the harness left
+// no goroutine behind (the harness checks at each test's end that no node
+// process and no port of a real node is left).
 func TestMain(m *testing.M) {
 	code := clustertest.Main(m)
 	if code == 0 {
