@@ -2,6 +2,7 @@ package arsenal_test
 
 import (
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,42 @@ func TestParseConfigPrecedence(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: error %v does not name %q", c.what, err, w)
 			}
+		}
+	}
+}
+
+// Run's exit codes: 0 for --help (the usage lists the App's own settings),
+// 2 for bad settings or a bad App (named on stderr), 1 for a node that
+// fails to start (its cause named).
+func TestRunExitCodes(t *testing.T) {
+	t.Setenv("ARSENAL_SECRET", "0123456789abcdef0123456789abcdef")
+	app := arsenal.App{Name: "svc", Flags: func(f *arsenal.Flags) { f.String("jobs", "ARSENAL_SVC_JOBS", "1", "how many jobs") }}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	twice := arsenal.App{Name: "svc", Kinds: []arsenal.Kind{{Name: "t.k", New: newEcho}, {Name: "t.k", New: newEcho}}}
+	for _, c := range []struct {
+		what string
+		app  arsenal.App
+		args []string
+		code int
+		want string // on stdout for 0, on stderr otherwise
+	}{
+		{"help", app, []string{"--help"}, 0, "how many jobs"},
+		{"bad setting", app, []string{"--split-brain", "coin-toss"}, 2, `"coin-toss"`},
+		{"kind twice", twice, nil, 2, `kind "t.k" registered twice`},
+		{"address taken", app, []string{"--node-addr", "127.0.0.1:0", "--http-addr", taken.Addr().String()}, 1, "HTTP address " + taken.Addr().String()},
+	} {
+		var out, errb syncBuf
+		code := arsenal.Run(c.app, c.args, &out, &errb)
+		text := errb.b.String()
+		if c.code == 0 {
+			text = out.b.String()
+		}
+		if code != c.code || !strings.Contains(text, c.want) {
+			t.Errorf("%s: exit %d, want %d; output %q does not have %q", c.what, code, c.code, text, c.want)
 		}
 	}
 }
