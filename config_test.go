@@ -1,6 +1,8 @@
 package arsenal_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -114,6 +116,47 @@ func TestRunExitCodes(t *testing.T) {
 		}
 		if code != c.code || !strings.Contains(text, c.want) {
 			t.Errorf("%s: exit %d, want %d; output %q does not have %q", c.what, code, c.code, text, c.want)
+		}
+	}
+}
+
+// The network fault hooks are off unless a harness asks: --faults auto
+// (the default) installs them only with a control channel.
+func TestFaultHooksOffUnlessAsked(t *testing.T) {
+	t.Setenv("ARSENAL_SECRET", "0123456789abcdef0123456789abcdef")
+	t.Setenv("ARSENAL_FAULTS", "")
+	os.Unsetenv("ARSENAL_FAULTS")
+	sock := filepath.Join(t.TempDir(), "c.sock")
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--control", "stdio"}, true},
+		{[]string{"--control-socket", sock}, true},
+		{[]string{"--faults", "true"}, true},
+		{[]string{"--control", "stdio", "--faults", "false"}, false},
+	} {
+		cfg, err := arsenal.ParseConfig(arsenal.App{Name: "svc"}, c.args, io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Faults != c.want {
+			t.Errorf("%q: fault hooks %v, want %v", c.args, cfg.Faults, c.want)
+		}
+	}
+	for _, on := range []bool{false, true} {
+		cfg := config(fmt.Sprintf("faults-%v@127.0.0.1", on), "faults", arsenal.App{})
+		cfg.Faults = on
+		n, err := arsenal.Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (n.Faults() != nil) != on {
+			t.Errorf("Config.Faults %v: the node's fault hooks %v", on, n.Faults())
+		}
+		if err := n.Stop(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
