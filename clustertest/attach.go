@@ -85,6 +85,15 @@ func attachCluster(t testing.TB, n int, opts Options, name string) *Cluster {
 		if err != nil {
 			t.Fatalf("clustertest: attach %q: %s: %v", name, sn.Name, err)
 		}
+		if opts.App != nil {
+			for _, k := range opts.App.Kinds {
+				if !slices.Contains(ch.Ready.Kinds, k.Name) {
+					ch.Kill() // the connection only
+					t.Fatalf("clustertest: attach %q: %s runs %q, whose kinds %q lack %q of the test's App: not the test's binary (start the cluster with 'arsenal cluster start --name %s --build <the main package of Options.Build>')",
+						name, sn.Name, ch.Ready.App, ch.Ready.Kinds, k.Name, name)
+				}
+			}
+		}
 		node.child, node.ready = ch, ch.Ready
 		c.collectors.Add(1)
 		go node.collect(ch)

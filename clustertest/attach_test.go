@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arsenal-go/arsenal"
 	"github.com/arsenal-go/arsenal/clustertest"
 	"github.com/arsenal-go/arsenal/placement"
+	"github.com/arsenal-go/arsenal/process"
 )
 
 // A test run attaches to a running 'arsenal cluster' by name, uses its
@@ -50,6 +52,15 @@ func TestAttachToRunningCluster(t *testing.T) {
 	})
 	if !refused.Failed() || !strings.Contains(log, "belongs to the attached cluster") || strings.Contains(log, "place:") {
 		t.Fatalf("a kill of an attached node was not refused:\n%s", log)
+	}
+	// A test of another binary's App is refused at attach, by name.
+	other := &recordingTB{TB: t}
+	log = other.run(func(tb testing.TB) {
+		app := arsenal.App{Name: "other", Kinds: []arsenal.Kind{{Name: "other.kind", New: func([]byte) (process.Behaviour, error) { return process.Server{}, nil }}}}
+		clustertest.Start(tb, 2, clustertest.Options{Attach: "att", App: &app})
+	})
+	if !other.Failed() || !strings.Contains(log, `lack "other.kind" of the test's App: not the test's binary`) {
+		t.Fatalf("attaching a test of another App was not refused by name:\n%s", log)
 	}
 	// The nodes still run, the partition the refused run left is gone, and
 	// so is the child it placed: the next run can place it again.
