@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +21,8 @@ import (
 	"github.com/arsenal-go/arsenal/node"
 	"github.com/arsenal-go/arsenal/placement"
 	"github.com/arsenal-go/arsenal/process"
+	"github.com/arsenal-go/arsenal/registry"
+	"github.com/arsenal-go/arsenal/supervisor"
 	"go.uber.org/goleak"
 )
 
@@ -119,9 +124,10 @@ func TestBadInputIsAnErrorAtStart(t *testing.T) {
 	})
 }
 
-// A graceful stop leaves: the peer sees the node "left" (not dead) and its
-// names are gone from the peer's registry at once; the distributed child
-// it ran moves to the peer.
+// A graceful stop leaves: the peer sees the node "left" (not dead), and
+// the distributed child it ran moves to the peer under its name. (Its
+// names removed at once, and a crash for contrast:
+// TestStopRemovesNamesCrashDoesNot.)
 func TestStopLeavesCrashDoesNot(t *testing.T) {
 	app := arsenal.App{
 		Kinds:      []arsenal.Kind{{Name: "t.svc", New: newEcho}},
@@ -198,4 +204,152 @@ func TestStopLeavesCrashDoesNot(t *testing.T) {
 	default:
 		t.Fatal("Done not closed after Stop")
 	}
+}
+
+// A graceful stop removes the node's names on its peers without waiting
+// for failure detection (the peer hears the stop, or sees the node left),
+// and the peer sees the node left; a crash does neither: the peer sees
+// the node dead, and its names go only when it is found down.
+func TestStopRemovesNamesCrashDoesNot(t *testing.T) {
+	cl := "names"
+	a, err := arsenal.Start(context.Background(), config("a@127.0.0.1", cl, arsenal.App{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	events, cancelEvents := a.Registry().Subscribe(1024)
+	defer cancelEvents()
+	// gone waits for the Unregistered event of name on a and returns its
+	// reason.
+	gone := func(name string) string {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case ev := <-events:
+				if ev.Type == registry.Unregistered && ev.Name == name {
+					return ev.Reason
+				}
+			case <-deadline:
+				t.Fatalf("a never saw %q unregistered", name)
+			}
+		}
+	}
+	for _, c := range []struct {
+		peer, name string
+		crash      bool
+		reasons    []string
+	}{
+		{"b@127.0.0.1", "t.on-b", false, []string{"node_stopped", "node_left"}},
+		{"c@127.0.0.1", "t.on-c", true, []string{"node_down"}},
+	} {
+		p, err := arsenal.Start(context.Background(), config(c.peer, cl, arsenal.App{}, a.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := p.Runtime().Spawn(echo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Registry().Register(c.name, pid, nil); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 20*time.Second, func() bool {
+			got, ok := a.Registry().Whereis(c.name)
+			return ok && got == pid
+		}, "a sees %s's name", c.peer)
+		if c.crash {
+			p.Crash()
+		} else if err := p.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		reason := gone(c.name)
+		m, _ := a.Cluster().Member(c.peer)
+		left := m.Status == cluster.StatusLeft
+		if !slices.Contains(c.reasons, reason) || left == c.crash {
+			t.Fatalf("after %s's %s: its name went with reason %q while a saw it %q; want one of %v, and left only after a graceful stop",
+				c.peer, map[bool]string{false: "graceful stop", true: "crash"}[c.crash], reason, m.Status, c.reasons)
+		}
+		t.Logf("%s: name removed with reason %q, a sees it %s", c.peer, reason, m.Status)
+		p.Stop(context.Background()) // a no-op after either
+	}
+}
+
+// recorder is a tree's worker: it traps exits, so that its supervisor's
+// shutdown runs its Terminate, which records it.
+type recorder struct {
+	process.Server
+	note func(string)
+}
+
+func (r recorder) Init(p *process.Proc) error              { p.TrapExits(true); return nil }
+func (r recorder) Terminate(*process.Proc, process.Reason) { r.note("tree stopped") }
+
+// One ordered lifecycle: the App's trees start before its Start hook, and
+// at a graceful stop its Stop hook runs first, while the trees and the
+// registry still run, then the trees stop. A step that fails undoes the
+// steps before it (the HTTP address is free again) and the error names it.
+func TestLifecycleOrder(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	note := func(s string) { mu.Lock(); got = append(got, s); mu.Unlock() }
+	app := func(startErr error) arsenal.App {
+		return arsenal.App{
+			Trees: []arsenal.Tree{{Name: "t.tree", Spec: func(*arsenal.Node) supervisor.Spec {
+				return supervisor.Spec{Children: []supervisor.ChildSpec{{ID: "w", Name: "t.worker",
+					Start: func() process.Behaviour { return recorder{note: note} }}}}
+			}}},
+			Start: func(_ context.Context, n *arsenal.Node) error {
+				_, ok := n.Runtime().Whereis("t.worker")
+				note(fmt.Sprintf("start hook (tree running: %v)", ok))
+				return startErr
+			},
+			Stop: func(_ context.Context, n *arsenal.Node) {
+				_, ok := n.Runtime().Whereis("t.worker")
+				err := n.Registry().Register("t.late", n.Trees()[0], nil)
+				note(fmt.Sprintf("stop hook (tree running: %v, registry: %v)", ok, err))
+			},
+		}
+	}
+	n, err := arsenal.Start(context.Background(), config("life@127.0.0.1", "order", app(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"start hook (tree running: true)", "stop hook (tree running: true, registry: <nil>)", "tree stopped"}
+	mu.Lock()
+	if !slices.Equal(got, want) {
+		t.Errorf("lifecycle %q, want %q", got, want)
+	}
+	got = nil
+	mu.Unlock()
+
+	// A Start hook that fails: the error names the step, and what started
+	// before it is undone (the tree stopped, the HTTP address free).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := config("fail@127.0.0.1", "order", app(errors.New("boom")))
+	cfg.HTTPAddr = addr
+	if n, err := arsenal.Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "app start: boom") {
+		if n != nil {
+			n.Stop(context.Background())
+		}
+		t.Fatalf("a failing Start hook: %v; want an error naming the step", err)
+	}
+	mu.Lock()
+	if want := []string{"start hook (tree running: true)", "tree stopped"}; !slices.Equal(got, want) {
+		t.Errorf("after a failing Start hook: %q, want %q", got, want)
+	}
+	mu.Unlock()
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the HTTP address is still taken after a failed start: %v", err)
+	}
+	ln.Close()
 }

@@ -20,7 +20,7 @@ import (
 // The binary then takes every flag of `arsenal node` (--help lists them),
 // their ARSENAL_* environment variables and a JSON --config file; it
 // speaks the control protocol (--control stdio, --control-socket) so
-// that clustertest, `arsenal dev` and `arsenal cluster` can run it.
+// that clustertest and `arsenal cluster start --binary` can run it.
 func Main(app App) { os.Exit(Run(app, os.Args[1:], os.Stdout, os.Stderr)) }
 
 // StopTimeout bounds a graceful stop in Main and Run.

@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,9 +23,11 @@ import (
 // cluster start' runs (of the same binary), Start uses its nodes instead of
 // starting its own, through their control sockets. The harness owns only
 // what it starts: it refuses to kill, stop, pause or restart an attached
-// node, and at the end it clears the network faults it set and
-// disconnects, leaving the nodes running (with what the test spawned on
-// them). CI leaves ARSENAL_ATTACH unset and starts fresh clusters.
+// node, and at the end it clears the network faults it set, stops the
+// distributed children the test placed (so that the next run can place
+// them again) and disconnects, leaving the nodes running (with the
+// processes the test spawned on them). CI leaves ARSENAL_ATTACH unset and
+// starts fresh clusters.
 
 func attachName(o Options) string {
 	if o.Attach != "" {
@@ -81,6 +85,15 @@ func attachCluster(t testing.TB, n int, opts Options, name string) *Cluster {
 		if err != nil {
 			t.Fatalf("clustertest: attach %q: %s: %v", name, sn.Name, err)
 		}
+		if opts.App != nil {
+			for _, k := range opts.App.Kinds {
+				if !slices.Contains(ch.Ready.Kinds, k.Name) {
+					ch.Kill() // the connection only
+					t.Fatalf("clustertest: attach %q: %s runs %q, whose kinds %q lack %q of the test's App: not the test's binary (start the cluster with 'arsenal cluster start --name %s --build <the main package of Options.Build>')",
+						name, sn.Name, ch.Ready.App, ch.Ready.Kinds, k.Name, name)
+				}
+			}
+		}
 		node.child, node.ready = ch, ch.Ready
 		c.collectors.Add(1)
 		go node.collect(ch)
@@ -106,21 +119,72 @@ func (c *Cluster) mine(i int, what string) {
 	}
 }
 
-// detach clears the faults this test set on the attached nodes and
-// closes their connections; the nodes keep running.
+// attachPlaced holds, per attached cluster, the IDs of the distributed
+// children the test placed and has not unplaced.
+var attachPlaced sync.Map // *Cluster → *placedIDs
+
+type placedIDs struct {
+	mu  sync.Mutex
+	ids []string // in the order placed
+}
+
+// placedByTest records that the test placed (or unplaced) child id, on an
+// attached cluster: detach stops what is left.
+func (c *Cluster) placedByTest(id string, placed bool) {
+	if !c.attached {
+		return
+	}
+	v, _ := attachPlaced.LoadOrStore(c, &placedIDs{})
+	p := v.(*placedIDs)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ids = slices.DeleteFunc(p.ids, func(s string) bool { return s == id })
+	if placed {
+		p.ids = append(p.ids, id)
+	}
+}
+
+// detach clears the faults this test set on the attached nodes, stops
+// the distributed children it placed, and closes the nodes' connections;
+// the nodes keep running.
 func (c *Cluster) detach() {
 	if !c.attached {
 		return
 	}
 	for _, n := range c.Nodes() {
-		ch := n.current()
-		if ch == nil {
+		if n.current() == nil {
 			continue
 		}
 		if err := n.fault(control.Fault{Action: "clear_all"}); err != nil {
 			c.t.Errorf("clustertest: detach: clearing the faults on %s: %v", n.Name, err)
 		}
-		ch.Kill() // closes the connection only
+	}
+	var ids []string
+	if v, ok := attachPlaced.LoadAndDelete(c); ok {
+		ids = v.(*placedIDs).ids
+	}
+	for _, id := range ids {
+		var errs []string
+		for _, n := range c.Nodes() {
+			if n.current() == nil {
+				continue
+			}
+			err := n.Do("unplace", map[string]string{"id": id}, nil)
+			if err == nil {
+				c.record("detach: stopped the child %q that the test placed", id)
+				errs = nil
+				break
+			}
+			errs = append(errs, n.Name+": "+err.Error())
+		}
+		if len(errs) > 0 {
+			c.t.Logf("clustertest: detach: the child %q that the test placed could not be stopped, it keeps running on the attached cluster %q (%s)", id, c.Name, strings.Join(errs, "; "))
+		}
+	}
+	for _, n := range c.Nodes() {
+		if ch := n.current(); ch != nil {
+			ch.Kill() // closes the connection only
+		}
 	}
 }
 

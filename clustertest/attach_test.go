@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arsenal-go/arsenal"
 	"github.com/arsenal-go/arsenal/clustertest"
+	"github.com/arsenal-go/arsenal/placement"
+	"github.com/arsenal-go/arsenal/process"
 )
 
 // A test run attaches to a running 'arsenal cluster' by name, uses its
@@ -43,15 +46,42 @@ func TestAttachToRunningCluster(t *testing.T) {
 	refused := &recordingTB{TB: t}
 	log := refused.run(func(tb testing.TB) {
 		c := clustertest.Start(tb, 2, clustertest.Options{Attach: "att"})
+		c.WaitServicesReady(30 * time.Second)
+		if _, err := c.Place(1, placement.ChildSpec{ID: "att-child", Kind: "echo", Name: "att.child"}); err != nil {
+			tb.Fatalf("place: %v", err) // left running: detaching stops it
+		}
 		c.Partition([]int{0}, []int{1}) // left in force: detaching clears it
 		c.Kill(0)
 	})
-	if !refused.Failed() || !strings.Contains(log, "belongs to the attached cluster") {
+	if !refused.Failed() || !strings.Contains(log, "belongs to the attached cluster") || strings.Contains(log, "place:") {
 		t.Fatalf("a kill of an attached node was not refused:\n%s", log)
 	}
-	// The nodes still run, and the partition the refused run left is gone.
+	// A test of another binary's App is refused at attach, by name.
+	other := &recordingTB{TB: t}
+	log = other.run(func(tb testing.TB) {
+		app := arsenal.App{Name: "other", Kinds: []arsenal.Kind{{Name: "other.kind", New: func([]byte) (process.Behaviour, error) { return process.Server{}, nil }}}}
+		clustertest.Start(tb, 2, clustertest.Options{Attach: "att", App: &app})
+	})
+	if !other.Failed() || !strings.Contains(log, `lack "other.kind" of the test's App: not the test's binary`) {
+		t.Fatalf("attaching a test of another App was not refused by name:\n%s", log)
+	}
+	// The nodes still run, the partition the refused run left is gone, and
+	// so is the child it placed: the next run can place it again.
 	again := clustertest.Start(t, 2, clustertest.Options{Attach: "att"})
 	if got, err := again.Call(0, echo, "still"); err != nil || got != "still" {
 		t.Fatalf("after the refused run: %q, %v", got, err)
+	}
+	again.WaitServicesReady(30 * time.Second)
+	for i := 0; i < 2; i++ {
+		s, err := again.Services(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.Children["att-child"]; ok {
+			t.Fatalf("node %d still knows the child the refused run placed: %+v", i, s.Children)
+		}
+	}
+	if _, err := again.Place(0, placement.ChildSpec{ID: "att-child", Kind: "echo", Name: "att.child"}); err != nil {
+		t.Fatalf("placing the child again: %v", err)
 	}
 }

@@ -100,12 +100,19 @@ func (c *Cluster) Place(i int, spec placement.ChildSpec) (placement.Child, error
 	var ch placement.Child
 	err := c.at(i).Do("place", control.Place{ID: spec.ID, Kind: spec.Kind, KindArgs: spec.Args, Name: spec.Name,
 		Restart: spec.Restart, Strategy: string(spec.Strategy)}, &ch)
+	if err == nil {
+		c.placedByTest(spec.ID, true)
+	}
 	return ch, err
 }
 
 // Unplace stops the distributed child id, from node i.
 func (c *Cluster) Unplace(i int, id string) error {
-	return c.at(i).Do("unplace", map[string]string{"id": id}, nil)
+	err := c.at(i).Do("unplace", map[string]string{"id": id}, nil)
+	if err == nil {
+		c.placedByTest(id, false)
+	}
+	return err
 }
 
 // Lookup returns the PID registered cluster-wide under name, as node i

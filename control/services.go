@@ -72,9 +72,13 @@ func (h *history) get() ServiceHistory {
 
 // PlacementState is the result of the "placement" command.
 type PlacementState struct {
-	Status   placement.Status       `json:"status"`
-	Children []placement.Child      `json:"children"`
-	Local    map[string]process.PID `json:"local"`
+	// Status is the node's placement status (its split-brain side).
+	Status placement.Status `json:"status"`
+	// Children are the distributed children the node knows of, sorted
+	// by ID, wherever they run.
+	Children []placement.Child `json:"children"`
+	// Local are the children running on this node: child ID → PID.
+	Local map[string]process.PID `json:"local"`
 }
 
 // ServicesState is the result of the "services" command: whether the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/arsenal-go/arsenal/clustertest"
 	"github.com/arsenal-go/arsenal/examples/jobq"
+	"go.uber.org/goleak"
 )
 
 // The job queue's multi-node tests: the harness runs the service's own
@@ -16,7 +17,20 @@ import (
 // same bodies run on the simulator. They are the example of
 // docs/TESTING.md.
 
-func TestMain(m *testing.M) { os.Exit(clustertest.Main(m)) }
+// TestMain: clustertest.Main runs the tests and removes the binaries they
+// built; then goleak checks that the simulated nodes and the harness left
+// no goroutine behind (the harness checks at each test's end that no node
+// process and no port of a real node is left).
+func TestMain(m *testing.M) {
+	code := clustertest.Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // args: split-brain decisions after 1 s of stable membership, and a 3 s
 // removal margin (the spread of failure detection on the fast profile).

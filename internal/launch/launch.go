@@ -48,6 +48,11 @@ type Child struct {
 
 	exited   chan struct{}
 	exitErr  error
+	readDone chan struct{} // closed when stdout ends
+	// stray is the first line on stdout that is not the control
+	// protocol's (a binary that does not call arsenal.Main), for the
+	// start error.
+	stray    string
 	attached bool // from Attach: cmd is nil
 }
 
@@ -72,7 +77,7 @@ func Start(ctx context.Context, s Spec) (*Child, error) {
 		return nil, fmt.Errorf("start %s: %w", s.Binary, err)
 	}
 	c := &Child{cmd: cmd, stdin: stdin, events: make(chan control.Line, 4096),
-		pending: map[uint64]chan control.Line{}, exited: make(chan struct{})}
+		pending: map[uint64]chan control.Line{}, exited: make(chan struct{}), readDone: make(chan struct{})}
 	ready := make(chan control.Ready, 1)
 	go c.read(stdout, ready)
 	go func() {
@@ -94,10 +99,18 @@ func Start(ctx context.Context, s Spec) (*Child, error) {
 		c.Ready = r
 		return c, nil
 	case <-c.exited:
-		return nil, fmt.Errorf("node process exited before it was ready: %v", c.exitErr)
+		select { // the rest of stdout, for its first stray line
+		case <-c.readDone:
+		case <-time.After(time.Second):
+		}
+		how := "exit status 0"
+		if c.exitErr != nil {
+			how = c.exitErr.Error()
+		}
+		return nil, fmt.Errorf("node process %s exited (%s) before it reported \"ready\" on its control channel (stdout); a binary whose main calls arsenal.Main (or 'arsenal node') does, with --control stdio%s", s.Binary, how, c.strayNote())
 	case <-t.C:
 		c.Kill()
-		return nil, fmt.Errorf("node process not ready within %s: %s never reported \"ready\" on its control channel (stdout); a binary whose main calls arsenal.Main (or 'arsenal node') does, with --control stdio", timeout, s.Binary)
+		return nil, fmt.Errorf("node process not ready within %s: %s never reported \"ready\" on its control channel (stdout); a binary whose main calls arsenal.Main (or 'arsenal node') does, with --control stdio%s", timeout, s.Binary, c.strayNote())
 	case <-ctx.Done():
 		c.Kill()
 		return nil, ctx.Err()
@@ -141,13 +154,31 @@ var ErrNotChild = errors.New("the node is attached, not started by this process:
 // Attached reports whether the child came from Attach.
 func (c *Child) Attached() bool { return c.attached }
 
+// strayNote describes the first stray line on stdout, if there was one.
+func (c *Child) strayNote() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stray == "" {
+		return ""
+	}
+	return fmt.Sprintf("; its stdout began with %q, which is not the control protocol", c.stray)
+}
+
 func (c *Child) read(stdout io.Reader, ready chan<- control.Ready) {
+	if c.readDone != nil {
+		defer close(c.readDone)
+	}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	sentReady := false
 	for sc.Scan() {
 		var l control.Line
 		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			c.mu.Lock()
+			if c.stray == "" && len(sc.Bytes()) > 0 {
+				c.stray = string(sc.Bytes()[:min(len(sc.Bytes()), 200)])
+			}
+			c.mu.Unlock()
 			continue
 		}
 		if l.ID != 0 {

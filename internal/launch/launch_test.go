@@ -19,15 +19,18 @@ func script(t *testing.T, body string) string {
 }
 
 // An old binary (its "ready" has no protocol version), a binary of
-// another version, and one that never reports ready each give an error
-// that says so, not a hang.
+// another version, one that never reports ready and one that exits first
+// (a main that does not call arsenal.Main) each give an error that says
+// so, not a hang.
 func TestVersionHandshake(t *testing.T) {
 	cases := []struct {
 		name, body, want string
 	}{
 		{"unversioned", `echo '{"event":"ready","data":{"name":"old@127.0.0.1"}}'; sleep 30`, "speaks no protocol version"},
 		{"newer", `echo '{"event":"ready","data":{"name":"new@127.0.0.1","protocol":99}}'; sleep 30`, "speaks version 99, this side speaks version 1"},
-		{"silent", `echo 'hello, I am not an Arsenal node'; sleep 30`, `never reported "ready" on its control channel`},
+		{"silent", `echo 'hello, I am not an Arsenal node'; sleep 30`, `never reported "ready" on its control channel (stdout); a binary whose main calls arsenal.Main (or 'arsenal node') does, with --control stdio; its stdout began with "hello, I am not an Arsenal node"`},
+		{"exits", `echo 'hello'; exit 0`, `exited (exit status 0) before it reported "ready" on its control channel (stdout); a binary whose main calls arsenal.Main (or 'arsenal node') does, with --control stdio; its stdout began with "hello"`},
+		{"fails", `exit 3`, `exited (exit status 3) before it reported "ready"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
