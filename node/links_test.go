@@ -404,3 +404,68 @@ func TestSendNeverBlocksOnStuckPeer(t *testing.T) {
 		t.Error("the stuck peer must stay a member: only its connection is lost")
 	}
 }
+
+// setUpAcross spawns a watcher on n that monitors and links to target,
+// waits for what that brings (one DOWN, one EXIT), and calls target with
+// a minute to spare. Across no connection each must report noconnection
+// (doc.go, rule 5): the DOWN and the EXIT arrive, once, and the call
+// fails with NoConnection, not with its timeout.
+func setUpAcross(t *testing.T, n *node.Node, target process.PID, what string) {
+	t.Helper()
+	_, events := watcherOf(t, n, func(p *process.Proc) { p.Monitor(target); p.Link(target) })
+	got := map[string]int{}
+	for range 2 {
+		switch m := testutil.Recv(t, events, wait, what+": DOWN or EXIT").(type) {
+		case process.DownMsg:
+			got[fmt.Sprint("down ", m.Reason)]++
+		case process.ExitMsg:
+			got[fmt.Sprint("exit ", m.Reason)]++
+		}
+	}
+	if got["down noconnection"] != 1 || got["exit noconnection"] != 1 {
+		t.Errorf("%s: got %v; want one DOWN and one EXIT, noconnection", what, got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := n.Runtime().Call(ctx, target, "x"); !errors.Is(err, process.NoConnection) {
+		t.Errorf("%s: call = %v; want noconnection", what, err)
+	}
+	testutil.Never(t, events, 200*time.Millisecond, what+": a second signal")
+}
+
+// A monitor, a link or a call that cannot be set up because there is no
+// connection to be had reports that at once (doc.go, rule 5): to a node
+// nobody has heard of; to a member whose dial fails (the first attempt
+// fails with the dial, the next at once, in the backoff); and to a node
+// that membership has declared dead.
+func TestWhatCannotBeSetUpFailsAtOnce(t *testing.T) {
+	nodes, _ := startLinked(t, 2, 500*time.Millisecond, nil)
+	a, b := nodes[0], nodes[1]
+	target, err := b.Runtime().Spawn(echo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	setUpAcross(t, a, process.PID{Node: "ghost@127.0.0.1", Incarnation: 1, ID: 1}, "a node nobody knows")
+
+	// Node links cut, gossip untouched: b stays a member, but no dial to
+	// it succeeds.
+	a.Faults().BlockLinks(b.Name(), transport.Both)
+	testutil.Eventually(t, wait, func() bool { return linkTo(a, b.Name()).Epoch == 0 }, "the connection to b was not lost")
+	failed := a.Stats().DialsFailed.Load()
+	setUpAcross(t, a, target, "a member whose dial fails")
+	setUpAcross(t, a, target, "a member in its dial backoff")
+	if n := a.Stats().DialsFailed.Load() - failed; n < 1 {
+		t.Errorf("dials failed: %d; want the first set-up to have dialled", n)
+	}
+	if !alive(a, b.Name()) {
+		t.Fatal("b must still be an alive member: only its node links are cut")
+	}
+	a.Faults().ClearAll()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = b.Close(ctx) // a crash
+	testutil.Eventually(t, wait, func() bool { m, ok := a.Cluster().Member(b.Name()); return ok && !m.Status.Up() }, "b not declared dead")
+	setUpAcross(t, a, target, "a dead node")
+}
