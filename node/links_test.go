@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -468,4 +469,82 @@ func TestWhatCannotBeSetUpFailsAtOnce(t *testing.T) {
 	_ = b.Close(ctx) // a crash
 	testutil.Eventually(t, wait, func() bool { m, ok := a.Cluster().Member(b.Name()); return ok && !m.Status.Up() }, "b not declared dead")
 	setUpAcross(t, a, target, "a dead node")
+}
+
+// A malformed frame from a peer (a short or truncated frame, a bad
+// varint or length, a value that is not CBOR, trailing bytes, a PID that
+// is not the peer's or not ours, an unknown kind) closes the link it came
+// on, and so loses that one connection: its monitors fire noconnection,
+// once, on both sides; nothing of the frame is delivered; the node and
+// its connections to other nodes carry on; the next frame opens a fresh
+// connection.
+func TestMalformedFrameLosesOnlyThatConnection(t *testing.T) {
+	nodes, _ := startLinked(t, 3, 0, nil)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	delivered := make(chan any, 64)
+	sink, err := a.Runtime().SpawnFunc(func(p *process.Proc) error {
+		for {
+			m, err := p.Receive(context.Background())
+			if err != nil {
+				return err
+			}
+			delivered <- m
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoB, _ := b.Runtime().Spawn(echo{})
+	echoC, _ := c.Runtime().Spawn(echo{})
+	// Across a <-> c: must not fire.
+	_, eventsC := watcherOf(t, a, func(p *process.Proc) { p.Monitor(echoC) })
+	monitoredBy := func(rt *process.Runtime, pid process.PID) int { i, _ := rt.Info(pid); return len(i.MonitoredBy) }
+	testutil.Eventually(t, wait, func() bool { return monitoredBy(c.Runtime(), echoC) == 1 }, "monitor a -> c not set up")
+
+	frames := node.MalformedFrames(echoB, sink, echoC)
+	names := make([]string, 0, len(frames))
+	for k := range frames {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		// One monitor each way across the connection a <-> b.
+		_, onB := watcherOf(t, b, func(p *process.Proc) { p.Monitor(sink) })
+		_, onA := watcherOf(t, a, func(p *process.Proc) { p.Monitor(echoB) })
+		testutil.Eventually(t, wait, func() bool {
+			return monitoredBy(a.Runtime(), sink) == 1 && monitoredBy(b.Runtime(), echoB) == 1 && linkTo(b, a.Name()).Connected
+		}, "%s: monitors a <-> b not set up", name)
+		epoch, bad := linkTo(b, a.Name()).Epoch, a.Stats().BadFrames.Load()
+		if ok, err := node.SendRawFrame(b, a.Name(), frames[name]); !ok || err != nil {
+			t.Fatalf("%s: not sent: %v", name, err)
+		}
+		for what, ch := range map[string]<-chan any{"on a": onA, "on b": onB} {
+			if d := testutil.Recv(t, ch, wait, name+": DOWN "+what).(process.DownMsg); d.Reason != process.NoConnection {
+				t.Errorf("%s: DOWN %s: %v; want noconnection", name, what, d.Reason)
+			}
+		}
+		if n := a.Stats().BadFrames.Load() - bad; n != 1 {
+			t.Errorf("%s: %d bad frames counted; want 1", name, n)
+		}
+		if li := linkTo(b, a.Name()); li.Epoch == epoch {
+			t.Errorf("%s: b still on connection %d: %+v", name, epoch, li)
+		}
+		testutil.Never(t, onA, 0, name+": a second DOWN on a")
+		testutil.Never(t, onB, 0, name+": a second DOWN on b")
+	}
+	testutil.Never(t, delivered, 0, "a message delivered from a malformed frame")
+	testutil.Never(t, eventsC, 0, "a signal across the connection a <-> c")
+	// a carries on, with b on a fresh connection and with c.
+	b.Runtime().Send(sink, "after")
+	if m := testutil.Recv(t, delivered, wait, "a message after the malformed frames"); m != "after" {
+		t.Errorf("delivered %v; want \"after\"", m)
+	}
+	for _, pid := range []process.PID{echoB, echoC} {
+		if v, err := a.Runtime().Call(context.Background(), pid, "still"); err != nil || v != "still" {
+			t.Errorf("call %v after the malformed frames: %v %v", pid, v, err)
+		}
+	}
+	if !alive(b, a.Name()) || !alive(c, a.Name()) {
+		t.Error("a must stay an alive member: only its connection to b is lost")
+	}
 }
