@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -535,14 +536,18 @@ func TestScenarioOneWayLossHeld(t *testing.T) {
 }
 
 // TestScenarioStuckPeerFlood: n2 stops (SIGSTOP) while n1 floods it with
-// large messages; meanwhile n3 crashes. Every Send on n1 returns promptly
-// (the flood of 1000 × 64 KiB, 62.5 MiB, far over the 16 MiB queue bound,
-// completes at memory speed: past the bound, or once n2 is declared dead,
-// the connection is lost, never waited on); n1's monitor of n2's sink
-// fires noconnection once; the
-// crash of n3 is handled on time meanwhile (its monitor fires within the
-// crash-detection bound); after SIGCONT the cluster converges, and the
-// numbered traffic n1 -> n2 has no silent gap.
+// large messages; meanwhile n3 stops too, for good. Every Send on n1
+// returns promptly (the flood of 1000 × 64 KiB, 62.5 MiB, far over the
+// 16 MiB queue bound, completes at memory speed: past the bound, or once
+// n2 is declared dead, the connection is lost, never waited on); n1's
+// monitor of n2's sink fires noconnection once; the node-down of n3 is
+// handled on time meanwhile: a stopped process keeps its sockets open, so
+// only membership can see it die (a kill -9 would close its links, and the
+// connection would be lost at once without membership), and n1 must
+// declare it dead and fire its monitor within the crash-detection bound,
+// well before the keepalive of its silent links (LinkTimeout, 8 s); after
+// SIGCONT of n2 the cluster converges, and the numbered traffic n1 -> n2
+// has no silent gap.
 func TestScenarioStuckPeerFlood(t *testing.T) {
 	h := clustertest.New(t, 3, clustertest.Options{})
 	a, b, x := 0, 1, 2
@@ -566,32 +571,34 @@ func TestScenarioStuckPeerFlood(t *testing.T) {
 	// To an echo server on n2, which ignores them (a sink would record
 	// each in the History); it shares the connection with the sink.
 	go func() { floodDone <- flood(t, h, a, echoB, count, size) }()
-	h.Kill(x)
+	h.Pause(x)
 	took := testutil.Recv(t, floodDone, within, "the flood")
-	h.Eventually(within, func() bool { _, ok := idx.get(monX); return ok }, "the crash of n3 did not fire its monitor during the flood")
+	h.Eventually(within, func() bool { _, ok := idx.get(monX); return ok }, "the node-down of n3 did not fire its monitor during the flood")
 	var crashFired time.Duration
 	for _, f := range h.History().Faults() {
-		if f.Kind == "kill" {
+		if f.Kind == "pause" && slices.Equal(f.Nodes, []int{x}) {
 			e, _ := idx.get(monX)
 			crashFired = e.At - f.Injected
 		}
 	}
+	h.Eventually(within, func() bool { return h.History().SawStatus(mark, h.NodeName(a), h.NodeName(x), "dead") },
+		"%s never declared the stopped %s dead", h.NodeName(a), h.NodeName(x))
 	_, upper := h.Profile().CrashDetection(3)
 	crashBound := testutil.Scale(3*upper + 2*time.Second)
-	t.Logf("flood: %d sends of %d KiB to a stopped peer returned in %s; the crash of n3 fired its monitor after %s (bound %s)",
+	t.Logf("flood: %d sends of %d KiB to a stopped peer returned in %s; the node-down of n3 (stopped) fired its monitor after %s (bound %s)",
 		count, size>>10, took.Round(time.Millisecond), crashFired.Round(time.Millisecond), crashBound)
 	if took > testutil.Scale(10*time.Second) {
 		t.Errorf("the flood took %s: Send waited on the stopped peer", took)
 	}
 	if crashFired > crashBound {
-		t.Errorf("the crash of a third node was handled after %s, more than %s, during the flood", crashFired, crashBound)
+		t.Errorf("the node-down of a third node was handled after %s, more than %s, during the flood", crashFired, crashBound)
 	}
 	h.Eventually(within, func() bool { _, ok := idx.get(monB); return ok }, "the monitor of the stopped peer's sink never fired")
 	if e, _ := idx.get(monB); e.Signal.Reason != "noconnection" {
 		t.Errorf("monitor of the stopped peer's sink: %v; want noconnection", e)
 	}
 	if e, _ := idx.get(monX); e.Signal.Reason != "noconnection" {
-		t.Errorf("monitor of the crashed node's process: %v; want noconnection", e)
+		t.Errorf("monitor of the stopped node's process: %v; want noconnection", e)
 	}
 	// Lost to the overload, or to membership declaring n2 dead, whichever
 	// came first (node/links_test.go pins the overload itself).
