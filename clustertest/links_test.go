@@ -5,7 +5,7 @@ package clustertest_test
 // they send has zero silent gaps: every missing number is explained by a
 // noconnection that a watcher across the same connection received.
 //
-//	go test -race -count=1 -run 'Scenario(LinkOnlyCut|OneWayLossHeld|StuckPeerFlood)' -v ./clustertest
+//	go test -race -count=1 -run 'Scenario(LinkOnlyCut|OneWayLossHeld|StuckPeerFlood|TenThousandMonitors)' -v ./clustertest
 //
 // They run on real processes by default and on sim with ARSENAL_CLUSTER=sim.
 
@@ -621,4 +621,68 @@ func TestScenarioStuckPeerFlood(t *testing.T) {
 		}
 		return n == 2
 	}, "a monitor fired twice")
+}
+
+// TestScenarioTenThousandMonitors: 10 000 monitors across one connection
+// (100 processes on n2, each monitored by 100 watchers on n1, each watcher
+// a process of its own); n2 is killed (kill -9). Each of the 10 000 fires
+// DOWN noconnection exactly once, and nothing else fires: not the
+// bystander n3's monitor of n1's process.
+func TestScenarioTenThousandMonitors(t *testing.T) {
+	const targets, per = 100, 100
+	h := clustertest.New(t, 3, clustertest.Options{})
+	a, b, x := 0, 1, 2
+	var pids []string
+	for range targets {
+		pids = append(pids, h.Spawn(b, "echo"))
+	}
+	bystander := h.Monitor(x, h.Spawn(a, "echo"))
+	mark := h.History().Len()
+	watchers := map[string]bool{}
+	start := time.Now()
+	for _, pid := range pids {
+		for range per {
+			watchers[h.Monitor(a, pid)] = true
+		}
+	}
+	t.Logf("%d monitors n1 -> n2 set up in %s", len(watchers), time.Since(start).Round(time.Millisecond))
+	if len(watchers) != targets*per {
+		t.Fatalf("%d distinct watchers; want %d", len(watchers), targets*per)
+	}
+	if s := signalsSince(h, mark); len(s) != 0 {
+		t.Fatalf("signals before the kill: %v", s[:min(len(s), 5)])
+	}
+	h.Kill(b)
+	fired := func() map[string][]clustertest.Entry {
+		out := map[string][]clustertest.Entry{}
+		for _, e := range signalsSince(h, mark) {
+			out[e.Signal.Watcher] = append(out[e.Signal.Watcher], e)
+		}
+		return out
+	}
+	h.Eventually(within, func() bool { return len(fired()) >= targets*per }, "not every monitor across the killed node fired")
+	h.Consistently(500*time.Millisecond, func() bool { return len(signalsSince(h, mark)) == targets*per }, "a monitor fired twice, or one that should not have")
+	var first, last time.Duration
+	for w, es := range fired() {
+		switch {
+		case !watchers[w]:
+			t.Errorf("a signal for %s, which watches nothing on n2: %v", w, es)
+		case len(es) != 1 || es[0].Kind != clustertest.KindDown || es[0].Signal.Reason != "noconnection":
+			t.Errorf("watcher %s: %v; want one DOWN noconnection", w, es)
+		default:
+			if first == 0 || es[0].At < first {
+				first = es[0].At
+			}
+			last = max(last, es[0].At)
+		}
+	}
+	if _, ok := fired()[bystander]; ok {
+		t.Errorf("the bystander's monitor of a process on n1 fired")
+	}
+	for _, f := range h.History().Faults() {
+		if f.Kind == "kill" {
+			t.Logf("%d DOWN noconnection, each once, %s to %s after the kill", targets*per,
+				(first - f.Injected).Round(time.Millisecond), (last - f.Injected).Round(time.Millisecond))
+		}
+	}
 }
