@@ -595,18 +595,14 @@ func TestScenarioOneWayLinkLoss(t *testing.T) {
 			t.Errorf("%s changed status %d times (flapping; at most %d allowed)", pair, n, maxChanges)
 		}
 	}
-	// After the repair a -> b delivers again, in order.
-	m2 := h.History().Len()
-	gab.send(sndA, "ab", 10)
-	msgs := received(h, m2, sinkB, "ab", 10)
-	if c := clustertest.CheckSeq(msgs, "ab", 0); !c.OK() {
-		t.Errorf("a -> b after the repair: %s", c)
-	}
-	h.Eventually(within, func() bool { // the whole batch, 1 to 10
-		c := clustertest.CheckSeq(h.History().Messages(mark, sinkB), "ab", 11)
-		return len(c.Missing) == 0 || c.Missing[len(c.Missing)-1] < 1
-	}, "the batch after the repair did not all arrive")
-	c, r := clustertest.CheckSeq(h.History().Messages(mark, sinkB), "ab", 11), gab.check(mark, "ab", 11)
+	// After the repair a -> b delivers again, in order. If the cut cost
+	// the connection (n2 declared n1 dead under load), a dial n1 made
+	// during the cut failed and left a backoff, and the first batch after
+	// the repair may fail at once, with its noconnection (checked below):
+	// retry, as an application would (gapWatch.resume).
+	sent := 1
+	gab.resume(mark, sndA, "ab", 10, &sent)
+	c, r := clustertest.CheckSeq(h.History().Messages(mark, sinkB), "ab", sent), gab.check(mark, "ab", sent)
 	t.Logf("n1 -> n2 across the one-way cut: %s; %s", c, r)
 	if !c.OK() || len(r.Silent) > 0 {
 		t.Errorf("n1 -> n2 across the one-way cut: %s; %s", c, r)

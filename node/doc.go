@@ -26,6 +26,11 @@
 //     frame, a dial that fails, or a new link from the peer (it started a
 //     new connection, so the old one is over for it). Membership declaring
 //     the node dead or left, or back with a new incarnation, ends it too.
+//     No connection can be made across a loss in one direction (its
+//     handshake needs both), so such a loss costs the pair one lost
+//     connection, within that bound, and then none at all until it ends:
+//     what needs a connection meanwhile fails, with its dial or at once in
+//     the dial's backoff (rule 5), and nothing flaps.
 //  3. When a connection is lost, this node closes both links and, once and
 //     at once, without waiting on the peer: every link between a local
 //     process and a process of that node that was set up over this
@@ -60,6 +65,17 @@
 // message is never silent. As in Erlang, a lost connection does not mean
 // the other node is down: a process that wants to keep watching monitors
 // again, and the new connection carries the new monitor.
+//
+// The rule is about connections. What is wrong with a message itself is
+// not a lost connection, and fails on its own, logged and counted, with
+// no watcher told: a message that cannot be encoded, or whose frame is
+// over transport.DefaultMaxFrameSize (8 MiB), is not sent
+// (arsenal_link_frames_dropped_total; a call with such a request returns
+// the error); a message of a type the receiving node has not registered
+// is dropped there (arsenal_messages_undeliverable_total; a call gets an
+// error reply). These are errors of the program or of the deployment
+// (nodes running different builds), not of the network; the connection
+// carries on.
 //
 // # Overload
 //

@@ -612,9 +612,19 @@ func (l *Link) wakeWriter() {
 // writeBatch.
 func (l *Link) writeDirect() {
 	buf := l.dbuf
-	l.wmu.Lock()
-	n, err := l.tryWrite()
-	l.wmu.Unlock()
+	var (
+		n   int
+		err error
+	)
+	// Direct writes exclude each other (writing), so only the goodbye can
+	// hold wmu, across a blocking write to a peer that may not read: never
+	// wait for it (Send may run under the node's peer lock). The frame is
+	// then one the socket did not take: queued for the writer or, as the
+	// link is closing, dropped with the rest of its queue.
+	if l.wmu.TryLock() {
+		n, err = l.tryWrite()
+		l.wmu.Unlock()
+	}
 	if n > 0 {
 		l.bytesSent.Add(uint64(n))
 	}

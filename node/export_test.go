@@ -1,0 +1,57 @@
+package node
+
+import (
+	"bytes"
+
+	"github.com/arsenal-go/arsenal/process"
+)
+
+// SendRawFrame queues frame, as it is, for peer on the current connection
+// (or a new one), as every frame this node sends is queued: tests play a
+// peer that breaks the node protocol with it.
+func SendRawFrame(n *Node, peer string, frame []byte) (bool, error) {
+	return n.send(peer, frame, reg{})
+}
+
+// MalformedFrames returns node frames that from's node might send to to's
+// node, each broken in one way (named by its key); elsewhere is a PID on
+// neither node. Each must close the link it arrives on, and so lose that
+// one connection (doc.go, rule 2).
+func MalformedFrames(from, to, elsewhere process.PID) map[string][]byte {
+	build := func(f func(e *encoder)) []byte {
+		e := &encoder{}
+		f(e)
+		return e.b
+	}
+	sendTo := func(from, to process.PID, value []byte) []byte {
+		return build(func(e *encoder) {
+			e.byte1(frameSend)
+			e.pid(from)
+			e.pid(to)
+			e.byte1(0)
+			e.b = append(e.b, value...)
+		})
+	}
+	str := build(func(e *encoder) { _ = e.value("ok") })
+	valid := sendTo(from, to, str)
+	return map[string][]byte{
+		"empty":         {},
+		"unknown kind":  {0xEE, 1, 2, 3},
+		"truncated pid": valid[:4],
+		"bad varint": build(func(e *encoder) {
+			e.byte1(frameSend)
+			e.str(from.Node)
+			e.b = append(e.b, bytes.Repeat([]byte{0xff}, 11)...)
+		}),
+		"length too big":     build(func(e *encoder) { e.byte1(frameSend); e.uint(1 << 20); e.b = append(e.b, from.Node...) }),
+		"garbage value":      sendTo(from, to, []byte{0x1c, 0xff, 0xfe}),
+		"no value":           sendTo(from, to, nil),
+		"trailing bytes":     append(bytes.Clone(valid), "junk"...),
+		"bad pid name":       sendTo(process.PID{Node: "no name here", Incarnation: 1, ID: 1}, to, str),
+		"sender elsewhere":   sendTo(elsewhere, to, str),
+		"receiver elsewhere": sendTo(from, elsewhere, str),
+		"bad reply kind":     build(func(e *encoder) { e.byte1(frameReply); e.uint(1); e.byte1(0x7f) }),
+		"short monitor":      build(func(e *encoder) { e.byte1(frameMonitor); e.pid(from); e.uint(5) }),
+		"short hello":        {frameHello},
+	}
+}
