@@ -350,6 +350,7 @@ func (n *Node) handleFrame(p *peer, c *conn, frame []byte) error {
 		if d.done() == nil {
 			if d.unregistered != nil {
 				n.stats.Undeliverable.Add(1)
+				n.log.Warn("reply from peer not delivered: its type is not registered on this node", "peer", peerName, "ref", ref, "err", d.unregistered)
 				res = callResult{err: fmt.Errorf("reply from %s not delivered: %w", peerName, d.unregistered)}
 			}
 			p.completeCall(c, ref, res)
