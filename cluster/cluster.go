@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		updateSem:    make(chan struct{}, 1),
 		cfg:          cfg,
 		settings:     settings,
-		log:          cfg.Logger.With("component", "cluster", "node", cfg.NodeName),
+		log:          cfg.Logger.With("component", "cluster"),
 		members:      make(map[string]*Member),
 		leaveIntents: make(map[string]uint64),
 		conflicts:    make(map[string]string),

@@ -121,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.net, err = transport.Listen(transport.Config{
 		ClusterName: cfg.Cluster, NodeName: cfg.Name, Incarnation: inc, Secret: cfg.Secret,
 		BindAddr: cfg.BindAddr, AdvertiseAddr: cfg.AdvertiseAddr, TLS: cfg.TLS,
-		Faults: cfg.Faults, Net: cfg.Net, Logger: cfg.Logger.With("component", "transport"), OnLink: n.onLink,
+		Faults: cfg.Faults, Net: cfg.Net, Logger: cfg.Logger, OnLink: n.onLink,
 		AcceptPeer:        n.acceptPeer,
 		KeepaliveInterval: cfg.LinkTimeout / linkPings, KeepaliveMisses: linkPings,
 		WriteTimeout: cfg.LinkTimeout, SendQueueBytes: cfg.SendQueueBytes, MaxFrameSize: transport.DefaultMaxFrameSize,
@@ -144,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		NodeAddr: n.net.Addr(), HTTPAddr: cfg.HTTPAddr,
 		GossipKey: transport.GossipKey(cfg.Secret, cfg.Cluster),
 		Transport: n.net.Gossip(), Profile: cfg.Profile, Discovery: discovery,
-		ExpectedSize: cfg.ExpectedSize, Logger: cfg.Logger.With("component", "cluster"),
+		ExpectedSize: cfg.ExpectedSize, Logger: cfg.Logger,
 	})
 	if err != nil {
 		_ = n.net.Close()

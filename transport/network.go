@@ -80,7 +80,7 @@ func Listen(cfg Config) (*Network, error) {
 	}
 	n := &Network{
 		cfg:    cfg,
-		log:    cfg.Logger.With("component", "transport", "node", cfg.NodeName),
+		log:    cfg.Logger.With("component", "transport"),
 		faults: cfg.Faults,
 		key:    linkKey(cfg.Secret, cfg.ClusterName),
 		tcp:    tcp,
