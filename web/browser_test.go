@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/arsenal-go/arsenal/clustertest"
 	"github.com/arsenal-go/arsenal/internal/testutil"
@@ -202,6 +203,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	if mode != "multi node" {
 		t.Fatalf("mode %q, want multi node", mode)
 	}
+	// The health history: one strip per node from the node's buffer (the
+	// first snapshot may predate the joins: wait for one with all three).
+	br.until("a health history strip with a bar for each node", fmt.Sprintf(`[%s, %s, %s].every(n => { const r = document.querySelector('[data-history="' + n + '"]'); return r !== null && r.querySelectorAll('rect').length > 0; }) && document.querySelector('[data-history=overall] rect') !== null`,
+		js(a.Name), js(b.Name), js(x.Name)), 40*time.Second)
 	br.shot("cluster.png")
 	// One click from a node's process count to its processes.
 	// (clicked from script: the table may be re-rendered by a refresh between
@@ -246,6 +251,26 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatalf("filtered rows in the browser %v, from the API %v", pids, fpids)
 	}
 	br.shot("processes.png")
+
+	// Keyboard: the list is one tab stop (a grid); ↓ End Home move the row
+	// focus, a refresh keeps it on the same process, Enter opens it.
+	const procRows = `[...document.querySelectorAll('table[data-test=processes] tbody tr')]`
+	br.eval(`document.querySelector('table[data-test=processes] tbody tr[tabindex="0"]').focus()`, nil)
+	br.until("the grid, its first row focused, one tab stop", `document.querySelector('table[data-test=processes]').getAttribute('role') === 'grid' && document.activeElement === `+procRows+`[0] && document.querySelectorAll('table[data-test=processes] [tabindex="0"]').length === 1 && document.querySelectorAll('table[data-test=processes] a[tabindex="-1"]').length === `+procRows+`.length`, 10*time.Second)
+	for _, k := range []struct{ key, row, what string }{
+		{kb.ArrowDown, "[1]", "↓ moves to the second row"},
+		{kb.End, ".at(-1)", "End moves to the last row"},
+		{kb.Home, "[0]", "Home moves to the first row"},
+		{kb.ArrowDown, "[1]", "↓ again"},
+	} {
+		br.run(k.what, chromedp.KeyEvent(k.key))
+		br.until(k.what, `document.activeElement === `+procRows+k.row, 10*time.Second)
+	}
+	var focusedPID string
+	br.eval(`window.__list = document.querySelector('table[data-test=processes]'); document.activeElement.dataset.pid`, &focusedPID)
+	br.until("a refresh re-renders the list and the focus stays on the same process", fmt.Sprintf(`document.querySelector('table[data-test=processes]') !== window.__list && document.activeElement.dataset.pid === %s`, js(focusedPID)), 20*time.Second)
+	br.run("Enter", chromedp.KeyEvent("\r"))
+	br.until("Enter opens the focused process", fmt.Sprintf(`location.hash === '#/process/' + encodeURIComponent(%s) && document.querySelector('[data-field=status]') !== null`, js(focusedPID)), 20*time.Second)
 
 	// Markup in a name is text: no script or img element, no handler run.
 	br.hash("#/processes?name=window")
@@ -316,8 +341,31 @@ func TestDashboardInABrowser(t *testing.T) {
 
 	// Supervision trees and registry/placement pages.
 	br.hash("#/trees")
-	br.until("the trees", fmt.Sprintf(`document.querySelector('details[data-sup=%s]') !== null`, js(sup)), 20*time.Second)
+	supItem := fmt.Sprintf(`document.querySelector('[role=tree] [role=treeitem][data-sup=%s]')`, js(sup))
+	br.until("the trees", supItem+` !== null`, 20*time.Second)
 	br.shot("trees.png")
+	// Keyboard: ← collapses, → expands, → again goes to the first child,
+	// ↑ back to the parent, ↓ to the child, Enter opens the child's page;
+	// a refresh keeps what was collapsed and where the focus was.
+	br.eval(supItem+`.focus()`, nil)
+	br.run("←", chromedp.KeyEvent(kb.ArrowLeft))
+	br.until("← collapses the supervisor", supItem+`.getAttribute('aria-expanded') === 'false' && document.activeElement === `+supItem+` && `+supItem+`.querySelector('[role=treeitem]').offsetParent === null`, 10*time.Second)
+	br.eval(`window.__tree = `+supItem, nil)
+	br.until("a refresh keeps it collapsed and focused", supItem+` !== window.__tree && `+supItem+`.getAttribute('aria-expanded') === 'false' && document.activeElement === `+supItem, 30*time.Second)
+	br.run("→", chromedp.KeyEvent(kb.ArrowRight))
+	br.until("→ expands it", supItem+`.getAttribute('aria-expanded') === 'true' && `+supItem+`.querySelector('[role=treeitem]').offsetParent !== null`, 10*time.Second)
+	for _, k := range []struct{ key, target, what string }{
+		{kb.ArrowRight, supItem + `.querySelector('[role=treeitem]')`, "→ moves to the first child"},
+		{kb.ArrowUp, supItem, "↑ moves back to the supervisor"},
+		{kb.ArrowDown, supItem + `.querySelector('[role=treeitem]')`, "↓ moves to the child"},
+	} {
+		br.run(k.what, chromedp.KeyEvent(k.key))
+		br.until(k.what, `document.activeElement === `+k.target, 10*time.Second)
+	}
+	var treeChild string
+	br.eval(`document.activeElement.dataset.pid`, &treeChild)
+	br.run("Enter on the child", chromedp.KeyEvent("\r"))
+	br.until("Enter opens the child's page", fmt.Sprintf(`%s !== '' && location.hash === '#/process/' + encodeURIComponent(%s) && document.querySelector('[data-field=parent]') !== null && document.querySelector('[data-field=parent]').textContent === %s`, js(treeChild), js(treeChild), js(sup)), 20*time.Second)
 	// A distributed child registered under a name with markup in it.
 	const childName = `dash-<b>child</b>`
 	c.Eventually(testutil.Scale(30*time.Second), func() bool {
@@ -343,14 +391,25 @@ func TestDashboardInABrowser(t *testing.T) {
 	ro := newBrowser(t, 420, 800)
 	ro.run("open the processes page", chromedp.Navigate(base+"/ui/#/processes?limit=50"))
 	ro.until("the list, read-only", `document.querySelector('[data-test=summary]').dataset.total !== undefined && document.getElementById('who').textContent.startsWith('no token')`, 20*time.Second)
-	var wide bool
-	ro.eval(`document.documentElement.scrollWidth > window.innerWidth`, &wide)
-	if wide {
-		t.Fatal("the page scrolls sideways in a narrow window")
+	narrow := func(page string) {
+		t.Helper()
+		var wide bool
+		ro.eval(`document.documentElement.scrollWidth > window.innerWidth`, &wide)
+		if wide {
+			t.Fatalf("the %s page scrolls sideways in a narrow window", page)
+		}
 	}
+	narrow("processes")
 	ro.shot("processes-narrow.png")
 	ro.run("focus the first process", chromedp.Focus(chromedp.CSS(`table[data-test=processes] tbody a`)), chromedp.KeyEvent("\r"))
 	ro.until("Enter on a process link opens its page", `location.hash.startsWith('#/process/') && document.querySelector('[data-field=status]') !== null`, 20*time.Second)
+	narrow("process")
+	ro.hash("#/trees")
+	ro.until("the trees, narrow", supItem+` !== null`, 20*time.Second)
+	narrow("trees")
+	ro.hash("#/registry")
+	ro.until("the registry, narrow", `document.querySelectorAll('table[data-test=sides] tbody tr').length === 3`, 20*time.Second)
+	narrow("registry")
 	ro.hash("#/process/" + url.PathEscape(sup))
 	ro.until("the supervisor's page, protected and read-only", `document.querySelector('[data-test=protected]') !== null && document.querySelector('[data-test=kill]').disabled && document.querySelector('[data-test=trace-start]').disabled`, 20*time.Second)
 
@@ -360,6 +419,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	// A second tab on x itself: when x dies, that page keeps what it has.
 	ro.run("open x's own dashboard", chromedp.Navigate(x.URL()+"/ui/#/cluster"))
 	ro.until("x's matrix", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
+	ro.until("x's health history", `document.querySelectorAll('[data-history] rect').length > 0`, 30*time.Second)
+	narrow("cluster")
 	var marker bool
 	br.eval(`window.__noReload = true`, &marker)
 	_, upper := c.Profile().CrashDetection(3)
