@@ -111,6 +111,7 @@ function feed(path, onEvent, onState) {
       const headers = {Accept: 'text/event-stream'};
       if (token()) headers.Authorization = 'Bearer ' + token();
       if (last) headers['Last-Event-ID'] = last;
+      const asked = last; // the id this connection asked to resume after ('' for a first one)
       try {
         const resp = await fetch(path, {headers, signal: ctl.signal});
         if (!resp.ok) throw new Error('HTTP ' + resp.status);
@@ -133,7 +134,7 @@ function feed(path, onEvent, onState) {
             if (!data) continue;
             if (id) last = id;
             let v; try { v = JSON.parse(data); } catch (_) { continue; }
-            onEvent(name, id, v);
+            onEvent(name, id, v, asked);
           }
         }
         onState('ended; reconnecting');
@@ -377,10 +378,10 @@ function viewCluster(main) {
 
   let soon = 0;
   const p = poller(5000, refresh);
-  const stopFeed = feed('/api/v1/cluster/events', (name, id, v) => {
+  const stopFeed = feed('/api/v1/cluster/events', (name, id, v, asked) => {
     if (name === 'shutdown') { feedState.textContent = 'the node is shutting down'; return; }
     let text;
-    if (name === 'topology') text = 'snapshot: ' + (v.topology.nodes || []).length + ' members' + (v.resumed === false ? ' (resync: resumption was not possible)' : '');
+    if (name === 'topology') text = 'snapshot: ' + (v.topology.nodes || []).length + ' members' + (asked && v.resumed === false ? ' (resync: resuming after #' + asked + ' was not possible)' : '');
     else text = v.type + (v.node ? ' ' + v.node : '') + (v.old_status ? ' ' + v.old_status + ' → ' + v.new_status : '') +
       (v.old_partition ? ' partition ' + v.old_partition + ' → ' + (v.partition ? v.partition.state : '') : '') +
       (v.old_mode ? ' mode ' + v.old_mode + ' → ' + v.mode : '') + (v.restarted ? ' (restarted)' : '');
