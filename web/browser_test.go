@@ -142,6 +142,33 @@ func (b *browser) shot(name string) {
 	}
 }
 
+// readable fails the test when a text on the page contrasts less than
+// 4.5 : 1 (WCAG AA for normal text) with the background it is drawn on.
+// Disabled controls are exempt, as in WCAG.
+func (b *browser) readable(page string) {
+	b.t.Helper()
+	var low []string
+	b.eval(contrastJS, &low)
+	if len(low) > 0 {
+		b.t.Fatalf("the %s page has text below 4.5 : 1 contrast:\n%s", page, strings.Join(low, "\n"))
+	}
+}
+
+const contrastJS = `(() => {
+  const rgb = (s) => { const m = s.match(/[\d.]+/g).map(Number); return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const bg = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.a === 1) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+  const low = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.closest(':disabled') || e.closest('svg') || !e.getClientRects().length) continue;
+    if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(e.tagName + ' ' + JSON.stringify(e.textContent.trim().slice(0, 40)) + ' ' + ratio.toFixed(2) + ' : 1');
+  }
+  return low;
+})()`
+
 func js(s string) string { q, _ := json.Marshal(s); return string(q) }
 
 // apiTotal asks the API itself for the total of a process query.
@@ -207,11 +234,14 @@ func TestDashboardInABrowser(t *testing.T) {
 	// first snapshot may predate the joins: wait for one with all three).
 	br.until("a health history strip with a bar for each node", fmt.Sprintf(`[%s, %s, %s].every(n => { const r = document.querySelector('[data-history="' + n + '"]'); return r !== null && r.querySelectorAll('rect').length > 0; }) && document.querySelector('[data-history=overall] rect') !== null`,
 		js(a.Name), js(b.Name), js(x.Name)), 40*time.Second)
+	br.readable("cluster")
 	br.shot("cluster.png")
 	// One click from a node's process count to its processes.
 	// (clicked from script: the table may be re-rendered by a refresh between
 	// a mouse click's lookup and its press)
-	br.eval(`document.querySelector('tr[data-node="`+b.Name+`"] [data-test=procs] a').click()`, nil)
+	// The link is there once b's count is (its facts may come a refresh
+	// later): the poll clicks it in the evaluation that finds it.
+	br.until("click b's process count", `(() => { const a = document.querySelector('tr[data-node="`+b.Name+`"] [data-test=procs] a'); if (a) a.click(); return a !== null; })()`, 20*time.Second)
 	btotal, _ := apiList(t, base, "node="+url.QueryEscape(b.Name)+"&limit=1")
 	br.until("b's processes", fmt.Sprintf(`location.hash.startsWith('#/processes') && document.querySelector('select[name=node]').value === %s && document.querySelector('[data-test=summary]').dataset.total === '%d'`, js(b.Name), btotal), 20*time.Second)
 
@@ -250,6 +280,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	if strings.Join(pids, ",") != strings.Join(fpids, ",") {
 		t.Fatalf("filtered rows in the browser %v, from the API %v", pids, fpids)
 	}
+	br.readable("processes")
 	br.shot("processes.png")
 
 	// Keyboard: the list is one tab stop (a grid); ↓ End Home move the row
@@ -303,6 +334,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	br.until("the process page with its supervisor", fmt.Sprintf(`document.querySelector('[data-field=parent]') && document.querySelector('[data-field=parent]').textContent === %s && document.querySelector('[data-test=restart]') && !document.querySelector('[data-test=restart]').disabled`, js(sup)), 20*time.Second)
 	br.run("ask to kill", chromedp.Click(chromedp.CSS(`[data-test=kill]`)))
 	br.until("the confirmation, Cancel focused", `document.getElementById('confirm').open && document.activeElement.id === 'confirm-cancel' && document.getElementById('confirm-text').textContent.includes('will restart it')`, 10*time.Second)
+	br.readable("process-confirm")
 	br.shot("process-confirm.png")
 	br.run("cancel", chromedp.KeyEvent("\r"))
 	br.until("cancelled", `!document.getElementById('confirm').open && document.querySelector('[data-test=action-result]').textContent === 'Kill cancelled.'`, 10*time.Second)
@@ -319,6 +351,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	if got := processInfo(t, base, newChild); got.PID != newChild || got.Parent != sup {
 		t.Fatalf("the restarted child %s: %+v", newChild, got)
 	}
+	br.readable("process-killed")
 	br.shot("process-killed.png")
 	// The restarted child sorts first by restarts on its node, as in the API.
 	_, byRestarts := apiList(t, base, "node="+url.QueryEscape(b.Name)+"&sort=restarts&limit=50")
@@ -335,6 +368,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	br.until("trace running", `document.querySelector('[data-test=trace-count]') !== null`, 20*time.Second)
 	c.Send(1, newChild, "hello-from-the-test")
 	br.until("the traced message arrives", `[...document.querySelectorAll('#trace-events td')].some(td => td.textContent.includes('hello-from-the-test'))`, 20*time.Second)
+	br.readable("process-trace")
 	br.shot("process-trace.png")
 	br.run("stop the trace", chromedp.Click(chromedp.CSS(`[data-test=trace-stop]`)))
 	br.until("trace stopped", `document.querySelector('[data-test=trace-count]').textContent.includes('stopped')`, 20*time.Second)
@@ -343,6 +377,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	br.hash("#/trees")
 	supItem := fmt.Sprintf(`document.querySelector('[role=tree] [role=treeitem][data-sup=%s]')`, js(sup))
 	br.until("the trees", supItem+` !== null`, 20*time.Second)
+	br.readable("trees")
 	br.shot("trees.png")
 	// Keyboard: ← collapses, → expands, → again goes to the first child,
 	// ↑ back to the parent, ↓ to the child, Enter opens the child's page;
@@ -383,6 +418,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	br.hash("#/registry")
 	br.until("the split-brain decision of each node", `document.querySelectorAll('table[data-test=sides] tbody tr').length === 3`, 20*time.Second)
 	br.until("the child with its owner and its name, as text", fmt.Sprintf(`[...document.querySelectorAll('table[data-test=children] tbody td')].some(td => td.textContent === 'dash-child') && [...document.querySelectorAll('td.rname')].some(td => td.textContent === %s) && document.querySelectorAll('main b').length === 0`, js(childName)), 30*time.Second)
+	br.readable("registry")
 	br.shot("registry.png")
 
 	// Without a token, in a narrow window: the read views open (the API
@@ -400,6 +436,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		}
 	}
 	narrow("processes")
+	ro.readable("processes-narrow")
 	ro.shot("processes-narrow.png")
 	ro.run("focus the first process", chromedp.Focus(chromedp.CSS(`table[data-test=processes] tbody a`)), chromedp.KeyEvent("\r"))
 	ro.until("Enter on a process link opens its page", `location.hash.startsWith('#/process/') && document.querySelector('[data-field=status]') !== null`, 20*time.Second)
@@ -432,9 +469,15 @@ func TestDashboardInABrowser(t *testing.T) {
 	if !marker {
 		t.Fatal("the page reloaded")
 	}
+	br.readable("cluster-node-dead")
 	br.shot("cluster-node-dead.png")
 	br.hash("#/processes")
 	br.until("the processes page names the dead node", fmt.Sprintf(`(document.querySelector('[data-test=unreachable]') || {textContent: ''}).textContent.includes(%s)`, js(x.Name)), 20*time.Second)
+	// The split-brain decision of the two survivors, with why, and x named
+	// as not answering.
+	br.hash("#/registry")
+	br.until("the registry page names the dead node and shows each survivor's decision", fmt.Sprintf(`(document.querySelector('[data-test=unreachable]') || {textContent: ''}).textContent.includes(%s) && [%s, %s].every(n => [...document.querySelectorAll('table[data-test=sides] tbody tr')].some(tr => tr.cells[0].textContent === n && tr.cells[2].textContent !== ''))`,
+		js(x.Name), js(a.Name), js(b.Name)), 20*time.Second)
 	ro.until("x's page says its node did not answer and keeps its data",
 		`document.querySelector('main .banner') !== null && document.querySelector('main').textContent.includes('last refresh failed') && document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
 }
