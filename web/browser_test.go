@@ -449,6 +449,18 @@ func TestDashboardInABrowser(t *testing.T) {
 	narrow("registry")
 	ro.hash("#/process/" + url.PathEscape(sup))
 	ro.until("the supervisor's page, protected and read-only", `document.querySelector('[data-test=protected]') !== null && document.querySelector('[data-test=kill]').disabled && document.querySelector('[data-test=trace-start]').disabled`, 20*time.Second)
+	// With a viewer's token the buttons are there, but a kill is the
+	// operator's: the node refuses it, the page says why, the process lives.
+	ro.run("log in as a viewer", chromedp.SendKeys(chromedp.ID(`#token`), c.Token()+"-viewer"), chromedp.Click(chromedp.ID(`#login-btn`)))
+	ro.hash("#/process/" + url.PathEscape(newChild))
+	ro.until("the child's page with a token", `document.querySelector('[data-test=kill]') !== null && !document.querySelector('[data-test=kill]').disabled`, 20*time.Second)
+	ro.run("ask to kill", chromedp.Click(chromedp.CSS(`[data-test=kill]`)))
+	ro.until("the confirmation", `document.getElementById('confirm').open`, 10*time.Second)
+	ro.run("confirm", chromedp.Click(chromedp.ID(`#confirm-ok`)))
+	ro.until("the node refuses a viewer's kill, and the page says so", `document.querySelector('[data-test=action-result]').textContent.includes('kill failed: HTTP 403')`, 20*time.Second)
+	if processInfo(t, base, newChild).PID != newChild {
+		t.Fatalf("a viewer's kill killed %s", newChild)
+	}
 
 	// A node killed with SIGKILL turns dead in the matrix without a reload.
 	br.hash("#/cluster")
