@@ -343,6 +343,7 @@ func health(env *Env) ops.Operation {
 		Params: []ops.Param{
 			{Name: "include_metrics", Type: ops.TypeBool, In: ops.InQuery, Default: true, Description: "add the measured numbers per node"},
 			{Name: "include_history", Type: ops.TypeBool, In: ops.InQuery, Default: false, Description: "add the history: overall status and each node's score per snapshot"},
+			{Name: "history_limit", Type: ops.TypeInt, In: ops.InQuery, Default: 0, Min: f(0), Description: "with include_history: only the last this many snapshots (0: all kept)"},
 		},
 		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
 			rep := env.Health.Report()
@@ -351,6 +352,9 @@ func health(env *Env) ops.Operation {
 			}
 			if req.Params.Bool("include_history") {
 				rep.History = env.Health.History()
+				if n := req.Params.Int("history_limit"); n > 0 && len(rep.History) > n {
+					rep.History = rep.History[len(rep.History)-n:]
+				}
 			}
 			return &ops.Result{Data: rep, Meta: map[string]any{"overall_status": rep.Overall, "nodes_healthy": rep.NodesHealthy, "nodes_total": rep.NodesTotal}}, nil
 		},

@@ -260,7 +260,7 @@ function viewCluster(main) {
   async function refresh() {
     const [top, health, views] = await Promise.all([
       get('/api/v1/cluster/topology?include_health=true&include_processes=true'),
-      get('/api/v1/cluster/health?include_metrics=true&include_history=true'),
+      get('/api/v1/cluster/health?include_metrics=true&include_history=true&history_limit=120'),
       get('/api/v1/cluster/membership-views'),
     ]);
     updated(status, top.ok && health.ok && views.ok);
