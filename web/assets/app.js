@@ -372,7 +372,7 @@ function viewCluster(main) {
         const sc = (s.node_scores || {})[n];
         return sc === undefined ? null : {frac: sc / 100, status: band(sc), text: n + ' score ' + sc};
       }), (last.node_scores && last.node_scores[n] !== undefined ? 'score ' + last.node_scores[n] : 'not scored') + ' at ' + fmtTime(last.time))),
-      el('p', {class: 'note'}, 'The last ' + shown.length + ' of ' + h.length + ' snapshots in this node\'s history buffer (one every 10 s, as ' +
+      el('p', {class: 'note'}, 'The last ' + shown.length + ' snapshots of this node\'s history buffer (one every 10 s, as ' +
         'this node saw the cluster); bar height and colour: the node\'s score then, a gap: not scored. Hover a bar for its numbers.'));
   }
 
