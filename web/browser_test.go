@@ -465,6 +465,23 @@ func TestDashboardInABrowser(t *testing.T) {
 	// A node killed with SIGKILL turns dead in the matrix without a reload.
 	br.hash("#/cluster")
 	br.until("the matrix again", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
+
+	// A partition, x alone on one side: each side's dashboard shows its own
+	// view and its split-brain decision, and names the other side as not
+	// answering; after the heal the matrix is whole again, without a reload.
+	ro.run("open x's registry page", chromedp.Navigate(x.URL()+"/ui/#/registry"))
+	ro.until("x's split-brain decision", fmt.Sprintf(`[...document.querySelectorAll('table[data-test=sides] tbody tr')].some(tr => tr.cells[0].textContent === %s)`, js(x.Name)), 20*time.Second)
+	c.Partition([]int{0, 1}, []int{2})
+	c.WaitPartitioned(testutil.Scale(30*time.Second), []int{0, 1}, []int{2})
+	br.until("a and b see x gone, x's row did not answer", fmt.Sprintf(`[%s, %s].every(o => { const td = document.querySelector('tr[data-observer="' + o + '"] td[data-target="' + %s + '"]'); return td && (td.textContent === 'dead' || td.textContent === 'suspect'); }) && document.querySelector('tr[data-observer="' + %s + '"] [data-test=no-answer]') !== null`,
+		js(a.Name), js(b.Name), js(x.Name), js(x.Name)), 30*time.Second)
+	ro.until("x's side: its own decision and why, a and b did not answer", fmt.Sprintf(`(() => { const u = (document.querySelector('[data-test=unreachable]') || {textContent: ''}).textContent; const r = [...document.querySelectorAll('table[data-test=sides] tbody tr')].find(tr => tr.cells[0].textContent === %s); return u.includes(%s) && u.includes(%s) && r !== undefined && r.cells[2].textContent !== ''; })()`,
+		js(x.Name), js(a.Name), js(b.Name)), 30*time.Second)
+	ro.readable("registry-partition")
+	ro.shot("registry-partition.png")
+	c.Heal()
+	c.WaitConverged(testutil.Scale(60 * time.Second))
+	br.until("the matrix whole again after the heal", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 60*time.Second)
 	// A second tab on x itself: when x dies, that page keeps what it has.
 	ro.run("open x's own dashboard", chromedp.Navigate(x.URL()+"/ui/#/cluster"))
 	ro.until("x's matrix", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
