@@ -353,7 +353,7 @@ function viewCluster(main) {
       shown.forEach((s, i) => {
         const b = bar(s);
         if (!b) return;
-        const r = document.createElementNS(ns, 'rect'), y = ht - Math.max(1, b.frac * ht);
+        const r = document.createElementNS(ns, 'rect'), y = ht - Math.max(3, b.frac * ht); // a score of 0 stays visible
         r.setAttribute('x', (120 - shown.length + i) * bw); r.setAttribute('y', y); r.setAttribute('width', bw - 1); r.setAttribute('height', ht - y);
         r.setAttribute('fill', colors[b.status] || '#888');
         const t = document.createElementNS(ns, 'title');
@@ -418,8 +418,9 @@ function viewProcesses(main, params) {
     go('processes', next);
   });
   const summary = el('p', {'data-test': 'summary', role: 'status'}, 'loading…');
+  const hint = el('p', {class: 'note'}, 'Keyboard: Tab into the list, ↑ ↓ Page Up/Down Home End move, Enter opens the process.');
   const bad = el('div'), body = el('div'), status = el('div'), pager = el('div', {class: 'actions'});
-  main.append(el('h1', {}, 'Processes'), form, summary, bad, pager, body, status);
+  main.append(el('h1', {}, 'Processes'), form, summary, bad, pager, body, hint, status);
   get('/api/v1/cluster/topology?include_health=false').then((r) => {
     if (!r.ok) return;
     for (const n of r.data.nodes) if (n.name !== st.node) nodeSel.append(el('option', {value: n.name}, n.name + ' (' + n.status + ')'));
