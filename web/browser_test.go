@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/arsenal-go/arsenal/clustertest"
 	"github.com/arsenal-go/arsenal/internal/testutil"
@@ -141,6 +142,33 @@ func (b *browser) shot(name string) {
 	}
 }
 
+// readable fails the test when a text on the page contrasts less than
+// 4.5 : 1 (WCAG AA for normal text) with the background it is drawn on.
+// Disabled controls are exempt, as in WCAG.
+func (b *browser) readable(page string) {
+	b.t.Helper()
+	var low []string
+	b.eval(contrastJS, &low)
+	if len(low) > 0 {
+		b.t.Fatalf("the %s page has text below 4.5 : 1 contrast:\n%s", page, strings.Join(low, "\n"))
+	}
+}
+
+const contrastJS = `(() => {
+  const rgb = (s) => { const m = s.match(/[\d.]+/g).map(Number); return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const bg = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.a === 1) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+  const low = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.closest(':disabled') || e.closest('svg') || !e.getClientRects().length) continue;
+    if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(e.tagName + ' ' + JSON.stringify(e.textContent.trim().slice(0, 40)) + ' ' + ratio.toFixed(2) + ' : 1');
+  }
+  return low;
+})()`
+
 func js(s string) string { q, _ := json.Marshal(s); return string(q) }
 
 // apiTotal asks the API itself for the total of a process query.
@@ -202,11 +230,18 @@ func TestDashboardInABrowser(t *testing.T) {
 	if mode != "multi node" {
 		t.Fatalf("mode %q, want multi node", mode)
 	}
+	// The health history: one strip per node from the node's buffer (the
+	// first snapshot may predate the joins: wait for one with all three).
+	br.until("a health history strip with a bar for each node", fmt.Sprintf(`[%s, %s, %s].every(n => { const r = document.querySelector('[data-history="' + n + '"]'); return r !== null && r.querySelectorAll('rect').length > 0; }) && document.querySelector('[data-history=overall] rect') !== null`,
+		js(a.Name), js(b.Name), js(x.Name)), 40*time.Second)
+	br.readable("cluster")
 	br.shot("cluster.png")
 	// One click from a node's process count to its processes.
 	// (clicked from script: the table may be re-rendered by a refresh between
 	// a mouse click's lookup and its press)
-	br.eval(`document.querySelector('tr[data-node="`+b.Name+`"] [data-test=procs] a').click()`, nil)
+	// The link is there once b's count is (its facts may come a refresh
+	// later): the poll clicks it in the evaluation that finds it.
+	br.until("click b's process count", `(() => { const a = document.querySelector('tr[data-node="`+b.Name+`"] [data-test=procs] a'); if (a) a.click(); return a !== null; })()`, 20*time.Second)
 	btotal, _ := apiList(t, base, "node="+url.QueryEscape(b.Name)+"&limit=1")
 	br.until("b's processes", fmt.Sprintf(`location.hash.startsWith('#/processes') && document.querySelector('select[name=node]').value === %s && document.querySelector('[data-test=summary]').dataset.total === '%d'`, js(b.Name), btotal), 20*time.Second)
 
@@ -245,7 +280,28 @@ func TestDashboardInABrowser(t *testing.T) {
 	if strings.Join(pids, ",") != strings.Join(fpids, ",") {
 		t.Fatalf("filtered rows in the browser %v, from the API %v", pids, fpids)
 	}
+	br.readable("processes")
 	br.shot("processes.png")
+
+	// Keyboard: the list is one tab stop (a grid); ↓ End Home move the row
+	// focus, a refresh keeps it on the same process, Enter opens it.
+	const procRows = `[...document.querySelectorAll('table[data-test=processes] tbody tr')]`
+	br.eval(`document.querySelector('table[data-test=processes] tbody tr[tabindex="0"]').focus()`, nil)
+	br.until("the grid, its first row focused, one tab stop", `document.querySelector('table[data-test=processes]').getAttribute('role') === 'grid' && document.activeElement === `+procRows+`[0] && document.querySelectorAll('table[data-test=processes] [tabindex="0"]').length === 1 && document.querySelectorAll('table[data-test=processes] a[tabindex="-1"]').length === `+procRows+`.length`, 10*time.Second)
+	for _, k := range []struct{ key, row, what string }{
+		{kb.ArrowDown, "[1]", "↓ moves to the second row"},
+		{kb.End, ".at(-1)", "End moves to the last row"},
+		{kb.Home, "[0]", "Home moves to the first row"},
+		{kb.ArrowDown, "[1]", "↓ again"},
+	} {
+		br.run(k.what, chromedp.KeyEvent(k.key))
+		br.until(k.what, `document.activeElement === `+procRows+k.row, 10*time.Second)
+	}
+	var focusedPID string
+	br.eval(`window.__list = document.querySelector('table[data-test=processes]'); document.activeElement.dataset.pid`, &focusedPID)
+	br.until("a refresh re-renders the list and the focus stays on the same process", fmt.Sprintf(`document.querySelector('table[data-test=processes]') !== window.__list && document.activeElement.dataset.pid === %s`, js(focusedPID)), 20*time.Second)
+	br.run("Enter", chromedp.KeyEvent("\r"))
+	br.until("Enter opens the focused process", fmt.Sprintf(`location.hash === '#/process/' + encodeURIComponent(%s) && document.querySelector('[data-field=status]') !== null`, js(focusedPID)), 20*time.Second)
 
 	// Markup in a name is text: no script or img element, no handler run.
 	br.hash("#/processes?name=window")
@@ -278,6 +334,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	br.until("the process page with its supervisor", fmt.Sprintf(`document.querySelector('[data-field=parent]') && document.querySelector('[data-field=parent]').textContent === %s && document.querySelector('[data-test=restart]') && !document.querySelector('[data-test=restart]').disabled`, js(sup)), 20*time.Second)
 	br.run("ask to kill", chromedp.Click(chromedp.CSS(`[data-test=kill]`)))
 	br.until("the confirmation, Cancel focused", `document.getElementById('confirm').open && document.activeElement.id === 'confirm-cancel' && document.getElementById('confirm-text').textContent.includes('will restart it')`, 10*time.Second)
+	br.readable("process-confirm")
 	br.shot("process-confirm.png")
 	br.run("cancel", chromedp.KeyEvent("\r"))
 	br.until("cancelled", `!document.getElementById('confirm').open && document.querySelector('[data-test=action-result]').textContent === 'Kill cancelled.'`, 10*time.Second)
@@ -294,6 +351,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	if got := processInfo(t, base, newChild); got.PID != newChild || got.Parent != sup {
 		t.Fatalf("the restarted child %s: %+v", newChild, got)
 	}
+	br.readable("process-killed")
 	br.shot("process-killed.png")
 	// The restarted child sorts first by restarts on its node, as in the API.
 	_, byRestarts := apiList(t, base, "node="+url.QueryEscape(b.Name)+"&sort=restarts&limit=50")
@@ -310,14 +368,39 @@ func TestDashboardInABrowser(t *testing.T) {
 	br.until("trace running", `document.querySelector('[data-test=trace-count]') !== null`, 20*time.Second)
 	c.Send(1, newChild, "hello-from-the-test")
 	br.until("the traced message arrives", `[...document.querySelectorAll('#trace-events td')].some(td => td.textContent.includes('hello-from-the-test'))`, 20*time.Second)
+	br.readable("process-trace")
 	br.shot("process-trace.png")
 	br.run("stop the trace", chromedp.Click(chromedp.CSS(`[data-test=trace-stop]`)))
 	br.until("trace stopped", `document.querySelector('[data-test=trace-count]').textContent.includes('stopped')`, 20*time.Second)
 
 	// Supervision trees and registry/placement pages.
 	br.hash("#/trees")
-	br.until("the trees", fmt.Sprintf(`document.querySelector('details[data-sup=%s]') !== null`, js(sup)), 20*time.Second)
+	supItem := fmt.Sprintf(`document.querySelector('[role=tree] [role=treeitem][data-sup=%s]')`, js(sup))
+	br.until("the trees", supItem+` !== null`, 20*time.Second)
+	br.readable("trees")
 	br.shot("trees.png")
+	// Keyboard: ← collapses, → expands, → again goes to the first child,
+	// ↑ back to the parent, ↓ to the child, Enter opens the child's page;
+	// a refresh keeps what was collapsed and where the focus was.
+	br.eval(supItem+`.focus()`, nil)
+	br.run("←", chromedp.KeyEvent(kb.ArrowLeft))
+	br.until("← collapses the supervisor", supItem+`.getAttribute('aria-expanded') === 'false' && document.activeElement === `+supItem+` && `+supItem+`.querySelector('[role=treeitem]').offsetParent === null`, 10*time.Second)
+	br.eval(`window.__tree = `+supItem, nil)
+	br.until("a refresh keeps it collapsed and focused", supItem+` !== window.__tree && `+supItem+`.getAttribute('aria-expanded') === 'false' && document.activeElement === `+supItem, 30*time.Second)
+	br.run("→", chromedp.KeyEvent(kb.ArrowRight))
+	br.until("→ expands it", supItem+`.getAttribute('aria-expanded') === 'true' && `+supItem+`.querySelector('[role=treeitem]').offsetParent !== null`, 10*time.Second)
+	for _, k := range []struct{ key, target, what string }{
+		{kb.ArrowRight, supItem + `.querySelector('[role=treeitem]')`, "→ moves to the first child"},
+		{kb.ArrowUp, supItem, "↑ moves back to the supervisor"},
+		{kb.ArrowDown, supItem + `.querySelector('[role=treeitem]')`, "↓ moves to the child"},
+	} {
+		br.run(k.what, chromedp.KeyEvent(k.key))
+		br.until(k.what, `document.activeElement === `+k.target, 10*time.Second)
+	}
+	var treeChild string
+	br.eval(`document.activeElement.dataset.pid`, &treeChild)
+	br.run("Enter on the child", chromedp.KeyEvent("\r"))
+	br.until("Enter opens the child's page", fmt.Sprintf(`%s !== '' && location.hash === '#/process/' + encodeURIComponent(%s) && document.querySelector('[data-field=parent]') !== null && document.querySelector('[data-field=parent]').textContent === %s`, js(treeChild), js(treeChild), js(sup)), 20*time.Second)
 	// A distributed child registered under a name with markup in it.
 	const childName = `dash-<b>child</b>`
 	c.Eventually(testutil.Scale(30*time.Second), func() bool {
@@ -335,6 +418,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	br.hash("#/registry")
 	br.until("the split-brain decision of each node", `document.querySelectorAll('table[data-test=sides] tbody tr').length === 3`, 20*time.Second)
 	br.until("the child with its owner and its name, as text", fmt.Sprintf(`[...document.querySelectorAll('table[data-test=children] tbody td')].some(td => td.textContent === 'dash-child') && [...document.querySelectorAll('td.rname')].some(td => td.textContent === %s) && document.querySelectorAll('main b').length === 0`, js(childName)), 30*time.Second)
+	br.readable("registry")
 	br.shot("registry.png")
 
 	// Without a token, in a narrow window: the read views open (the API
@@ -343,23 +427,66 @@ func TestDashboardInABrowser(t *testing.T) {
 	ro := newBrowser(t, 420, 800)
 	ro.run("open the processes page", chromedp.Navigate(base+"/ui/#/processes?limit=50"))
 	ro.until("the list, read-only", `document.querySelector('[data-test=summary]').dataset.total !== undefined && document.getElementById('who').textContent.startsWith('no token')`, 20*time.Second)
-	var wide bool
-	ro.eval(`document.documentElement.scrollWidth > window.innerWidth`, &wide)
-	if wide {
-		t.Fatal("the page scrolls sideways in a narrow window")
+	narrow := func(page string) {
+		t.Helper()
+		var wide bool
+		ro.eval(`document.documentElement.scrollWidth > window.innerWidth`, &wide)
+		if wide {
+			t.Fatalf("the %s page scrolls sideways in a narrow window", page)
+		}
 	}
+	narrow("processes")
+	ro.readable("processes-narrow")
 	ro.shot("processes-narrow.png")
 	ro.run("focus the first process", chromedp.Focus(chromedp.CSS(`table[data-test=processes] tbody a`)), chromedp.KeyEvent("\r"))
 	ro.until("Enter on a process link opens its page", `location.hash.startsWith('#/process/') && document.querySelector('[data-field=status]') !== null`, 20*time.Second)
+	narrow("process")
+	ro.hash("#/trees")
+	ro.until("the trees, narrow", supItem+` !== null`, 20*time.Second)
+	narrow("trees")
+	ro.hash("#/registry")
+	ro.until("the registry, narrow", `document.querySelectorAll('table[data-test=sides] tbody tr').length === 3`, 20*time.Second)
+	narrow("registry")
 	ro.hash("#/process/" + url.PathEscape(sup))
 	ro.until("the supervisor's page, protected and read-only", `document.querySelector('[data-test=protected]') !== null && document.querySelector('[data-test=kill]').disabled && document.querySelector('[data-test=trace-start]').disabled`, 20*time.Second)
+	// With a viewer's token the buttons are there, but a kill is the
+	// operator's: the node refuses it, the page says why, the process lives.
+	ro.run("log in as a viewer", chromedp.SendKeys(chromedp.ID(`#token`), c.Token()+"-viewer"), chromedp.Click(chromedp.ID(`#login-btn`)))
+	ro.hash("#/process/" + url.PathEscape(newChild))
+	ro.until("the child's page with a token", `document.querySelector('[data-test=kill]') !== null && !document.querySelector('[data-test=kill]').disabled`, 20*time.Second)
+	ro.run("ask to kill", chromedp.Click(chromedp.CSS(`[data-test=kill]`)))
+	ro.until("the confirmation", `document.getElementById('confirm').open`, 10*time.Second)
+	ro.run("confirm", chromedp.Click(chromedp.ID(`#confirm-ok`)))
+	ro.until("the node refuses a viewer's kill, and the page says so", `document.querySelector('[data-test=action-result]').textContent.includes('kill failed: HTTP 403')`, 20*time.Second)
+	if processInfo(t, base, newChild).PID != newChild {
+		t.Fatalf("a viewer's kill killed %s", newChild)
+	}
 
 	// A node killed with SIGKILL turns dead in the matrix without a reload.
 	br.hash("#/cluster")
 	br.until("the matrix again", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
+
+	// A partition, x alone on one side: each side's dashboard shows its own
+	// view and its split-brain decision, and names the other side as not
+	// answering; after the heal the matrix is whole again, without a reload.
+	ro.run("open x's registry page", chromedp.Navigate(x.URL()+"/ui/#/registry"))
+	ro.until("x's split-brain decision", fmt.Sprintf(`[...document.querySelectorAll('table[data-test=sides] tbody tr')].some(tr => tr.cells[0].textContent === %s)`, js(x.Name)), 20*time.Second)
+	c.Partition([]int{0, 1}, []int{2})
+	c.WaitPartitioned(testutil.Scale(30*time.Second), []int{0, 1}, []int{2})
+	br.until("a and b see x gone, x's row did not answer", fmt.Sprintf(`[%s, %s].every(o => { const td = document.querySelector('tr[data-observer="' + o + '"] td[data-target="' + %s + '"]'); return td && (td.textContent === 'dead' || td.textContent === 'suspect'); }) && document.querySelector('tr[data-observer="' + %s + '"] [data-test=no-answer]') !== null`,
+		js(a.Name), js(b.Name), js(x.Name), js(x.Name)), 30*time.Second)
+	ro.until("x's side: its own decision and why, a and b did not answer", fmt.Sprintf(`(() => { const u = (document.querySelector('[data-test=unreachable]') || {textContent: ''}).textContent; const r = [...document.querySelectorAll('table[data-test=sides] tbody tr')].find(tr => tr.cells[0].textContent === %s); return u.includes(%s) && u.includes(%s) && r !== undefined && r.cells[2].textContent !== ''; })()`,
+		js(x.Name), js(a.Name), js(b.Name)), 30*time.Second)
+	ro.readable("registry-partition")
+	ro.shot("registry-partition.png")
+	c.Heal()
+	c.WaitConverged(testutil.Scale(60 * time.Second))
+	br.until("the matrix whole again after the heal", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 60*time.Second)
 	// A second tab on x itself: when x dies, that page keeps what it has.
 	ro.run("open x's own dashboard", chromedp.Navigate(x.URL()+"/ui/#/cluster"))
 	ro.until("x's matrix", `document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
+	ro.until("x's health history", `document.querySelectorAll('[data-history] rect').length > 0`, 30*time.Second)
+	narrow("cluster")
 	var marker bool
 	br.eval(`window.__noReload = true`, &marker)
 	_, upper := c.Profile().CrashDetection(3)
@@ -371,9 +498,15 @@ func TestDashboardInABrowser(t *testing.T) {
 	if !marker {
 		t.Fatal("the page reloaded")
 	}
+	br.readable("cluster-node-dead")
 	br.shot("cluster-node-dead.png")
 	br.hash("#/processes")
 	br.until("the processes page names the dead node", fmt.Sprintf(`(document.querySelector('[data-test=unreachable]') || {textContent: ''}).textContent.includes(%s)`, js(x.Name)), 20*time.Second)
+	// The split-brain decision of the two survivors, with why, and x named
+	// as not answering.
+	br.hash("#/registry")
+	br.until("the registry page names the dead node and shows each survivor's decision", fmt.Sprintf(`(document.querySelector('[data-test=unreachable]') || {textContent: ''}).textContent.includes(%s) && [%s, %s].every(n => [...document.querySelectorAll('table[data-test=sides] tbody tr')].some(tr => tr.cells[0].textContent === n && tr.cells[2].textContent !== ''))`,
+		js(x.Name), js(a.Name), js(b.Name)), 20*time.Second)
 	ro.until("x's page says its node did not answer and keeps its data",
 		`document.querySelector('main .banner') !== null && document.querySelector('main').textContent.includes('last refresh failed') && document.querySelectorAll('table[data-test=matrix] td[data-target].alive').length === 9`, 30*time.Second)
 }

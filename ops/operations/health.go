@@ -37,6 +37,9 @@ type HealthSnapshot struct {
 	Nodes     int       `json:"nodes_total"`
 	Partition string    `json:"partition"`
 	MinScore  int       `json:"min_score"`
+	// Scores is every scored node's score in this snapshot (the answering
+	// node's view, as in nodes[].score; a node that left is not scored).
+	Scores map[string]int `json:"node_scores"`
 }
 
 // HealthMonitor samples the cluster's health on an interval and keeps a
@@ -96,9 +99,13 @@ func (h *HealthMonitor) sample() {
 	}
 	h.mu.Unlock()
 	rep := h.Report()
+	scores := make(map[string]int, len(rep.Nodes))
+	for _, nh := range rep.Nodes {
+		scores[nh.Node] = nh.Score
+	}
 	h.mu.Lock()
 	h.history = append(h.history, HealthSnapshot{Time: time.Now(), Overall: rep.Overall, NodesUp: rep.NodesUp,
-		Nodes: rep.NodesTotal, Partition: string(rep.Partition.State), MinScore: rep.minScore()})
+		Nodes: rep.NodesTotal, Partition: string(rep.Partition.State), MinScore: rep.minScore(), Scores: scores})
 	if len(h.history) > h.size {
 		h.history = h.history[len(h.history)-h.size:]
 	}
@@ -335,7 +342,8 @@ func health(env *Env) ops.Operation {
 		Method: "GET", Path: "/api/v1/cluster/health", Response: HealthReport{},
 		Params: []ops.Param{
 			{Name: "include_metrics", Type: ops.TypeBool, In: ops.InQuery, Default: true, Description: "add the measured numbers per node"},
-			{Name: "include_history", Type: ops.TypeBool, In: ops.InQuery, Default: false, Description: "add the history of overall status"},
+			{Name: "include_history", Type: ops.TypeBool, In: ops.InQuery, Default: false, Description: "add the history: overall status and each node's score per snapshot"},
+			{Name: "history_limit", Type: ops.TypeInt, In: ops.InQuery, Default: 0, Min: f(0), Description: "with include_history: only the last this many snapshots (0: all kept)"},
 		},
 		Run: func(ctx context.Context, req *ops.Request) (*ops.Result, error) {
 			rep := env.Health.Report()
@@ -344,6 +352,9 @@ func health(env *Env) ops.Operation {
 			}
 			if req.Params.Bool("include_history") {
 				rep.History = env.Health.History()
+				if n := req.Params.Int("history_limit"); n > 0 && len(rep.History) > n {
+					rep.History = rep.History[len(rep.History)-n:]
+				}
 			}
 			return &ops.Result{Data: rep, Meta: map[string]any{"overall_status": rep.Overall, "nodes_healthy": rep.NodesHealthy, "nodes_total": rep.NodesTotal}}, nil
 		},

@@ -111,6 +111,7 @@ function feed(path, onEvent, onState) {
       const headers = {Accept: 'text/event-stream'};
       if (token()) headers.Authorization = 'Bearer ' + token();
       if (last) headers['Last-Event-ID'] = last;
+      const asked = last; // the id this connection asked to resume after ('' for a first one)
       try {
         const resp = await fetch(path, {headers, signal: ctl.signal});
         if (!resp.ok) throw new Error('HTTP ' + resp.status);
@@ -133,7 +134,7 @@ function feed(path, onEvent, onState) {
             if (!data) continue;
             if (id) last = id;
             let v; try { v = JSON.parse(data); } catch (_) { continue; }
-            onEvent(name, id, v);
+            onEvent(name, id, v, asked);
           }
         }
         onState('ended; reconnecting');
@@ -162,10 +163,82 @@ function poller(ms, fn) {
   return {stop() { stopped = true; clearTimeout(timer); }, now() { clearTimeout(timer); run(); }};
 }
 
+// ----- keyboard -----
+// A table of data (role grid) or a tree is one tab stop with a roving
+// focus: one row or item has tabindex 0, the rest (and their links) -1.
+// The focused one is found again, by its key, when a refresh re-renders
+// the widget, so a poll does not throw the keyboard user out.
+let kbd = null; // {nav, key} of the focused row or tree item
+document.addEventListener('focusin', (e) => {
+  const it = e.target.closest && e.target.closest('[data-nav-key]');
+  kbd = it ? {nav: it.closest('[data-nav]').dataset.nav, key: it.dataset.navKey} : null;
+});
+document.addEventListener('pointerdown', (e) => { if (!e.target.closest('[data-nav]')) kbd = null; });
+function roving(widget, nav, items) {
+  widget.dataset.nav = nav;
+  for (const it of items) {
+    it.tabIndex = -1;
+    for (const a of it.querySelectorAll('a, button')) a.tabIndex = -1;
+  }
+  const keep = kbd && kbd.nav === nav ? items.find((it) => it.dataset.navKey === kbd.key) : null;
+  if (items.length) (keep || items[0]).tabIndex = 0;
+  // Focus on a removed element falls back to the body: take it back.
+  if (keep) queueMicrotask(() => { if (widget.isConnected && document.activeElement === document.body) keep.focus({preventScroll: true}); });
+}
+function moveFocus(widget, to) {
+  if (!to) return;
+  for (const x of widget.querySelectorAll('[data-nav-key][tabindex="0"]')) x.tabIndex = -1;
+  to.tabIndex = 0; to.focus();
+}
+// Rows: ↑ ↓ one row, PageUp PageDown ten, Home End the first and last,
+// Enter opens the row's first link.
+function gridKeys(tbl, nav) {
+  const rows = [...tbl.tBodies[0].rows];
+  if (!rows.length || !rows[0].dataset.navKey) return;
+  tbl.setAttribute('role', 'grid');
+  roving(tbl, nav, rows);
+  tbl.tBodies[0].addEventListener('keydown', (e) => {
+    const cur = e.target.closest('tr'), i = rows.indexOf(cur);
+    if (i < 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+    const to = {ArrowDown: i + 1, ArrowUp: i - 1, PageDown: i + 10, PageUp: i - 10, Home: 0, End: rows.length - 1}[e.key];
+    if (to !== undefined) { e.preventDefault(); moveFocus(tbl, rows[Math.max(0, Math.min(rows.length - 1, to))]); }
+    else if (e.key === 'Enter' && e.target === cur && cur.querySelector('a')) { e.preventDefault(); cur.querySelector('a').click(); }
+  });
+}
+// Trees (WAI-ARIA tree view): ↑ ↓ the previous and next visible item,
+// → expands or goes to the first child, ← collapses or goes to the
+// parent, Home End, Enter opens the item's process.
+function treeKeys(tree) {
+  tree.addEventListener('keydown', (e) => {
+    const cur = e.target.closest('[role=treeitem]');
+    if (!cur || e.altKey || e.ctrlKey || e.metaKey) return;
+    const vis = [...tree.querySelectorAll('[role=treeitem]')].filter((li) => !li.parentElement.closest('[aria-expanded=false]'));
+    const i = vis.indexOf(cur), open = cur.getAttribute('aria-expanded');
+    let to = null;
+    switch (e.key) {
+      case 'ArrowDown': to = vis[i + 1]; break;
+      case 'ArrowUp': to = vis[i - 1]; break;
+      case 'Home': to = vis[0]; break;
+      case 'End': to = vis[vis.length - 1]; break;
+      case 'ArrowRight': if (open === 'false') cur.setAttribute('aria-expanded', 'true'); else if (open) to = cur.querySelector('[role=treeitem]'); break;
+      case 'ArrowLeft': if (open === 'true') cur.setAttribute('aria-expanded', 'false'); else to = cur.parentElement.closest('[role=treeitem]'); break;
+      case 'Enter': if (e.target !== cur) return; to = null; { const a = cur.querySelector(':scope > .item a'); if (a) a.click(); } break;
+      default: return;
+    }
+    e.preventDefault();
+    moveFocus(tree, to);
+  });
+}
+
+// A table; its rows get keyboard navigation, keyed by their first data-*
+// attribute (a PID, a node) or their position.
 function table(headers, rows, attrs) {
-  return el('div', {class: 'scroll'}, el('table', attrs || {},
+  const t = el('table', attrs || {},
     el('thead', {}, el('tr', {}, headers.map((h) => el('th', {scope: 'col'}, h)))),
-    el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', {colspan: headers.length, class: 'muted'}, 'none')))));
+    el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', {colspan: headers.length, class: 'muted'}, 'none'))));
+  for (const [i, r] of rows.entries()) r.dataset.navKey = Object.values(r.dataset)[0] || String(i);
+  if (rows.length) gridKeys(t, (attrs && attrs['data-test']) || headers[0]);
+  return el('div', {class: 'scroll'}, t);
 }
 function updated(box, ok) {
   box.replaceChildren(ok
@@ -181,13 +254,13 @@ function viewCluster(main) {
   main.append(el('h1', {}, 'Cluster'), status, errs, head,
     el('h2', {}, 'Nodes'), nodes,
     el('h2', {}, 'Who sees whom'), el('p', {class: 'note'}, 'Each row is one node\'s own view of every member; rows that disagree show one-way or partial partitions.'), matrix,
-    el('h2', {}, 'Health history'), hist,
+    el('h2', {}, 'Health history per node'), hist,
     el('h2', {}, 'Events '), feedState, events);
 
   async function refresh() {
     const [top, health, views] = await Promise.all([
       get('/api/v1/cluster/topology?include_health=true&include_processes=true'),
-      get('/api/v1/cluster/health?include_metrics=true&include_history=true'),
+      get('/api/v1/cluster/health?include_metrics=true&include_history=true&history_limit=120'),
       get('/api/v1/cluster/membership-views'),
     ]);
     updated(status, top.ok && health.ok && views.ok);
@@ -263,31 +336,52 @@ function viewCluster(main) {
     });
     matrix.replaceChildren(table(['observer ↓ / member →', ...cols, 'its partition'], rows, {'data-test': 'matrix'}));
   }
+  // One strip per node from the real history buffer of the answering node
+  // (a snapshot every 10 s): bar height and colour are the node's score
+  // then; a gap is a snapshot in which the node was not scored. The top
+  // strip is the overall status.
   function renderHistory(h) {
     if (!h.length) { hist.replaceChildren(el('p', {class: 'muted'}, 'no snapshot yet (one every 10 s)')); return; }
-    const ns = 'http://www.w3.org/2000/svg', w = 600, ht = 80, bw = Math.max(2, Math.floor(w / Math.max(h.length, 1)));
-    const svg = document.createElementNS(ns, 'svg');
-    svg.setAttribute('class', 'history'); svg.setAttribute('width', w); svg.setAttribute('height', ht);
-    svg.setAttribute('role', 'img');
-    svg.setAttribute('aria-label', 'lowest node score of the last ' + h.length + ' snapshots');
+    const shown = h.slice(-120), ns = 'http://www.w3.org/2000/svg', w = 600, bw = w / 120;
+    const band = (sc) => (sc >= 80 ? 'healthy' : sc >= 50 ? 'warning' : sc > 0 ? 'degraded' : 'critical');
     const colors = {healthy: '#2da44e', warning: '#bf8700', degraded: '#cf222e', critical: '#82071e'};
-    h.slice(-Math.floor(w / bw)).forEach((s, i) => {
-      const r = document.createElementNS(ns, 'rect'), y = ht - Math.max(1, s.min_score * ht / 100);
-      r.setAttribute('x', i * bw); r.setAttribute('y', y); r.setAttribute('width', bw - 1); r.setAttribute('height', ht - y);
-      r.setAttribute('fill', colors[s.overall_status] || '#888');
-      const t = document.createElementNS(ns, 'title');
-      t.textContent = fmtTime(s.time) + ': ' + s.overall_status + ', ' + s.nodes_up + '/' + s.nodes_total + ' up, lowest score ' + s.min_score;
-      r.append(t); svg.append(r);
-    });
-    hist.replaceChildren(svg, el('p', {class: 'note'}, h.length + ' snapshots; bar height: lowest node score; colour: overall status'));
+    const strip = (label, ht, bar) => {
+      const svg = document.createElementNS(ns, 'svg');
+      svg.setAttribute('class', 'history'); svg.setAttribute('viewBox', '0 0 ' + w + ' ' + ht);
+      svg.setAttribute('preserveAspectRatio', 'none'); svg.setAttribute('height', ht);
+      svg.setAttribute('role', 'img'); svg.setAttribute('aria-label', label);
+      shown.forEach((s, i) => {
+        const b = bar(s);
+        if (!b) return;
+        const r = document.createElementNS(ns, 'rect'), y = ht - Math.max(3, b.frac * ht); // a score of 0 stays visible
+        r.setAttribute('x', (120 - shown.length + i) * bw); r.setAttribute('y', y); r.setAttribute('width', bw - 1); r.setAttribute('height', ht - y);
+        r.setAttribute('fill', colors[b.status] || '#888');
+        const t = document.createElementNS(ns, 'title');
+        t.textContent = fmtTime(s.time) + ': ' + b.text;
+        r.append(t); svg.append(r);
+      });
+      return svg;
+    };
+    const names = [...new Set(shown.flatMap((s) => Object.keys(s.node_scores || {})))].sort();
+    const row = (name, svg, now) => el('div', {class: 'hrow', 'data-history': name}, el('span', {class: 'hlabel'}, name), svg, el('span', {class: 'muted'}, now));
+    const last = shown[shown.length - 1];
+    hist.replaceChildren(
+      row('overall', strip('overall status of the last ' + shown.length + ' snapshots', 12, (s) =>
+        ({frac: 1, status: s.overall_status, text: s.overall_status + ', ' + s.nodes_up + '/' + s.nodes_total + ' up, partition ' + s.partition})), last.overall_status + ' at ' + fmtTime(last.time)),
+      ...names.map((n) => row(n, strip('score of ' + n + ' in the last ' + shown.length + ' snapshots', 40, (s) => {
+        const sc = (s.node_scores || {})[n];
+        return sc === undefined ? null : {frac: sc / 100, status: band(sc), text: n + ' score ' + sc};
+      }), (last.node_scores && last.node_scores[n] !== undefined ? 'score ' + last.node_scores[n] : 'not scored') + ' at ' + fmtTime(last.time))),
+      el('p', {class: 'note'}, 'The last ' + shown.length + ' snapshots of this node\'s history buffer (one every 10 s, as ' +
+        'this node saw the cluster); bar height and colour: the node\'s score then, a gap: not scored. Hover a bar for its numbers.'));
   }
 
   let soon = 0;
   const p = poller(5000, refresh);
-  const stopFeed = feed('/api/v1/cluster/events', (name, id, v) => {
+  const stopFeed = feed('/api/v1/cluster/events', (name, id, v, asked) => {
     if (name === 'shutdown') { feedState.textContent = 'the node is shutting down'; return; }
     let text;
-    if (name === 'topology') text = 'snapshot: ' + (v.topology.nodes || []).length + ' members' + (v.resumed === false ? ' (resync: resumption was not possible)' : '');
+    if (name === 'topology') text = 'snapshot: ' + (v.topology.nodes || []).length + ' members' + (asked && v.resumed === false ? ' (resync: resuming after #' + asked + ' was not possible)' : '');
     else text = v.type + (v.node ? ' ' + v.node : '') + (v.old_status ? ' ' + v.old_status + ' → ' + v.new_status : '') +
       (v.old_partition ? ' partition ' + v.old_partition + ' → ' + (v.partition ? v.partition.state : '') : '') +
       (v.old_mode ? ' mode ' + v.old_mode + ' → ' + v.mode : '') + (v.restarted ? ' (restarted)' : '');
@@ -324,8 +418,9 @@ function viewProcesses(main, params) {
     go('processes', next);
   });
   const summary = el('p', {'data-test': 'summary', role: 'status'}, 'loading…');
+  const hint = el('p', {class: 'note'}, 'Keyboard: Tab into the list, ↑ ↓ Page Up/Down Home End move, Enter opens the process.');
   const bad = el('div'), body = el('div'), status = el('div'), pager = el('div', {class: 'actions'});
-  main.append(el('h1', {}, 'Processes'), form, summary, bad, pager, body, status);
+  main.append(el('h1', {}, 'Processes'), form, summary, bad, pager, body, hint, status);
   get('/api/v1/cluster/topology?include_health=false').then((r) => {
     if (!r.ok) return;
     for (const n of r.data.nodes) if (n.name !== st.node) nodeSel.append(el('option', {value: n.name}, n.name + ' (' + n.status + ')'));
@@ -495,26 +590,37 @@ function treeTable(tr) {
     el('tr', {'data-child': c.id}, el('td', {}, c.id), el('td', {'data-test': 'child-pid'}, pidLink(c.pid)), el('td', {}, stat(c.state)),
       el('td', {}, c.restart), el('td', {class: 'num'}, c.restarts), el('td', {}, c.behaviour || c.type), el('td', {class: 'num'}, c.mailbox_len))));
 }
-function treeNode(tr) {
-  return el('details', {class: 'tree', open: true, 'data-sup': tr.pid},
-    el('summary', {}, el('b', {}, tr.name || 'supervisor'), ' ', pidLink(tr.pid), ' — ' + tr.strategy + ', at most ' + tr.max_restarts +
+// A supervisor and its children as items of a WAI-ARIA tree: a click on
+// the marker or ← → collapse and expand it.
+function treeNode(tr, closed) {
+  const li = el('li', {role: 'treeitem', 'aria-expanded': closed.has(tr.pid) ? 'false' : 'true', 'data-sup': tr.pid, 'data-nav-key': tr.pid},
+    el('div', {class: 'item'},
+      el('span', {class: 'twisty', 'aria-hidden': 'true', onclick: () => li.setAttribute('aria-expanded', li.getAttribute('aria-expanded') === 'true' ? 'false' : 'true')}),
+      el('b', {}, tr.name || 'supervisor'), ' ', pidLink(tr.pid), ' — ' + tr.strategy + ', at most ' + tr.max_restarts +
       ' restarts in ' + fmtMS(tr.period_ms) + ', ' + tr.total_restarts + ' restarts so far, ' + tr.children.length + ' children' + (tr.truncated ? ' (deeper levels not shown)' : '')),
-    el('ul', {}, tr.children.map((c) => el('li', {},
-      c.tree ? treeNode(c.tree) : [c.id + ' ', pidLink(c.pid), ' ', stat(c.state), ' ' + c.restart + ', ' + c.restarts + ' restarts' + (c.name ? ', name ' : ''), c.name || '']))));
+    el('ul', {role: 'group'}, tr.children.map((c) => c.tree ? treeNode(c.tree, closed)
+      : el('li', {role: 'treeitem', 'data-nav-key': c.pid || c.id, 'data-pid': c.pid || ''}, el('div', {class: 'item'},
+        c.id + ' ', pidLink(c.pid), ' ', stat(c.state), ' ' + c.restart + ', ' + c.restarts + ' restarts' + (c.name ? ', name ' : ''), c.name || '')))));
+  return li;
 }
 function viewTrees(main) {
   const body = el('div'), status = el('div'), errs = el('div');
-  main.append(el('h1', {}, 'Supervision trees'), status, errs, body);
+  main.append(el('h1', {}, 'Supervision trees'), status, errs,
+    el('p', {class: 'note'}, 'Keyboard: Tab into a tree, ↑ ↓ move, → expands, ← collapses, Enter opens the process.'), body);
   const p = poller(10000, async () => {
     const r = await get('/api/v1/cluster/supervision-trees');
     updated(status, r.ok);
     errs.replaceChildren(r.ok ? '' : errorBox(r, 'cluster.supervision_trees'));
     if (!r.ok) return;
-    const open = new Set([...body.querySelectorAll('details:not([open])')].map((d) => d.dataset.sup));
-    body.replaceChildren(unreachable(r.meta) || '', ...r.data.nodes.map((n) => el('section', {'data-node': n.node},
-      el('h2', {}, n.node + ' — ' + n.trees.length + ' top-level supervisors'),
-      n.trees.length ? n.trees.map(treeNode) : el('p', {class: 'muted'}, 'no supervisors'))));
-    for (const d of body.querySelectorAll('details')) if (open.has(d.dataset.sup)) d.open = false;
+    // What was collapsed stays collapsed across refreshes.
+    const closed = new Set([...body.querySelectorAll('[aria-expanded=false]')].map((li) => li.dataset.sup));
+    body.replaceChildren(unreachable(r.meta) || '', ...r.data.nodes.map((n) => {
+      if (!n.trees.length) return el('section', {'data-node': n.node}, el('h2', {}, n.node + ' — no supervisors'));
+      const tree = el('ul', {role: 'tree', class: 'tree', 'aria-label': 'supervision trees of ' + n.node}, n.trees.map((t) => treeNode(t, closed)));
+      roving(tree, 'tree:' + n.node, [...tree.querySelectorAll('[role=treeitem]')]);
+      treeKeys(tree);
+      return el('section', {'data-node': n.node}, el('h2', {}, n.node + ' — ' + n.trees.length + ' top-level supervisors'), tree);
+    }));
   });
   return () => p.stop();
 }
