@@ -54,7 +54,11 @@ func wireEvent(ev cluster.Event, self string) ClusterEvent {
 type FeedSnapshot struct {
 	Seq      uint64   `json:"seq" arsenal:"count"`
 	Topology Topology `json:"topology"`
-	Resumed  bool     `json:"resumed" doc:"false: the client asked to resume from an event older than the backlog, and must resynchronise from this snapshot"`
+	// ResumeFailed is true when the client asked to resume (Last-Event-ID)
+	// and this node could not: the id is older than the backlog, or comes
+	// from another node or an earlier incarnation of this one. A first
+	// connection gets false; a resumed feed gets no snapshot at all.
+	ResumeFailed bool `json:"resume_failed" doc:"true: the client asked to resume (Last-Event-ID) from an event this node no longer has, or never had, and must resynchronise from this snapshot; false on a first connection (a feed that resumes sends no snapshot)"`
 }
 
 // eventLog keeps the last EventBacklog events of a node's cluster and fans
@@ -132,7 +136,7 @@ func events(env *Env) ops.Operation {
 		Name: "cluster.events", Category: "cluster",
 		Summary: "The cluster event feed (node up, suspect, down, left, partition and mode changes) as Server-Sent Events",
 		Description: "Starts with a 'topology' event holding the topology snapshot, then one event per change, named by its type; every frame's id is the event's seq. " +
-			"A client that reconnects with the Last-Event-ID header gets the events it missed, if they are among the last 1024; otherwise a new topology snapshot (resumed: false). " +
+			"A client that reconnects with the Last-Event-ID header gets the events it missed, if they are among the last 1024; otherwise a new topology snapshot with resume_failed: true. " +
 			"A client that reads too slowly misses events and sees a gap in seq. A comment line comes every heartbeat interval; a 'shutdown' event ends the feed when the node stops.",
 		Method: "GET", Path: "/api/v1/cluster/events",
 		Events: map[string]any{
@@ -161,7 +165,7 @@ func events(env *Env) ops.Operation {
 			ok = ok && after <= top.Seq
 			last := after
 			if !resume || !ok {
-				snap := FeedSnapshot{Seq: top.Seq, Topology: topologyOf(env, top), Resumed: false}
+				snap := FeedSnapshot{Seq: top.Seq, Topology: topologyOf(env, top), ResumeFailed: resume}
 				if err := w.SendID(strconv.FormatUint(top.Seq, 10), "topology", snap); err != nil {
 					return nil
 				}

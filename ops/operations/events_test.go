@@ -94,7 +94,7 @@ func TestEventFeedResumesFromLastEventID(t *testing.T) {
 	url := srv.URL + "/api/v1/cluster/events"
 
 	first := readFrames(t, url, "", 1)[0]
-	if first.name != "topology" || first.id == "" {
+	if first.name != "topology" || first.id == "" || !strings.Contains(first.data, `"resume_failed":false`) {
 		t.Fatalf("first frame %+v", first)
 	}
 	seen, _ := strconv.ParseUint(first.id, 10, 64)
@@ -137,7 +137,7 @@ func TestEventFeedResumesFromLastEventID(t *testing.T) {
 
 	// An id from elsewhere (or an earlier incarnation): a new snapshot.
 	again := readFrames(t, url, strconv.FormatUint(last+1000, 10), 1)[0]
-	if again.name != "topology" || !strings.Contains(again.data, `"resumed":false`) || again.id != strconv.FormatUint(last, 10) {
+	if again.name != "topology" || !strings.Contains(again.data, `"resume_failed":true`) || again.id != strconv.FormatUint(last, 10) {
 		t.Fatalf("resume from an unknown id: %+v", again)
 	}
 	// Not a number: 400.

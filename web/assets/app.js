@@ -381,7 +381,7 @@ function viewCluster(main) {
   const stopFeed = feed('/api/v1/cluster/events', (name, id, v, asked) => {
     if (name === 'shutdown') { feedState.textContent = 'the node is shutting down'; return; }
     let text;
-    if (name === 'topology') text = 'snapshot: ' + (v.topology.nodes || []).length + ' members' + (asked && v.resumed === false ? ' (resync: resuming after #' + asked + ' was not possible)' : '');
+    if (name === 'topology') text = 'snapshot: ' + (v.topology.nodes || []).length + ' members' + (v.resume_failed ? ' (resync: resuming after #' + asked + ' was not possible)' : '');
     else text = v.type + (v.node ? ' ' + v.node : '') + (v.old_status ? ' ' + v.old_status + ' → ' + v.new_status : '') +
       (v.old_partition ? ' partition ' + v.old_partition + ' → ' + (v.partition ? v.partition.state : '') : '') +
       (v.old_mode ? ' mode ' + v.old_mode + ' → ' + v.mode : '') + (v.restarted ? ' (restarted)' : '');
