@@ -119,26 +119,45 @@ func (r remote) Reply(from process.From, reply any, err error) {
 	defer putEncoder(e)
 	e.byte1(frameReply)
 	e.uint(from.Ref())
+	if err == nil {
+		if re, ok := reply.(error); ok {
+			e.byte1(replyAppErr)
+			e.str(re.Error())
+		} else {
+			e.byte1(replyOK)
+			if encErr := e.value(reply); encErr != nil {
+				// The caller must hear something: send the encoding error.
+				e.b = e.b[:0]
+				e.byte1(frameReply)
+				e.uint(from.Ref())
+				e.byte1(replyAppErr)
+				e.str(fmt.Sprintf("reply not sent: %v", encErr))
+			}
+		}
+	} else {
+		replyErr(e, err)
+	}
+	if len(e.b) > r.n.maxFrame {
+		e.b = e.b[:0]
+		e.byte1(frameReply)
+		e.uint(from.Ref())
+		e.byte1(replyAppErr)
+		e.str(fmt.Sprintf("reply not sent: %v", transport.ErrFrameTooLarge))
+	}
+	// The call came over the current connection; if that is lost, so is
+	// the call, and the caller has been told.
+	r.n.answer(from.Node(), e.b, reg{})
+}
+
+// replyErr encodes the error answer of a reply. Apart from Reply, so that
+// the targets of its errors.As (which escape to the heap) cost nothing on
+// a successful reply: they were two allocations per remote call.
+func replyErr(e *encoder, err error) {
 	var (
 		ee *process.ExitError
 		ce *process.CallError
 	)
 	switch {
-	case err == nil:
-		if re, ok := reply.(error); ok {
-			e.byte1(replyAppErr)
-			e.str(re.Error())
-			break
-		}
-		e.byte1(replyOK)
-		if encErr := e.value(reply); encErr != nil {
-			// The caller must hear something: send the encoding error.
-			e.b = e.b[:0]
-			e.byte1(frameReply)
-			e.uint(from.Ref())
-			e.byte1(replyAppErr)
-			e.str(fmt.Sprintf("reply not sent: %v", encErr))
-		}
 	case errors.As(err, &ee):
 		e.byte1(replyExit)
 		e.pid(ee.PID)
@@ -151,16 +170,6 @@ func (r remote) Reply(from process.From, reply any, err error) {
 		e.byte1(replyAppErr)
 		e.str(err.Error())
 	}
-	if len(e.b) > r.n.maxFrame {
-		e.b = e.b[:0]
-		e.byte1(frameReply)
-		e.uint(from.Ref())
-		e.byte1(replyAppErr)
-		e.str(fmt.Sprintf("reply not sent: %v", transport.ErrFrameTooLarge))
-	}
-	// The call came over the current connection; if that is lost, so is
-	// the call, and the caller has been told.
-	r.n.answer(from.Node(), e.b, reg{})
 }
 
 func pairFrame(e *encoder, kind byte, a, b process.PID) []byte {

@@ -706,7 +706,21 @@ func (rt *Runtime) DeliverRemoteCall(from From, to PID, req any) bool {
 	if p == nil {
 		return false
 	}
-	return p.enqueue(envelope{kind: kindCall, from: from.pid, body: req, remote: &from})
+	// The letter's call information and the caller's From in one
+	// allocation (an envelope would make two: the From, then the callInfo).
+	rc := &remoteCall{from: from}
+	rc.info = callInfo{from: from.pid, remote: &rc.from}
+	l := letter{body: req, call: &rc.info}
+	if !from.pid.IsZero() {
+		l.from = &rc.info.from
+	}
+	return p.post(l)
+}
+
+// remoteCall is what a letter of a call from another node points to.
+type remoteCall struct {
+	info callInfo
+	from From
 }
 
 // RemoteFrom builds the From of a call that came from another node; ref

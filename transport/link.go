@@ -71,11 +71,16 @@ type Link struct {
 	// nil where the socket cannot be written without blocking (TLS, or
 	// not a TCP socket). writing: the writer goroutine or a direct write
 	// owns the socket; whoever clears it wakes the writer if frames are
-	// queued. lastData: l.now() of the last data frame queued or written
-	// directly. partial: the queue starts with the rest of a frame that a
-	// direct write began. dbuf is the direct write's buffer (owned by
-	// whoever set writing from Send). wmu is held across a direct write's
-	// syscall, so that the goodbye on the way out never lands mid-frame.
+	// queued. lastData: l.now() when Send last took a data frame (queued
+	// or written directly); stamped in send only, never after a direct
+	// write's syscall, whose thread may be descheduled right after it (on
+	// loopback the write wakes the peer, often onto this core): a stamp
+	// taken when it resumed made the next request of a round trip look
+	// like a burst, and queued it for the writer. partial: the queue
+	// starts with the rest of a frame that a direct write began. dbuf is
+	// the direct write's buffer (owned by whoever set writing from Send).
+	// wmu is held across a direct write's syscall, so that the goodbye on
+	// the way out never lands mid-frame.
 	raw      syscall.RawConn
 	writing  bool
 	lastData int64
@@ -637,7 +642,6 @@ func (l *Link) writeDirect() {
 	}
 	l.mu.Lock()
 	l.writing = false
-	l.lastData = l.now()
 	if n < len(buf) && !l.closed {
 		rest := append([]byte(nil), buf[n:]...)
 		l.queue = append(l.queue, segment{})
