@@ -79,7 +79,7 @@ func TestLeaseRoundBriefHeal(t *testing.T) {
 func TestLeaseViewFull(t *testing.T) {
 	ms := []cluster.Member{alive("a", 1), alive("b", 1), {Name: "c", Incarnation: 2, Status: cluster.StatusAlive, Joining: true},
 		{Name: "j", Incarnation: 1, Status: cluster.StatusAlive, Joining: true, Removed: true}, // a newcomer: not counted
-		{Name: "r", Incarnation: 1, Status: cluster.StatusDead, Removed: true},               // removed: not counted
+		{Name: "r", Incarnation: 1, Status: cluster.StatusDead, Removed: true},                 // removed: not counted
 		{Name: "l", Incarnation: 1, Status: cluster.StatusLeft}}
 	cases := []struct {
 		name     string
