@@ -1,10 +1,17 @@
 package placement
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/arsenal-go/arsenal/cluster"
+	"github.com/arsenal-go/arsenal/internal/testutil"
+	"github.com/arsenal-go/arsenal/node"
+	"github.com/arsenal-go/arsenal/registry"
+	"github.com/arsenal-go/arsenal/transport"
 )
 
 // The lease round on the replicated membership records (cluster's
@@ -159,4 +166,124 @@ func TestDecideSelfNotCounted(t *testing.T) {
 	if d := Decide(StaticQuorum, 3, false, View{Self: "a", Members: ms, Partition: ps}); d.Up {
 		t.Errorf("static quorum 3 counts the joining b: %s", d.Reason)
 	}
+}
+
+// join starts one more member, which joins the cluster through its first
+// member, with its registry and placement; it does not wait for anything.
+func (tc *testCluster) join(name string, cfg Config) *member {
+	tc.t.Helper()
+	f := transport.NewFaults()
+	first := tc.members[0].n
+	n, err := node.Start(context.Background(), node.Config{
+		Name: name, Cluster: first.Cluster().Topology().ClusterName, Secret: testSecret, Profile: cluster.ProfileFast,
+		Discovery: cluster.StaticSeeds(first.Addr()), Faults: f, FactsInterval: time.Second, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	m := &member{n: n, faults: f}
+	tc.members = append(tc.members, m)
+	reg, err := registry.Start(n.Runtime(), n.Cluster(), registry.Config{SweepInterval: 100 * time.Millisecond})
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	m.reg = reg
+	c := cfg
+	c.Registry = reg
+	if m.pl, err = Start(n, c); err != nil {
+		tc.t.Fatal(err)
+	}
+	return m
+}
+
+// The sequence that deadlocked the lease-admission rule, on real
+// in-process nodes with placement's gates: a node joins, and a member
+// crashes right after. The newcomer never removes the dead node itself; it
+// adopts the removal the side that runs makes, is admitted on a full lease
+// round, and runs the child placed on it.
+func TestJoinThenCrashIsAdmitted(t *testing.T) {
+	tc := startCluster(t, 3, fastCfg)
+	bootstrapped(t, tc)
+	dead := tc.members[2]
+	// The crash first, then the join at once: nobody has seen the crash
+	// yet, so the newcomer joins a view that counts the dead node, and no
+	// member has a full round to admit it until the dead node is removed.
+	tc.crash(dead)
+	crashedAt := time.Now()
+	f := tc.join("n4@127.0.0.1", fastCfg)
+	joinedAt := time.Now()
+	var removedAt, admittedAt time.Time // as the first member sees them
+	testutil.Eventually(t, testutil.Scale(30*time.Second), func() bool {
+		now := time.Now()
+		if mm, _ := tc.members[0].n.Cluster().Member(dead.n.Name()); mm.Removed && removedAt.IsZero() {
+			removedAt = now
+		}
+		if mm, _ := tc.members[0].n.Cluster().Member(f.n.Name()); mm.Counted() && admittedAt.IsZero() {
+			admittedAt = now
+		}
+		for _, m := range tc.live() {
+			if mm, ok := m.n.Cluster().Member(dead.n.Name()); !ok || !mm.Removed {
+				return false
+			}
+		}
+		return f.pl.Status().Up
+	}, "the crashed node not removed everywhere, or the newcomer never came up")
+	upAfter := time.Since(crashedAt)
+	for _, m := range tc.live() {
+		mm, ok := m.n.Cluster().Member(dead.n.Name())
+		if !ok || !mm.Removed {
+			t.Errorf("%s: the crashed %s not removed: %+v", m.n.Name(), dead.n.Name(), mm)
+		}
+		if me, _ := m.n.Cluster().Member(f.n.Name()); !me.Counted() {
+			t.Errorf("%s does not count the newcomer: %+v", m.n.Name(), me)
+		}
+	}
+	if admittedAt.Before(removedAt) {
+		t.Errorf("n1 counted the newcomer %s after the crash, before it removed the dead node (%s): a round was full with a counted member dead",
+			admittedAt.Sub(crashedAt).Round(time.Millisecond), removedAt.Sub(crashedAt).Round(time.Millisecond))
+	}
+	order := fmt.Sprintf("n1 saw the removal after %s and counted the newcomer after %s",
+		removedAt.Sub(crashedAt).Round(time.Millisecond), admittedAt.Sub(crashedAt).Round(time.Millisecond))
+	c, err := f.pl.StartChild(context.Background(), ChildSpec{ID: "on-the-newcomer", Kind: "test-worker", Strategy: Local})
+	if err != nil || c.Node != f.n.Name() || c.PID.IsZero() {
+		t.Fatalf("a child on the newcomer: %+v, %v", c, err)
+	}
+	t.Logf("crash, then the join (node started %s after the crash); the dead node removed everywhere and the newcomer up %s after the crash; %s",
+		joinedAt.Sub(crashedAt).Round(time.Millisecond), upAfter.Round(time.Millisecond), order)
+}
+
+// bootstrapped waits until every member holds the records of every
+// member (the bootstrap, a probe interval after the first full view).
+func bootstrapped(t *testing.T, tc *testCluster) {
+	t.Helper()
+	testutil.Eventually(t, wait, func() bool {
+		for _, m := range tc.live() {
+			if len(m.n.Cluster().Standings()) != len(tc.live()) {
+				return false
+			}
+		}
+		return true
+	}, "the membership records were never bootstrapped")
+}
+
+// A node that joins a healthy cluster is admitted on the next full lease
+// round of any member, which the membership change starts at once.
+func TestJoinIsAdmittedAtOnce(t *testing.T) {
+	tc := startCluster(t, 3, fastCfg)
+	bootstrapped(t, tc)
+	start := time.Now()
+	f := tc.join("n4@127.0.0.1", fastCfg)
+	var seen time.Time
+	testutil.Eventually(t, wait, func() bool {
+		if seen.IsZero() && f.n.Cluster().Topology().Alive == 4 {
+			seen = time.Now()
+		}
+		m, _ := f.n.Cluster().Member(f.n.Name())
+		return m.Counted()
+	}, "the newcomer was never admitted")
+	admitted := time.Now()
+	testutil.Eventually(t, wait, func() bool { return f.pl.Status().Up }, "the newcomer never came up")
+	t.Logf("node start to seeing all four alive %s; to admitted %s (%s after seeing them); to up %s",
+		seen.Sub(start).Round(time.Millisecond), admitted.Sub(start).Round(time.Millisecond),
+		admitted.Sub(seen).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
