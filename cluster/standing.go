@@ -328,7 +328,7 @@ func (c *Cluster) SetAdmissionGate(g AdmissionGate) {
 	c.admit = g
 }
 
-// standingReplica carries the records over gossip and push-pull.
+// standingRepl carries the records over gossip and push-pull (a Replica).
 type standingRepl Cluster
 
 func (r *standingRepl) LocalState() []byte { return (*Cluster)(r).StandingState() }
