@@ -1071,7 +1071,9 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 //     own links: memberlist on this side may not have seen the other
 //     side go dead yet (under load one side detected a 2|2 split 1.7 s
 //     after the other, and keep-oldest then counted a member still
-//     "alive" but unreachable as its own: both sides removed the other).
+//     "alive" but unreachable as its own: both sides removed the other);
+//     and no member memberlist holds dead answered that round (the
+//     removal is replicated: the member would learn it and stop).
 //
 // Without the first two, each side of two quick partitions removed a
 // different set of members and both ended up with a majority of their
@@ -1088,6 +1090,17 @@ func (p *Placement) removalGate(ms []cluster.Member, ps cluster.PartitionStatus)
 	}
 	if !p.roundUp.Load() || now.Sub(time.Unix(0, p.roundAt.Load())) > 2*p.cfg.LeaseRenew {
 		return false
+	}
+	// A member that memberlist holds dead but that answered the last
+	// round over its link is not gone (its gossip is cut, or slow):
+	// removing it would stop what it runs, and it asks for its lease, so
+	// nobody would take its children over.
+	if r := p.round.Load(); r != nil {
+		for _, m := range ms {
+			if inc, ok := r.reached[m.Name]; ok && m.Status == cluster.StatusDead && !m.Removed && inc == m.Incarnation {
+				return false
+			}
+		}
 	}
 	return Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, View{Self: p.self, Members: ms, Partition: ps}).Up
 }
