@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/arsenal-go/arsenal/cluster/crdt"
 )
 
 // ErrClosed is returned by calls on a Cluster after Shutdown.
@@ -59,6 +61,10 @@ type Cluster struct {
 	formed        bool // had its first full view (see PartitionOf)
 	settled       bool // the settle rounds after the start are over
 	gate          RemovalGate
+	admit         AdmissionGate
+	fullViewAt    time.Time   // when formed became true
+	standing      standingMap // the replicated membership records (standing.go)
+	stClock       crdt.Clock
 	fit           profileFit
 	pendingDown   map[string]*pendingDown // deaths learned from others, held for DeathGrace
 	refutedDeaths uint64                  // held deaths a refutation cancelled
@@ -81,6 +87,7 @@ type Cluster struct {
 	updateSem chan struct{}
 	raises    atomic.Uint64 // incarnation raises run
 	verifies  atomic.Uint64 // held deaths checked with the accused (heal.go)
+	stDirty   atomic.Bool   // the records changed here: broadcast them (standing.go)
 }
 
 // Start creates the memberlist, joins every peer discovery returns, and
@@ -111,6 +118,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		leaveIntents: make(map[string]uint64),
 		conflicts:    make(map[string]string),
 		pendingDown:  make(map[string]*pendingDown),
+		standing:     standingMap{},
 		joining:      make(map[string][]time.Time),
 		partition:    PartitionStatus{State: Healthy, Expected: max(cfg.ExpectedSize, 1), Up: 1},
 		mode:         deriveMode(1, false),
@@ -124,6 +132,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.feed = newFeed(c.log)
+	_ = c.AddReplica(standingReplica, (*standingRepl)(c)) // the first replica: never taken
 	mlLog := newMemberlistLogger(c.log, c.markSuspect)
 
 	fail := func(err error) (*Cluster, error) {

@@ -65,8 +65,9 @@
 // # Events
 //
 // Subscribe returns a channel of Events: NodeUp, NodeSuspect, NodeDown,
-// NodeLeft, NodeUpdated, NodeRemoved (a dead member no longer counted, see
-// Partition status), PartitionChanged, ModeChanged. Events are numbered
+// NodeLeft, NodeUpdated, NodeRemoved (a member no longer counted, see
+// Partition status), NodeAdmitted (a member's incarnation counts again, or
+// for the first time), PartitionChanged, ModeChanged. Events are numbered
 // (Seq) in the order the view changed, and for one member they come in
 // that order (up before down). One goroutine delivers them; memberlist's
 // callbacks only append to its queue, so a slow subscriber never blocks
@@ -179,7 +180,7 @@
 // One rule (PartitionOf), used here, by package placement's split-brain
 // policies and lease, and by the registry. The live members are those
 // neither left nor removed (below). Up counts the live members alive or
-// suspect, this node included; the denominator Expected is the number of
+// suspect and not joining, this node included; the denominator Expected is the number of
 // live members, and, until the node's first full view, at least
 // Config.ExpectedSize. Then:
 //
@@ -196,28 +197,70 @@
 //	          before it knows. (A node started while fewer than
 //	          ExpectedSize members are up stays Forming until they are.)
 //
-// Removal. A member dead in this node's view for longer than the removal
-// margin (Config.RemovalMargin; default ProfileSettings.RemovalMargin,
-// the profile's upper crash-detection estimate, 1.5 s on fast, about 29 s
-// on lan) is removed (Member.Removed, a NodeRemoved event) if the removal
-// gate says this side keeps running, asked with the view that still
-// counts it (default: Healthy or Partial; package placement installs its
-// split-brain policy, SetRemovalGate). Removal is this node's own
-// decision; since every node of a side detects a crash within the margin
-// of the others, every reachable node has seen the member dead by then.
-// A removed member leaves the denominator and the tie-break candidates;
-// it stays listed (dead), is still retried by the rejoin loop, and comes
-// back as a new member. A side that is down never removes anyone, so a
-// minority cannot shrink its denominator into a majority, while the side
-// that keeps running stops counting its crashed nodes: after a crash seen
-// past the margin, an even split of the rest keeps exactly one side
-// (deterministically, by the lowest live name); crashed nodes replaced
-// under new names stop counting. A crash and a split within one margin
-// leave both halves down (a three-way split, for all they know).
+// Admission and removal: the replicated records. Whether a member counts
+// is not this node's own verdict: it is a record replicated to every
+// node (Standing, standing.go), one per member name, the greatest under
+// one order: a record a member wrote beats the bootstrap's; then the
+// higher incarnation; then the higher epoch (each re-admission of one
+// incarnation after its removal takes the next); in one epoch the
+// removal beats the admission. A member counts (Member.Counted) if its
+// record admits its current incarnation; it is Member.Removed if its
+// record removes it (or it has none), Member.Joining while its
+// incarnation is not admitted (an admitted earlier incarnation of a
+// restarted member then still counts, as a dead member). Every node
+// adopts every record it hears of; the records travel as one state (all
+// of them): by gossip on every change, in every push-pull, and both ways
+// in every lease request of package placement (StandingState,
+// MergeStanding), so a node holding a record holds every record its
+// writer held when it wrote it. A member known only from the records is
+// listed, dead, with no address.
 //
-// Both sides of an even split know the same live names (each removed only
-// what it saw dead past the margin while it was up, before the split), so
-// at most one side holds the lowest and the tie-break is deterministic.
+//   - Bootstrap: a node that has no record a probe interval after its
+//     first full view writes them from that view (every member it knows,
+//     not left, admitted). Until then every member counts. A node that
+//     joins a running cluster receives the records on its first
+//     push-pull and waits to be admitted.
+//   - Removal: a member dead in this node's view for longer than the
+//     removal margin (Config.RemovalMargin; default
+//     ProfileSettings.RemovalMargin, the profile's upper crash-detection
+//     estimate, 1.5 s on fast, about 29 s on lan) is removed if the
+//     removal gate says this side keeps running, asked with the view that
+//     still counts it (default: Healthy or Partial; package placement
+//     installs its split-brain policy, SetRemovalGate). The removal is a
+//     record: every node that hears from this side adopts it, the removed
+//     member included, and a node that joined after the crash never
+//     removes the dead node itself. A side that is down never removes
+//     anyone, so a minority cannot shrink its denominator into a majority,
+//     while the side that keeps running stops counting its crashed nodes.
+//   - Admission: a member alive whose incarnation is not admitted (it
+//     joined, restarted, or is back after its removal) is admitted by a
+//     node that counts itself and sees every member it counts (Akka's
+//     convergence rule for Joining to Up; AdmissionGate, default: every
+//     counted member up in the view, a restarted member's new incarnation
+//     standing for its old one; package placement: its last lease round
+//     reached every counted member over its own links, the newcomer
+//     included, SetAdmissionGate). The admitter's side need not be up by
+//     its policy: one node with a full view suffices, so admission never
+//     waits for a removal that waits for the admission.
+//
+// A node that does not count itself is Forming while it is not admitted
+// and Minority once removed; the policies of package placement say down
+// for it. The two sides of a partition therefore agree on removal: the
+// members a side removed learn it from the first record they get from
+// that side, and until then they still count the members of that side,
+// which they cannot reach, so they neither admit anyone nor make a
+// majority (docs/REGISTRY.md, "Admission and removal", has the
+// step-by-step argument and where it stops: concurrent admissions on both
+// sides of a cut, a node restarted among nodes that have no records, a
+// paused process). After a crash seen past the margin, an even split of
+// the rest keeps exactly one side (deterministically, by the lowest live
+// name); crashed nodes replaced under new names stop counting. A crash
+// and a split within one margin leave both halves down (a three-way
+// split, for all they know).
+//
+// Both sides of an even split know the same live names (the removals
+// before the split are records both sides adopted), so at most one side
+// holds the lowest and the tie-break is deterministic.
 // The status is recomputed on every change of the view; PartitionChanged
 // is emitted when the state (not merely the counts) changes.
 //

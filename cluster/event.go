@@ -19,7 +19,10 @@ const (
 	NodeUpdated EventType = "node_updated" // metadata changed, same incarnation
 	// NodeRemoved: a member dead past the removal margin is no longer
 	// counted by this side's decisions (Member.Removed).
-	NodeRemoved      EventType = "node_removed"
+	NodeRemoved EventType = "node_removed"
+	// NodeAdmitted: a member's incarnation is admitted: it counts in the
+	// decisions again, or for the first time (Member.Joining cleared).
+	NodeAdmitted     EventType = "node_admitted"
 	PartitionChanged EventType = "partition_changed"
 	ModeChanged      EventType = "mode_changed"
 )

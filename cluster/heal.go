@@ -490,10 +490,11 @@ func (c *Cluster) sweep(now time.Time) {
 			pruned = true
 		}
 	}
-	if !c.removeDeadLocked(now) && pruned {
+	if !c.reviewLocked(now) && pruned {
 		c.afterChangeLocked()
 	}
 	c.mu.Unlock()
+	c.flushStanding()
 	if len(stale) == 0 {
 		return
 	}

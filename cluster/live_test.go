@@ -146,12 +146,30 @@ func TestLiveRemovedComesBack(t *testing.T) {
 		t.Fatalf("a removed: %+v", p)
 	}
 	c.nodeAlive(mlNode("a", 10, 1), false)
-	if m, _ := memberOf(c, "a"); m.Removed || m.Status != StatusAlive {
-		t.Errorf("a back: %+v", m)
+	// Back, but removed by the records until a member that sees every
+	// member it counts admits it again (the next review does: b sees all).
+	if m, _ := memberOf(c, "a"); !m.Removed || m.Status != StatusAlive {
+		t.Errorf("a back, before its admission: %+v", m)
+	}
+	c.Review()
+	if m, _ := memberOf(c, "a"); m.Removed || m.Joining || m.Status != StatusAlive {
+		t.Errorf("a back and admitted: %+v", m)
 	}
 	if p := c.Partition(); p.State != Healthy || p.Expected != 5 || p.Removed != 0 {
 		t.Errorf("a back: %+v", p)
 	}
+	if r := standingFor(c, "a"); r.Removed || r.Epoch != 1 || r.By != "b" {
+		t.Errorf("a's record after its admission: %+v, want admitted at epoch 1 by b", r)
+	}
+}
+
+func standingFor(c *Cluster, name string) Standing {
+	for _, s := range c.Standings() {
+		if s.Node == name {
+			return s
+		}
+	}
+	return Standing{}
 }
 
 func TestLiveRemovalGate(t *testing.T) {

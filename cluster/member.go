@@ -41,14 +41,29 @@ type Member struct {
 	Meta        map[string]string `json:"meta,omitempty"`
 	Status      Status            `json:"status"`
 	Since       time.Time         `json:"since"` // when Status last changed in this node's view
-	// Removed: the member has been dead in this node's view for longer
-	// than the removal margin, and this side, which keeps running, no
-	// longer counts it: it is out of the partition status's denominator
-	// and of the split-brain tie-break and keep-oldest candidates. It
-	// stays listed (dead) and is retried by the rejoin loop; when it comes
-	// back it is a new member again.
+	// Removed and Joining come from the replicated membership records
+	// (standing.go; doc.go, "Admission and removal"), not from this
+	// node's view alone:
+	//
+	//   - Removed: the member does not count in any decision (out of the
+	//     partition status's denominator and of the split-brain tie-break
+	//     and keep-oldest candidates): a side that kept running removed
+	//     it (dead past the removal margin), or it was never admitted.
+	//     It stays listed and is retried by the rejoin loop; when it is
+	//     back, an up member admits it again.
+	//   - Joining: its incarnation is not admitted yet (it joined, or
+	//     restarted): it is not up for any decision, and runs nothing.
+	//     Joining and not Removed: an earlier incarnation is admitted and
+	//     still counts, as a dead member, until the new one is admitted
+	//     or the old one removed.
 	Removed bool `json:"removed,omitempty"`
+	Joining bool `json:"joining,omitempty"`
 }
+
+// Counted reports whether the member counts in the decisions: admitted
+// at its incarnation, not removed, not left. (Dead members count too, as
+// missing ones.)
+func (m Member) Counted() bool { return m.counted() }
 
 func (m Member) clone() Member {
 	m.Meta = maps.Clone(m.Meta)

@@ -31,9 +31,14 @@ type PartitionStatus struct {
 	Expected int  `json:"expected"`
 	Up       int  `json:"up"`        // members alive or suspect, this node included
 	TieBreak bool `json:"tie_break"` // Up is exactly half of Expected; State came from the tie-break
-	// Removed counts the members this node no longer counts: dead past
-	// the removal margin on a side that was up (see doc.go).
+	// Removed counts the members removed from the decisions (dead past
+	// the removal margin on a side that was up, by the replicated
+	// records: see doc.go).
 	Removed int `json:"removed,omitempty"`
+	// Joining counts the members up whose incarnation is not admitted
+	// yet: they are not counted (an earlier incarnation of one may be, as
+	// a dead member).
+	Joining int `json:"joining,omitempty"`
 	// ProfileWarning, when set, says the membership profile does not fit
 	// the network: probe round trips measured by this node come close to
 	// the probe timeout, or its suspicions of live members keep being
@@ -43,29 +48,37 @@ type PartitionStatus struct {
 }
 
 // PartitionOf applies the partition rule (doc.go) to a list of members:
-// the live members are those neither left nor removed; the tie-break
-// candidates are the live members, dead ones included. expectedSize is a
-// floor on the denominator that applies only while forming, and a
-// would-be minority while forming is reported as Forming. It is the one
-// rule behind Cluster.Partition, the split-brain policies of package
-// placement and its lease.
+// the live members are those neither left nor removed (a joining member
+// whose earlier incarnation is admitted counts as that one: dead); the
+// members up are the live ones alive or suspect and not joining; the
+// tie-break candidates are the live members, dead ones included.
+// expectedSize is a floor on the denominator that applies only while
+// forming, and a would-be minority while forming is reported as Forming.
+// It is the one rule behind Cluster.Partition, the split-brain policies
+// of package placement and its lease.
 func PartitionOf(members []Member, expectedSize int, forming bool) PartitionStatus {
-	up, live, removed := 0, 0, 0
+	up, live, removed, joining := 0, 0, 0, 0
 	lowest, lowestUp := "", false
 	for _, m := range members {
 		if m.Status == StatusLeft {
 			continue
 		}
+		if m.Joining && m.Status.Up() {
+			joining++
+		}
 		if m.Removed {
-			removed++
+			if !m.Joining {
+				removed++
+			}
 			continue
 		}
 		live++
-		if m.Status.Up() {
+		isUp := m.Status.Up() && !m.Joining
+		if isUp {
 			up++
 		}
 		if lowest == "" || m.Name < lowest {
-			lowest, lowestUp = m.Name, m.Status.Up()
+			lowest, lowestUp = m.Name, isUp
 		}
 	}
 	expected := live
@@ -73,7 +86,7 @@ func PartitionOf(members []Member, expectedSize int, forming bool) PartitionStat
 		expected = max(expected, expectedSize)
 	}
 	ps := partitionStatus(max(up, 1), max(expected, 1), lowestUp || live == 0)
-	ps.Removed = removed
+	ps.Removed, ps.Joining = removed, joining
 	if forming && ps.State == Minority {
 		ps.State, ps.TieBreak = Forming, false
 	}
@@ -112,6 +125,33 @@ type RemovalGate func(members []Member, ps PartitionStatus) bool
 
 func defaultRemovalGate(_ []Member, ps PartitionStatus) bool {
 	return ps.State == Healthy || ps.State == Partial
+}
+
+// AdmissionGate decides whether this node may admit member m (alive in
+// its view, its incarnation not admitted), given its view members and
+// partition status; it is asked only when this node itself counts. The
+// rule (doc.go) is Akka's convergence: a node admits only when it sees
+// every member it counts, so that no other side can hold a member it
+// counts. The default asks the view: every counted member is up (a
+// restarted member's new incarnation stands for its old one). Package
+// placement installs one that asks its last lease round, over its own
+// node links (SetAdmissionGate).
+type AdmissionGate func(m Member, members []Member, ps PartitionStatus) bool
+
+func defaultAdmissionGate(m Member, members []Member, _ PartitionStatus) bool {
+	return m.Status == StatusAlive && FullView(members)
+}
+
+// FullView reports whether every member that counts (neither left nor
+// removed; a joining one standing for its admitted earlier incarnation)
+// is up in members.
+func FullView(members []Member) bool {
+	for _, m := range members {
+		if m.Status != StatusLeft && !m.Removed && !m.Status.Up() {
+			return false
+		}
+	}
+	return true
 }
 
 // RemovalMargin is how long a member must have been dead in this node's

@@ -48,8 +48,8 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 	switch {
 	case !known || !old.Status.Up():
 		// New, or back from dead/left (NotifyJoin). A removed member
-		// comes back as a new member: counted again.
-		m.Status, m.Since, m.Removed = StatusAlive, now, false
+		// counts again once admitted (standing.go).
+		m.Status, m.Since = StatusAlive, now
 		e := Event{Type: NodeUp, OldStatus: old.Status, NewStatus: StatusAlive}
 		if restarted {
 			e.Restarted, e.OldIncarnation = true, old.Incarnation
@@ -63,7 +63,7 @@ func (c *Cluster) nodeAlive(n *memberlist.Node, update bool) {
 		gone := old
 		gone.Status = StatusDead
 		c.emitMemberLocked(Event{Type: NodeDown, OldStatus: old.Status, NewStatus: StatusDead, Restarted: true}, &gone)
-		m.Status, m.Since, m.Removed = StatusAlive, now, false
+		m.Status, m.Since = StatusAlive, now
 		c.emitMemberLocked(Event{Type: NodeUp, OldStatus: StatusDead, NewStatus: StatusAlive, Restarted: true, OldIncarnation: old.Incarnation}, m)
 		c.log.Info("cluster: node restarted", "peer", n.Name, "addr", addr, "old_incarnation", old.Incarnation, "incarnation", m.Incarnation)
 	default:
@@ -311,9 +311,11 @@ func (c *Cluster) emitLocked(e Event) {
 	c.feed.publish(e)
 }
 
-// afterChangeLocked recomputes partition status and mode from the view,
-// emits their events when they change, and wakes waiters.
+// afterChangeLocked recomputes the members' standing (standing.go),
+// partition status and mode from the view, emits their events when they
+// change, and wakes waiters.
 func (c *Cluster) afterChangeLocked() {
+	c.refreshStandingLocked()
 	up := 0
 	for _, m := range c.members {
 		if m.Status.Up() {
@@ -327,10 +329,21 @@ func (c *Cluster) afterChangeLocked() {
 			c.formed = c.initialDone && c.settled
 		}
 		if c.formed {
+			c.fullViewAt = time.Now()
 			c.log.Info("cluster: first full view", "up", up, "expected_size", c.cfg.ExpectedSize)
 		}
 	}
 	ps := PartitionOf(c.membersLocked(), c.cfg.ExpectedSize, !c.formed)
+	if self := c.members[c.cfg.NodeName]; self != nil && !self.counted() && self.Status != StatusLeft {
+		// This node does not count itself: it is not admitted yet
+		// (forming, for what it decides: nothing runs here yet), or the
+		// side that runs removed it (a minority of one).
+		ps.TieBreak = false
+		ps.State = Minority
+		if self.Joining {
+			ps.State = Forming
+		}
+	}
 	ps.ProfileWarning = c.fit.warning
 	if ps.State != c.partition.State {
 		c.emitLocked(Event{Type: PartitionChanged, OldPartition: c.partition.State, Partition: ps})
@@ -361,18 +374,24 @@ func (c *Cluster) removalMarginLocked() time.Duration {
 }
 
 // removeDeadLocked removes the members dead for longer than the removal
-// margin, if the removal gate says this side is the one that keeps
-// running (asked with the view that still counts them). It reports
-// whether it removed any.
+// margin whose incarnation the records admit, if the removal gate says
+// this side is the one that keeps running (asked with the view that still
+// counts them): it writes their removal into the replicated records,
+// which every node adopts (standing.go). It reports whether it removed
+// any.
 func (c *Cluster) removeDeadLocked(now time.Time) bool {
+	if len(c.standing) == 0 || !c.formed {
+		return false
+	}
 	margin := c.removalMarginLocked()
 	var due []*Member
 	for name, m := range c.members {
-		if name != c.cfg.NodeName && m.Status == StatusDead && !m.Removed && now.Sub(m.Since) > margin {
+		r := c.standing[name]
+		if name != c.cfg.NodeName && m.Status == StatusDead && r != nil && !r.Removed && now.Sub(m.Since) > margin {
 			due = append(due, m)
 		}
 	}
-	if len(due) == 0 || !c.formed {
+	if len(due) == 0 {
 		return false
 	}
 	gate := c.gate
@@ -383,9 +402,10 @@ func (c *Cluster) removeDeadLocked(now time.Time) bool {
 		return false
 	}
 	for _, m := range due {
-		m.Removed = true
-		c.emitMemberLocked(Event{Type: NodeRemoved, OldStatus: StatusDead, NewStatus: StatusDead}, m)
-		c.log.Warn("cluster: dead member removed from the decisions", "peer", m.Name, "dead_for", now.Sub(m.Since).Round(time.Millisecond), "margin", margin)
+		r := c.standing[m.Name]
+		c.writeStandingLocked(Standing{Node: m.Name, Inc: r.Inc, Epoch: r.Epoch, Removed: true})
+		c.log.Warn("cluster: dead member removed from the decisions", "peer", m.Name, "incarnation", r.Inc,
+			"dead_for", now.Sub(m.Since).Round(time.Millisecond), "margin", margin)
 	}
 	c.afterChangeLocked()
 	return true

@@ -48,14 +48,41 @@
 // accepted. A side that decides "down" stops its children (they stay
 // assigned to it) and refuses new ones (an Error with code unavailable:
 // HTTP 503); it runs them again when a later stable view says "up". The
-// policies count live members only (cluster.PartitionOf: members that
-// left or were removed are not candidates), and Start installs the policy
-// as the cluster's removal gate, so only a side that the policy keeps up
-// stops counting its dead; and only once its decision has been up for
-// RemovalMargin, the membership stable for StableAfter and its last
-// lease round up on the view of its own links (removalGate),
-// so the dead time that counts is time spent up on a settled view, not a
-// partition spent on the losing side or a brief heal.
+// policies count live members only (cluster.PartitionOf over the
+// cluster's replicated membership records: members that left, were
+// removed or are not admitted yet are not candidates), and Start installs
+// the policy as the cluster's removal gate, so only a side that the
+// policy keeps up removes its dead; and only once its decision has been
+// up for RemovalMargin, the membership stable for StableAfter and its
+// last lease round up on the view of its own links (removalGate), so the
+// dead time that counts is time spent up on a settled view, not a
+// partition spent on the losing side or a brief heal. A node that does
+// not count itself (not admitted yet, or removed: cluster.Member.Joining,
+// Removed) is down under every policy at once, and its first decision
+// after its admission applies at once.
+//
+// # Admission and removal: the sides agree
+//
+// A removal is a record every node adopts (package cluster, standing.go),
+// so the members a side removed learn it, and count nothing, from the
+// first record they get from that side. The lease carries the records:
+// every request has the asker's, every answer the answerer's, both merge
+// them, and a round is decided on what every member it reached knows (a
+// removed node's round is down from the first answer of a member of the
+// side that removed it). Start also installs the cluster's admission gate
+// (admissionGate): this node admits a member (joining, restarted, back
+// after its removal) only on a full lease round, one in which every
+// member it counts answered over its own link with the incarnation the
+// view has, the newcomer included; a restarted member answering with its
+// new incarnation stands for its old one (leaseView). So a newcomer is
+// admitted only by a node that no other side can share a counted member
+// with, never needs to remove a dead node itself (it adopts the removal
+// the side that runs made), and a removed side that never heard of its
+// removal still counts the members of the side that removed it, which it
+// cannot reach: it admits nobody and is not a majority.
+// docs/REGISTRY.md, "Admission and removal", has the argument step by
+// step and its limits (concurrent admissions on both sides of a cut,
+// among others).
 //
 // A child of a lost node is restarted elsewhere when (a) the survivor's
 // side is up and its view stable, (b) the node has been dead in its view
@@ -70,7 +97,8 @@
 // cut off notices late (Lifeguard slows its suspicion of the others when
 // its own probes fail), so a node runs children only while it holds a
 // lease: every LeaseRenew it asks every live member over its own node
-// links, applies the policy to the view where those that answered are up,
+// links, merges the membership records of the answers, applies the policy
+// to the view where those that answered are up,
 // and if that side is up the lease holds until the round's start +
 // LeaseTimeout. Without it, it stops its children (reason lease_expired),
 // killing those that have not stopped within the fence. After a cut at tc

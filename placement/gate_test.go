@@ -93,4 +93,15 @@ func TestRemovalGateNeedsAStableUpSide(t *testing.T) {
 			t.Errorf("%s: gate = %v, want %v", c.name, got, c.want)
 		}
 	}
+	// c, dead to memberlist, answered the last round over its link: not
+	// removed (its gossip is cut; it would learn its removal and stop).
+	set(time.Minute, time.Minute, true, 100*time.Millisecond)
+	p.round.Store(&leaseRound{at: now, up: true, reached: map[string]uint64{"a": 0, "b": 0, "c": 0}})
+	if p.removalGate(ms, major) {
+		t.Error("removes while a member it holds dead answers its lease round")
+	}
+	p.round.Store(&leaseRound{at: now, up: true, reached: map[string]uint64{"a": 0, "b": 0}})
+	if !p.removalGate(ms, major) {
+		t.Error("does not remove a member that did not answer")
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/arsenal-go/arsenal/cluster"
 	"github.com/arsenal-go/arsenal/cluster/crdt"
 	"github.com/arsenal-go/arsenal/codec"
@@ -369,9 +371,11 @@ type Placement struct {
 	upSince   atomic.Int64
 	changedAt atomic.Int64
 	// The last lease round: whether the policy kept this side up on the
-	// view of the members that answered over their links, and its start.
+	// view of the members that answered over their links, and its start;
+	// and the whole outcome, for the admission gate.
 	roundUp atomic.Bool
 	roundAt atomic.Int64
+	round   atomic.Pointer[leaseRound]
 
 	leaseMu   sync.Mutex // one renewal round at a time
 	leaseKick chan struct{}
@@ -450,6 +454,9 @@ func Start(n *node.Node, cfg Config) (*Placement, error) {
 	// been up by its stable decision for RemovalMargin, on a view that has
 	// been stable for StableAfter (removalGate).
 	cl.SetRemovalGate(p.removalGate)
+	// A member is admitted by this node only on a full lease round that
+	// reached it (admissionGate).
+	cl.SetAdmissionGate(p.admissionGate)
 	p.renewLease(context.Background())
 	up := p.decision.Up // read before the loop may change it
 	p.wg.Add(2)
@@ -573,11 +580,12 @@ func (p *Placement) setDecisionLocked(d Decision, now time.Time) {
 	p.decision = d
 }
 
-// upNodes lists the names of the members up in ms, without except.
+// upNodes lists the names of the members up in ms that count (admitted:
+// cluster.Member.Counted), without except.
 func (p *Placement) upNodes(ms []cluster.Member, except string) []string {
 	var out []string
 	for _, m := range ms {
-		if m.Status.Up() && m.Name != except {
+		if m.Status.Up() && m.Counted() && m.Name != except {
 			out = append(out, m.Name)
 		}
 	}
@@ -1032,6 +1040,8 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 				p.lastChange = time.Now()
 				p.changedAt.Store(p.lastChange.UnixNano())
 				p.mu.Unlock()
+			}
+			if membershipChange(ev) || ev.Type == cluster.NodeAdmitted || ev.Type == cluster.NodeRemoved {
 				select {
 				case p.leaseKick <- struct{}{}:
 				default:
@@ -1061,7 +1071,9 @@ func (p *Placement) loop(events <-chan cluster.Event) {
 //     own links: memberlist on this side may not have seen the other
 //     side go dead yet (under load one side detected a 2|2 split 1.7 s
 //     after the other, and keep-oldest then counted a member still
-//     "alive" but unreachable as its own: both sides removed the other).
+//     "alive" but unreachable as its own: both sides removed the other);
+//     and no member memberlist holds dead answered that round (the
+//     removal is replicated: the member would learn it and stop).
 //
 // Without the first two, each side of two quick partitions removed a
 // different set of members and both ended up with a majority of their
@@ -1078,6 +1090,17 @@ func (p *Placement) removalGate(ms []cluster.Member, ps cluster.PartitionStatus)
 	}
 	if !p.roundUp.Load() || now.Sub(time.Unix(0, p.roundAt.Load())) > 2*p.cfg.LeaseRenew {
 		return false
+	}
+	// A member that memberlist holds dead but that answered the last
+	// round over its link is not gone (its gossip is cut, or slow):
+	// removing it would stop what it runs, and it asks for its lease, so
+	// nobody would take its children over.
+	if r := p.round.Load(); r != nil {
+		for _, m := range ms {
+			if inc, ok := r.reached[m.Name]; ok && m.Status == cluster.StatusDead && !m.Removed && inc == m.Incarnation {
+				return false
+			}
+		}
 	}
 	return Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, View{Self: p.self, Members: ms, Partition: ps}).Up
 }
@@ -1222,10 +1245,11 @@ func (p *Placement) plan(synced bool) *plan {
 	}
 	stableFor := now.Sub(p.lastChange)
 	stable := stableFor >= p.cfg.StableAfter
-	if stable || p.decision.Forming {
-		// The first decision after forming needs no stable view: nothing
-		// ran before it.
-		p.setDecisionLocked(Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, v), now)
+	if d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone, v); stable || p.decision.Forming || d.Forming {
+		// The first decision after forming (or after this node was
+		// admitted) needs no stable view: nothing ran before it. A node
+		// that stops counting itself (removed) is down at once.
+		p.setDecisionLocked(d, now)
 	}
 	leased := now.Before(p.leaseUntil)
 	up := p.decision.Up && !p.leaving && leased
@@ -1509,6 +1533,7 @@ func (p *Placement) Stop(ctx context.Context) error {
 	p.unsub()
 	p.cl.RemoveReplica(ReplicaName)
 	p.cl.SetRemovalGate(nil)
+	p.cl.SetAdmissionGate(nil)
 	// Whatever is left (no member to hand off to) stops here.
 	for id := range p.LocalPIDs() {
 		p.stopLocal(id, "shutdown")
@@ -1533,6 +1558,7 @@ func (p *Placement) Close() {
 	p.unsub()
 	p.cl.RemoveReplica(ReplicaName)
 	p.cl.SetRemovalGate(nil)
+	p.cl.SetAdmissionGate(nil)
 	p.feed.close()
 }
 
@@ -1669,10 +1695,19 @@ func (p *Placement) leaseLoop() {
 // renewLease runs one renewal round: it asks every live member (neither
 // left nor removed, whatever memberlist says of it) over its node link,
 // in parallel, within LeaseRenew, and applies the split-brain policy to
-// the view in which the members that answered are up and the others dead.
-// If that side is up, the lease holds until the round's start +
-// LeaseTimeout. Only this node's own links count: a node cut off loses
-// its lease however late memberlist notices.
+// the view of leaseView: the members that answered (with the incarnation
+// the view has) are up, the others dead. If that side is up, the lease
+// holds until the round's start + LeaseTimeout. Only this node's own
+// links count: a node cut off loses its lease however late memberlist
+// notices.
+//
+// Each request carries this node's membership records and each answer
+// the peer's (cluster.StandingState): both sides merge them before the
+// round is decided, so a member removed by a side that kept running
+// learns it from the first answer of a member of that side, and a round
+// is decided on what every member it reached knows. Members up in the
+// view that do not count (joining, removed) are asked too: they learn the
+// records, and the admission gate needs their answer.
 func (p *Placement) renewLease(ctx context.Context) {
 	p.leaseMu.Lock()
 	defer p.leaseMu.Unlock()
@@ -1683,37 +1718,53 @@ func (p *Placement) renewLease(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.LeaseRenew)
 	defer cancel()
-	answered := make([]bool, len(ms))
+	req := leaseRequest{Inc: p.inc, Standing: p.cl.StandingState()}
+	var mu sync.Mutex
+	answered := map[string]uint64{p.self: p.inc}
 	var wg sync.WaitGroup
-	for i, m := range ms {
-		if m.Name == p.self {
-			answered[i] = true
-			continue
-		}
-		if m.Status == cluster.StatusLeft || m.Removed {
+	for _, m := range ms {
+		if m.Name == p.self || m.Status == cluster.StatusLeft || m.Removed && !m.Status.Up() {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answered[i] = reached(p.n.Request(ctx, m.Name, reqLease, p.inc, nil))
+			var raw cbor.RawMessage
+			err := p.n.Request(ctx, m.Name, reqLease, req, &raw)
+			if !reached(err) {
+				return
+			}
+			inc := m.Incarnation // an older node answers true: take the view's
+			var rep leaseReply
+			if err == nil && codec.Unmarshal(raw, &rep) == nil {
+				inc = rep.Inc
+				if len(rep.Standing) > 0 {
+					if err := p.cl.MergeStanding(rep.Standing); err != nil {
+						p.log.Warn("placement: membership records in a lease answer refused", "from", m.Name, "err", err)
+					}
+				}
+			}
+			mu.Lock()
+			answered[m.Name] = inc
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	view := make([]cluster.Member, len(ms))
-	for i, m := range ms {
-		if m.Status != cluster.StatusLeft && !m.Removed {
-			m.Status = cluster.StatusDead
-			if answered[i] {
-				m.Status = cluster.StatusAlive
-			}
-		}
-		view[i] = m
-	}
+	// Decide on the records as merged from every answer.
+	ms = p.cl.Members()
+	view, full := leaseView(p.self, ms, answered)
 	d := Decide(p.cfg.SplitBrain, p.cfg.Quorum, p.cfg.KeepOldestAlone,
 		View{Self: p.self, Members: view, Partition: cluster.PartitionOf(view, 0, false)})
 	p.roundUp.Store(d.Up)
 	p.roundAt.Store(start.UnixNano())
+	p.round.Store(&leaseRound{at: start, up: d.Up, full: full, reached: answered})
+	if full {
+		p.cl.Review() // admissions wait for a full round (admissionGate)
+	}
+	reachedBy := make([]bool, len(ms))
+	for i, m := range ms {
+		_, reachedBy[i] = answered[m.Name]
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !d.Up {
@@ -1734,7 +1785,7 @@ func (p *Placement) renewLease(ctx context.Context) {
 		// old assignment before gossip brings the news.
 		p.mu.Unlock()
 		pctx, pcancel := context.WithTimeout(context.Background(), p.cfg.LeaseRenew)
-		ok := p.pullState(pctx, ms, answered)
+		ok := p.pullState(pctx, ms, reachedBy)
 		pcancel()
 		p.mu.Lock()
 		if !ok || !until.After(p.leaseUntil) {
@@ -1751,6 +1802,81 @@ func (p *Placement) renewLease(ctx context.Context) {
 		p.log.Info("placement: lease held", "until", until, "reason", d.Reason)
 		p.poke()
 	}
+}
+
+// leaseRequest is a lease renewal: the asker's incarnation and its
+// membership records. leaseReply is the answer: the answerer's.
+type leaseRequest struct {
+	Inc      uint64 `cbor:"1,keyasint"`
+	Standing []byte `cbor:"2,keyasint,omitempty"`
+}
+
+type leaseReply struct {
+	Inc      uint64 `cbor:"1,keyasint"`
+	Standing []byte `cbor:"2,keyasint,omitempty"`
+}
+
+// leaseRound is the outcome of a lease round, for the admission gate.
+type leaseRound struct {
+	at      time.Time
+	up      bool
+	full    bool
+	reached map[string]uint64 // member → the incarnation that answered (this node included)
+}
+
+// leaseView is the view a lease round decides on: ms as the cluster has
+// it after merging the answers' records, answered the incarnation each
+// member answered with. Members that left or were removed are kept as
+// they are; every other member is alive if it answered with the
+// incarnation the view has, dead otherwise. full reports a full round:
+// every member that counts answered (a joining member whose earlier
+// incarnation counts answered with its new one); in a full round such a
+// member counts by its new incarnation (it stands for the old one, which
+// is gone). This node keeps its own standing: if it does not count
+// itself, Decide says down.
+func leaseView(self string, ms []cluster.Member, answered map[string]uint64) (view []cluster.Member, full bool) {
+	full = true
+	for _, m := range ms {
+		if m.Name == self || m.Status == cluster.StatusLeft || m.Removed {
+			continue
+		}
+		if inc, ok := answered[m.Name]; !ok || inc != m.Incarnation {
+			full = false
+		}
+	}
+	view = make([]cluster.Member, len(ms))
+	for i, m := range ms {
+		if m.Status != cluster.StatusLeft && !m.Removed {
+			if m.Name == self {
+				m.Status = cluster.StatusAlive
+			} else if inc, ok := answered[m.Name]; ok && inc == m.Incarnation && (!m.Joining || full) {
+				m.Status, m.Joining = cluster.StatusAlive, false
+			} else {
+				m.Status = cluster.StatusDead
+			}
+		}
+		view[i] = m
+	}
+	return view, full
+}
+
+// admissionGate is the cluster's admission gate (cluster.AdmissionGate):
+// this node admits member m only if its last lease round (started within
+// two LeaseRenew) was full (every member it counts answered over its own
+// link) and m answered it with the incarnation to admit. A full round is
+// Akka's convergence: no member this node counts is on another side, so
+// no other side can be up with them, and the member admitted has merged
+// this node's records (the request carried them) before it counts. The
+// side does not have to be up by its policy (a static quorum below its
+// number admits the members that bring it back). The cluster calls it
+// under its lock: it reads only atomics.
+func (p *Placement) admissionGate(m cluster.Member, _ []cluster.Member, _ cluster.PartitionStatus) bool {
+	r := p.round.Load()
+	if r == nil || !r.full || time.Since(r.at) > 2*p.cfg.LeaseRenew {
+		return false
+	}
+	inc, ok := r.reached[m.Name]
+	return ok && inc == m.Incarnation
 }
 
 // reached says whether a request's outcome proves the peer was reached
@@ -1802,12 +1928,20 @@ func (p *Placement) pullState(ctx context.Context, ms []cluster.Member, answered
 
 // handleLease answers a peer's renewal and remembers when: this node
 // restarts none of that peer's children until its lease has surely run
-// out (see reconcile).
-func (p *Placement) handleLease(_ context.Context, from string, _ []byte) (any, error) {
+// out (see reconcile). It merges the membership records the request
+// carries and answers with its own (see renewLease). An older node's
+// request (its incarnation alone) carries none.
+func (p *Placement) handleLease(_ context.Context, from string, body []byte) (any, error) {
+	var req leaseRequest
+	if codec.Unmarshal(body, &req) == nil && len(req.Standing) > 0 {
+		if err := p.cl.MergeStanding(req.Standing); err != nil {
+			p.log.Warn("placement: membership records in a lease request refused", "from", from, "err", err)
+		}
+	}
 	p.mu.Lock()
 	p.heard[from] = time.Now()
 	p.mu.Unlock()
-	return true, nil
+	return leaseReply{Inc: p.inc, Standing: p.cl.StandingState()}, nil
 }
 
 // ---- node requests ----

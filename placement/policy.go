@@ -67,11 +67,25 @@ type Decision struct {
 // Decide applies a policy to a view. It is a pure function: every node of
 // one side, with one view, decides alike.
 //
-// Members that left, or that this side removed (dead past the cluster's
-// removal margin, cluster.Member.Removed), are not candidates: they are
-// not missing. A view that is still forming (cluster.Forming) is down
-// under every policy.
+// Members that left, or that the cluster's records removed (dead past
+// the removal margin on a side that ran, cluster.Member.Removed), are not
+// candidates: they are not missing. A member whose incarnation is not
+// admitted yet (cluster.Member.Joining) is not up. A node that does not
+// count itself (not admitted yet, or removed) is down under every policy,
+// and so is a view that is still forming (cluster.Forming); both
+// decisions are Forming: the next one applies at once.
 func Decide(p Policy, quorum int, keepOldestAlone bool, v View) Decision {
+	for _, m := range v.Members {
+		if m.Name != v.Self || m.Status == cluster.StatusLeft {
+			continue
+		}
+		switch {
+		case m.Joining:
+			return Decision{Up: false, Forming: true, Reason: "this node's incarnation is not admitted yet: it waits for a member that sees every counted member (cluster admission)"}
+		case m.Removed:
+			return Decision{Up: false, Forming: true, Reason: "this node was removed by a side that kept running: it waits to be admitted again"}
+		}
+	}
 	if v.Partition.State == cluster.Forming {
 		return Decision{Up: false, Forming: true, Reason: fmt.Sprintf("forming: %d of the %d expected members seen up so far", v.Partition.Up, v.Partition.Expected)}
 	}
@@ -81,7 +95,7 @@ func Decide(p Policy, quorum int, keepOldestAlone bool, v View) Decision {
 			continue // left on purpose, or removed: not missing
 		}
 		known = append(known, m)
-		if m.Status.Up() {
+		if m.Status.Up() && !m.Joining {
 			up = append(up, m)
 		}
 	}
@@ -104,7 +118,7 @@ func Decide(p Policy, quorum int, keepOldestAlone bool, v View) Decision {
 			}
 			return strings.Compare(a.Name, b.Name)
 		})
-		if oldest.Status.Up() {
+		if oldest.Status.Up() && !oldest.Joining {
 			if !keepOldestAlone && len(up) == 1 && len(known) > 1 {
 				return Decision{Up: false, Reason: fmt.Sprintf("the oldest member %s is cut off alone: it downs itself", oldest.Name)}
 			}
