@@ -128,7 +128,7 @@ type Fault struct {
 // flapping member shows as repeated node_down / node_up).
 type MemberEvent struct {
 	Seq         uint64 `json:"seq"`
-	Type        string `json:"type"` // node_up, node_suspect, node_down, node_left, node_updated, partition_changed, mode_changed
+	Type        string `json:"type"` // node_up, node_suspect, node_down, node_left, node_updated, node_removed, node_admitted, partition_changed, mode_changed
 	Node        string `json:"node,omitempty"`
 	OldStatus   string `json:"old_status,omitempty"`
 	NewStatus   string `json:"new_status,omitempty"`

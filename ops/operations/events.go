@@ -18,7 +18,7 @@ const EventBacklog = 1024
 // also the SSE id of its frame.
 type ClusterEvent struct {
 	Seq            uint64                   `json:"seq" arsenal:"count" doc:"1, 2, 3… per node; a gap means events were missed"`
-	Type           string                   `json:"type" enum:"node_up,node_suspect,node_down,node_left,node_updated,partition_changed,mode_changed"`
+	Type           string                   `json:"type" enum:"node_up,node_suspect,node_down,node_left,node_updated,node_removed,node_admitted,partition_changed,mode_changed"`
 	Time           time.Time                `json:"time"`
 	Node           string                   `json:"node,omitempty"`
 	Member         *TopologyNode            `json:"member,omitempty" doc:"the member after the change (node events)"`
@@ -134,14 +134,15 @@ func (l *eventLog) subscribe(after uint64) (backlog []cluster.Event, ok bool, ch
 func events(env *Env) ops.Operation {
 	return ops.Operation{
 		Name: "cluster.events", Category: "cluster",
-		Summary: "The cluster event feed (node up, suspect, down, left, partition and mode changes) as Server-Sent Events",
+		Summary: "The cluster event feed (node up, suspect, down, left, removed, admitted, partition and mode changes) as Server-Sent Events",
 		Description: "Starts with a 'topology' event holding the topology snapshot, then one event per change, named by its type; every frame's id is the event's seq. " +
 			"A client that reconnects with the Last-Event-ID header gets the events it missed, if they are among the last 1024; otherwise a new topology snapshot with resume_failed: true. " +
 			"A client that reads too slowly misses events and sees a gap in seq. A comment line comes every heartbeat interval; a 'shutdown' event ends the feed when the node stops.",
 		Method: "GET", Path: "/api/v1/cluster/events",
 		Events: map[string]any{
 			"topology": FeedSnapshot{}, "node_up": ClusterEvent{}, "node_suspect": ClusterEvent{}, "node_down": ClusterEvent{},
-			"node_left": ClusterEvent{}, "node_updated": ClusterEvent{}, "partition_changed": ClusterEvent{}, "mode_changed": ClusterEvent{},
+			"node_left": ClusterEvent{}, "node_updated": ClusterEvent{}, "node_removed": ClusterEvent{}, "node_admitted": ClusterEvent{},
+			"partition_changed": ClusterEvent{}, "mode_changed": ClusterEvent{},
 		},
 		Stream: func(ctx context.Context, req *ops.Request, w ops.StreamWriter) error {
 			cl := env.Node.Cluster()
