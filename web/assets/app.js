@@ -280,7 +280,7 @@ function viewCluster(main) {
       el('dt', {}, 'Answering node'), el('dd', {}, d.current_node),
       el('dt', {}, 'Mode'), el('dd', {'data-test': 'mode'}, modes[d.mode] || d.mode),
       el('dt', {}, 'Partition'), el('dd', {'data-test': 'partition'}, stat(p.state || 'unknown'),
-        ' — ' + p.up + ' of ' + p.expected + ' counted members up (removed and left members do not count)' + (p.tie_break ? ' (decided by the tie-break)' : '')),
+        ' — ' + p.up + ' of ' + p.expected + ' counted members up' + (p.tie_break ? ' (decided by the tie-break)' : '')),
       el('dt', {}, 'Members'), el('dd', {}, d.alive_nodes + ' alive, ' + d.suspect_nodes + ' suspect, ' + d.total_nodes + ' known'),
       el('dt', {}, 'Formed'), el('dd', {}, fmtTime(d.formed_at))));
   }
