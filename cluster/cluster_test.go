@@ -136,6 +136,16 @@ func TestCrashDetectedAndModeChanges(t *testing.T) {
 	n2 := startNode(t, testConfig("crash", nodeName(2), n0.GossipAddr(), n1.GossipAddr()))
 	nodes := []*Cluster{n0, n1, n2}
 	eventually(t, wait, func() string { return allSee(nodes, StatusAlive, names(nodes)...) })
+	// A member counts once its incarnation is admitted (standing.go); the
+	// healthy→partial change below needs n2 counted everywhere first.
+	eventually(t, wait, func() string {
+		for i, n := range nodes {
+			if p := n.Partition(); p.State != Healthy || p.Expected != 3 {
+				return fmt.Sprintf("node %d counts %+v, want healthy 3 of 3", i, p)
+			}
+		}
+		return ""
+	})
 	victim := n2.LocalName()
 
 	crashed := time.Now()
