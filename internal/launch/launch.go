@@ -69,13 +69,20 @@ func Start(ctx context.Context, s Spec) (*Child, error) {
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	// stdout through a pipe of our own, not cmd.StdoutPipe: Wait closes
+	// that one as soon as the process exits, and a line the process wrote
+	// just before (the stray line a failure names) could be lost unread.
+	stdout, stdoutW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	cmd.Stdout = stdoutW
 	if err := cmd.Start(); err != nil {
+		stdout.Close()
+		stdoutW.Close()
 		return nil, fmt.Errorf("start %s: %w", s.Binary, err)
 	}
+	stdoutW.Close() // the child holds its own copy
 	c := &Child{cmd: cmd, stdin: stdin, events: make(chan control.Line, 4096),
 		pending: map[uint64]chan control.Line{}, exited: make(chan struct{}), readDone: make(chan struct{})}
 	ready := make(chan control.Ready, 1)
@@ -167,6 +174,9 @@ func (c *Child) strayNote() string {
 func (c *Child) read(stdout io.Reader, ready chan<- control.Ready) {
 	if c.readDone != nil {
 		defer close(c.readDone)
+	}
+	if f, ok := stdout.(*os.File); ok {
+		defer f.Close()
 	}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
