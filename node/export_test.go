@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"context"
+	"time"
 
 	"github.com/arsenal-go/arsenal/process"
 )
@@ -54,4 +56,12 @@ func MalformedFrames(from, to, elsewhere process.PID) map[string][]byte {
 		"short monitor":      build(func(e *encoder) { e.byte1(frameMonitor); e.pid(from); e.uint(5) }),
 		"short hello":        {frameHello},
 	}
+}
+
+// CallWithin makes a process call from outside any process the way
+// Runtime.Call does for a context without a deadline (the node times it;
+// with no ctx.Done, the caller waits on a pipe: callPipe), with an explicit
+// timeout.
+func CallWithin(n *Node, ctx context.Context, to process.PID, req any, timeout time.Duration) (any, error) {
+	return remote{n}.CallWithin(ctx, process.PID{}, to, req, timeout)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,81 @@ type pendingCall struct {
 	c  *conn // set under the peer's mu
 	// timer times a process call (remote.CallWithin); nil for a request.
 	timer *time.Timer
+	// wake, if set, is a pipe the answer's sender writes a byte to after
+	// its send on ch (callPipe).
+	wake *callPipe
+}
+
+// callPipe lets a waiting process call be woken through the runtime's
+// poller instead of a channel (remote.CallWithin, docs/ARCHITECTURE.md,
+// fourth pass). A goroutine readied from a channel makes the runtime wake
+// a second thread for the idle P, which on a two-core machine takes the
+// core from the peer process's round trip; a goroutine waiting on a pipe
+// is found by the thread that ran the reader, in its poll once the reader
+// parks, and no thread is woken. At most maxPipes pipes exist in the
+// process (two descriptors each), kept in a free list when idle
+// (sync.Pool would drop them without closing them); a call that finds
+// none waits on its channel alone, as do all calls once a pipe could not
+// take a read deadline (not pollable on this platform).
+type callPipe struct {
+	r, w *os.File
+}
+
+const maxPipes = 64
+
+var (
+	freePipes = make(chan *callPipe, maxPipes)
+	pipes     atomic.Int32 // pipes open, in use or free
+	pipesOff  atomic.Bool
+)
+
+func getCallPipe() *callPipe {
+	select {
+	case cp := <-freePipes:
+		return cp
+	default:
+	}
+	if pipesOff.Load() {
+		return nil
+	}
+	if pipes.Add(1) > maxPipes {
+		pipes.Add(-1)
+		return nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		pipes.Add(-1)
+		return nil
+	}
+	return &callPipe{r: r, w: w}
+}
+
+func putCallPipe(cp *callPipe) {
+	select {
+	case freePipes <- cp:
+	default:
+		cp.close()
+	}
+}
+
+// close closes a pipe that failed or is not kept; a late wake's write to
+// it fails, harmlessly.
+func (cp *callPipe) close() {
+	cp.r.Close()
+	cp.w.Close()
+	pipes.Add(-1)
+}
+
+var wakeByte = []byte{1}
+
+// wake tells the call waiting on cp (nil: none) that its answer is on
+// its channel: called once, by the one sender, right after its send, with
+// pc.wake read before that send (the caller may reuse pc once it has the
+// answer).
+func (cp *callPipe) wake() {
+	if cp != nil {
+		cp.w.Write(wakeByte)
+	}
 }
 
 // pendingCalls reuses the waiting state of process calls (channel and
@@ -92,6 +168,7 @@ func getPendingCall() *pendingCall { return pendingCalls.Get().(*pendingCall) }
 // putPendingCall returns pc once its one answer, if any, was received.
 func putPendingCall(pc *pendingCall) {
 	pc.c = nil
+	pc.wake = nil
 	pendingCalls.Put(pc)
 }
 
