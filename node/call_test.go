@@ -95,12 +95,13 @@ func asInt(v any) int {
 	return -1 << 31
 }
 
-// A call timed by the node with nothing to select on (no ctx.Done) waits
-// on a pipe (callPipe): one that times out leaves nothing on the
+// A call timed by the node with nothing to select on (no ctx.Done), to a
+// node in another process, waits on a pipe (callPipe): one that times out leaves nothing on the
 // connection and its pipe, reused, never answers a later call; calls
 // waiting on their pipes when the connection is lost fail with
 // noconnection.
 func TestRemoteCallOnPipeTimesOutAndFailsOnLoss(t *testing.T) {
+	node.PipesInProcess(t) // the two nodes share this process
 	nodes := startCluster(t, 2)
 	a, b := nodes[0], nodes[1]
 	target, err := b.Runtime().Spawn(echo{})
@@ -152,6 +153,9 @@ func TestRemoteCallOnPipeTimesOutAndFailsOnLoss(t *testing.T) {
 	}
 	if li := linkTo(a, b.Name()); li.Calls != 0 {
 		t.Fatalf("%d calls still registered on the connection", li.Calls)
+	}
+	if node.OpenPipes() == 0 {
+		t.Fatal("no call waited on a pipe")
 	}
 
 	const calls = 3

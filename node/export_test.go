@@ -65,3 +65,13 @@ func MalformedFrames(from, to, elsewhere process.PID) map[string][]byte {
 func CallWithin(n *Node, ctx context.Context, to process.PID, req any, timeout time.Duration) (any, error) {
 	return remote{n}.CallWithin(ctx, process.PID{}, to, req, timeout)
 }
+
+// PipesInProcess makes calls between nodes of this process wait on pipes
+// (callPipe) as calls to other processes do, until the test ends.
+func PipesInProcess(t interface{ Cleanup(func()) }) {
+	pipesHereToo.Store(true)
+	t.Cleanup(func() { pipesHereToo.Store(false) })
+}
+
+// OpenPipes is the number of call pipes open in the process.
+func OpenPipes() int { return int(pipes.Load()) }

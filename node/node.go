@@ -29,7 +29,8 @@ type Node struct {
 	clReady atomic.Bool // n.cl is set; frames may arrive before that
 	started time.Time
 
-	peers    sync.Map // node name → *peer; never removed (one per name seen)
+	peers    sync.Map    // node name → *peer; never removed (one per name seen)
+	here     atomic.Bool // counted in nodesHere
 	nextRef  atomic.Uint64
 	maxFrame int
 
@@ -240,7 +241,28 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	go func() { defer n.wg.Done(); n.facts.loop() }()
 	n.log.Info("node started", "node", cfg.Name, "cluster", cfg.Cluster, "addr", n.net.Addr(),
 		"incarnation", inc, "profile", cfg.Profile, "secret_fingerprint", transport.Fingerprint(cfg.Secret))
+	v, _ := nodesHere.LoadOrStore(cfg.Name, new(atomic.Int32))
+	v.(*atomic.Int32).Add(1)
+	n.here.Store(true)
 	return n, nil
+}
+
+// nodesHere counts the running nodes of this OS process by name. A call
+// to one of them waits on its channel, not on a pipe (callPipe): in one
+// process the pipe's write usually wakes another thread of it waiting in
+// the poller, so the pipe only adds syscalls (docs/ARCHITECTURE.md).
+var nodesHere sync.Map // node name → *atomic.Int32
+
+// pipesHereToo makes calls to nodes of this process take pipes too (tests
+// of the pipe path, whose clusters run in one process).
+var pipesHereToo atomic.Bool
+
+func inThisProcess(name string) bool {
+	if pipesHereToo.Load() {
+		return false
+	}
+	v, ok := nodesHere.Load(name)
+	return ok && v.(*atomic.Int32).Load() > 0
 }
 
 // acceptPeer refuses an inbound link from a node whose name belongs to
@@ -340,6 +362,10 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 func (n *Node) closeNetwork() error {
+	if n.here.CompareAndSwap(true, false) {
+		v, _ := nodesHere.Load(n.cfg.Name)
+		v.(*atomic.Int32).Add(-1)
+	}
 	// Connections are lost now (their calls and requests fail), so that
 	// nothing below waits out their timeouts.
 	n.loseAll(errStopping)

@@ -60,9 +60,9 @@ func (r remote) CallWithin(ctx context.Context, from, to process.PID, req any, t
 		return nil, fmt.Errorf("call %s: %w", to, err)
 	}
 	pc := getPendingCall()
-	if ctx.Done() == nil {
-		// Nothing to select on but the answer and the timeout: wait in
-		// the poller (callPipe).
+	if ctx.Done() == nil && !inThisProcess(to.Node) {
+		// Nothing to select on but the answer and the timeout, and a peer
+		// in another process: wait in the poller (callPipe).
 		pc.wake = getCallPipe()
 	}
 	cp := pc.wake
