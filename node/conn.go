@@ -400,7 +400,9 @@ func (p *peer) lose(c *conn, cause error) {
 	}
 	err := &ConnectionLostError{Node: p.name, Epoch: c.epoch, Cause: cause}
 	for _, pc := range calls {
+		cp := pc.wake
 		pc.ch <- callResult{err: err}
+		cp.wake()
 	}
 	n.log.Info("connection lost", "peer", p.name, "epoch", c.epoch, "cause", cause,
 		"links", nl, "monitors", nm, "calls", len(calls), "queued_frames", dropped)
@@ -541,7 +543,10 @@ func (p *peer) forgetCall(pc *pendingCall, ref uint64) bool {
 }
 
 // completeCall delivers an answer that arrived on c.
-func (p *peer) completeCall(c *conn, ref uint64, res callResult) {
+//
+// It reports whether the caller was woken through its pipe (no goroutine
+// was readied, so the link's reader need not yield).
+func (p *peer) completeCall(c *conn, ref uint64, res callResult) (piped bool) {
 	p.mu.Lock()
 	pc, ok := c.calls[ref]
 	if ok {
@@ -549,8 +554,12 @@ func (p *peer) completeCall(c *conn, ref uint64, res callResult) {
 	}
 	p.mu.Unlock()
 	if ok {
+		cp := pc.wake // before the send: the caller may reuse pc after it
 		pc.ch <- res
+		cp.wake()
+		return cp != nil
 	}
+	return false
 }
 
 // loseAll loses every connection (the node is stopping).

@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"context"
+	"time"
 
 	"github.com/arsenal-go/arsenal/process"
 )
@@ -55,3 +57,21 @@ func MalformedFrames(from, to, elsewhere process.PID) map[string][]byte {
 		"short hello":        {frameHello},
 	}
 }
+
+// CallWithin makes a process call from outside any process the way
+// Runtime.Call does for a context without a deadline (the node times it;
+// with no ctx.Done, the caller waits on a pipe: callPipe), with an explicit
+// timeout.
+func CallWithin(n *Node, ctx context.Context, to process.PID, req any, timeout time.Duration) (any, error) {
+	return remote{n}.CallWithin(ctx, process.PID{}, to, req, timeout)
+}
+
+// PipesInProcess makes calls between nodes of this process wait on pipes
+// (callPipe) as calls to other processes do, until the test ends.
+func PipesInProcess(t interface{ Cleanup(func()) }) {
+	pipesHereToo.Store(true)
+	t.Cleanup(func() { pipesHereToo.Store(false) })
+}
+
+// OpenPipes is the number of call pipes open in the process.
+func OpenPipes() int { return int(pipes.Load()) }

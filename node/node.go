@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,8 @@ type Node struct {
 	clReady atomic.Bool // n.cl is set; frames may arrive before that
 	started time.Time
 
-	peers    sync.Map // node name → *peer; never removed (one per name seen)
+	peers    sync.Map    // node name → *peer; never removed (one per name seen)
+	here     atomic.Bool // counted in nodesHere
 	nextRef  atomic.Uint64
 	maxFrame int
 
@@ -77,6 +79,81 @@ type pendingCall struct {
 	c  *conn // set under the peer's mu
 	// timer times a process call (remote.CallWithin); nil for a request.
 	timer *time.Timer
+	// wake, if set, is a pipe the answer's sender writes a byte to after
+	// its send on ch (callPipe).
+	wake *callPipe
+}
+
+// callPipe lets a waiting process call be woken through the runtime's
+// poller instead of a channel (remote.CallWithin, docs/ARCHITECTURE.md,
+// fourth pass). A goroutine readied from a channel makes the runtime wake
+// a second thread for the idle P, which on a two-core machine takes the
+// core from the peer process's round trip; a goroutine waiting on a pipe
+// is found by the thread that ran the reader, in its poll once the reader
+// parks, and no thread is woken. At most maxPipes pipes exist in the
+// process (two descriptors each), kept in a free list when idle
+// (sync.Pool would drop them without closing them); a call that finds
+// none waits on its channel alone, as do all calls once a pipe could not
+// take a read deadline (not pollable on this platform).
+type callPipe struct {
+	r, w *os.File
+}
+
+const maxPipes = 64
+
+var (
+	freePipes = make(chan *callPipe, maxPipes)
+	pipes     atomic.Int32 // pipes open, in use or free
+	pipesOff  atomic.Bool
+)
+
+func getCallPipe() *callPipe {
+	select {
+	case cp := <-freePipes:
+		return cp
+	default:
+	}
+	if pipesOff.Load() {
+		return nil
+	}
+	if pipes.Add(1) > maxPipes {
+		pipes.Add(-1)
+		return nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		pipes.Add(-1)
+		return nil
+	}
+	return &callPipe{r: r, w: w}
+}
+
+func putCallPipe(cp *callPipe) {
+	select {
+	case freePipes <- cp:
+	default:
+		cp.close()
+	}
+}
+
+// close closes a pipe that failed or is not kept; a late wake's write to
+// it fails, harmlessly.
+func (cp *callPipe) close() {
+	cp.r.Close()
+	cp.w.Close()
+	pipes.Add(-1)
+}
+
+var wakeByte = []byte{1}
+
+// wake tells the call waiting on cp (nil: none) that its answer is on
+// its channel: called once, by the one sender, right after its send, with
+// pc.wake read before that send (the caller may reuse pc once it has the
+// answer).
+func (cp *callPipe) wake() {
+	if cp != nil {
+		cp.w.Write(wakeByte)
+	}
 }
 
 // pendingCalls reuses the waiting state of process calls (channel and
@@ -92,6 +169,7 @@ func getPendingCall() *pendingCall { return pendingCalls.Get().(*pendingCall) }
 // putPendingCall returns pc once its one answer, if any, was received.
 func putPendingCall(pc *pendingCall) {
 	pc.c = nil
+	pc.wake = nil
 	pendingCalls.Put(pc)
 }
 
@@ -163,7 +241,28 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	go func() { defer n.wg.Done(); n.facts.loop() }()
 	n.log.Info("node started", "node", cfg.Name, "cluster", cfg.Cluster, "addr", n.net.Addr(),
 		"incarnation", inc, "profile", cfg.Profile, "secret_fingerprint", transport.Fingerprint(cfg.Secret))
+	v, _ := nodesHere.LoadOrStore(cfg.Name, new(atomic.Int32))
+	v.(*atomic.Int32).Add(1)
+	n.here.Store(true)
 	return n, nil
+}
+
+// nodesHere counts the running nodes of this OS process by name. A call
+// to one of them waits on its channel, not on a pipe (callPipe): in one
+// process the pipe's write usually wakes another thread of it waiting in
+// the poller, so the pipe only adds syscalls (docs/ARCHITECTURE.md).
+var nodesHere sync.Map // node name → *atomic.Int32
+
+// pipesHereToo makes calls to nodes of this process take pipes too (tests
+// of the pipe path, whose clusters run in one process).
+var pipesHereToo atomic.Bool
+
+func inThisProcess(name string) bool {
+	if pipesHereToo.Load() {
+		return false
+	}
+	v, ok := nodesHere.Load(name)
+	return ok && v.(*atomic.Int32).Load() > 0
 }
 
 // acceptPeer refuses an inbound link from a node whose name belongs to
@@ -263,6 +362,10 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 func (n *Node) closeNetwork() error {
+	if n.here.CompareAndSwap(true, false) {
+		v, _ := nodesHere.Load(n.cfg.Name)
+		v.(*atomic.Int32).Add(-1)
+	}
 	// Connections are lost now (their calls and requests fail), so that
 	// nothing below waits out their timeouts.
 	n.loseAll(errStopping)

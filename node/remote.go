@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/arsenal-go/arsenal/process"
@@ -59,16 +60,30 @@ func (r remote) CallWithin(ctx context.Context, from, to process.PID, req any, t
 		return nil, fmt.Errorf("call %s: %w", to, err)
 	}
 	pc := getPendingCall()
+	if ctx.Done() == nil && !inThisProcess(to.Node) {
+		// Nothing to select on but the answer and the timeout, and a peer
+		// in another process: wait in the poller (callPipe).
+		pc.wake = getCallPipe()
+	}
+	cp := pc.wake
 	ok, err := n.send(to.Node, e.b, reg{kind: regCall, call: pc, callID: ref})
 	putEncoder(e)
-	if !ok {
+	if !ok || err != nil {
+		// Not registered: nothing will answer.
 		putPendingCall(pc)
-		return nil, &process.CallError{PID: to, Err: &ConnectionLostError{Node: to.Node, Cause: err}}
+		if cp != nil {
+			putCallPipe(cp)
+		}
+		if !ok {
+			return nil, &process.CallError{PID: to, Err: &ConnectionLostError{Node: to.Node, Cause: err}}
+		}
+		return nil, fmt.Errorf("call %s: %w", to, err) // the frame was too large
 	}
-	if err != nil {
-		// Not registered (the frame was too large): nothing will answer.
-		putPendingCall(pc)
-		return nil, fmt.Errorf("call %s: %w", to, err)
+	if cp != nil {
+		if res, ok := n.waitPiped(pc, cp, to, ref, timeout); ok {
+			return unpackRemote(to, res)
+		}
+		// The pipe failed (closed, not reused): wait on the channel.
 	}
 	var timeoutC <-chan time.Time
 	if timeout > 0 {
@@ -99,6 +114,53 @@ func (r remote) CallWithin(ctx context.Context, from, to process.PID, req any, t
 		return nil, &process.CallError{PID: to, Err: err}
 	}
 	return nil, &process.CallError{PID: to, Err: process.Timeout}
+}
+
+// waitPiped waits for the answer to the registered call pc on its pipe
+// cp, at most timeout (none if not positive), and pools pc and cp once it
+// has the answer. A timeout takes the call off the connection (unless its
+// answer is already on its way) and answers a Timeout CallError. It
+// reports false, with pc still registered and to be waited for on its
+// channel, if the pipe failed; cp is closed then.
+func (n *Node) waitPiped(pc *pendingCall, cp *callPipe, to process.PID, ref uint64, timeout time.Duration) (callResult, bool) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	var b [1]byte
+	err := cp.r.SetReadDeadline(deadline)
+	if err == nil {
+		_, err = cp.r.Read(b[:])
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		if n.peer(to.Node, true).forgetCall(pc, ref) {
+			// Taken off by us: no answer, and no byte, can come any more.
+			putPendingCall(pc)
+			putCallPipe(cp)
+			return callResult{err: &process.CallError{PID: to, Err: process.Timeout}}, true
+		}
+		// The answer was taken off the connection; its byte follows it.
+		err = cp.r.SetReadDeadline(time.Time{})
+		if err == nil {
+			_, err = cp.r.Read(b[:])
+		}
+		if err != nil {
+			cp.close()
+			res := <-pc.ch
+			putPendingCall(pc)
+			return res, true
+		}
+	} else if err != nil {
+		if errors.Is(err, os.ErrNoDeadline) {
+			pipesOff.Store(true)
+		}
+		cp.close()
+		return callResult{}, false
+	}
+	res := <-pc.ch
+	putPendingCall(pc)
+	putCallPipe(cp)
+	return res, true
 }
 
 func unpackRemote(to process.PID, res callResult) (any, error) {
@@ -263,7 +325,7 @@ func (n *Node) onLink(l *transport.Link) {
 		if c == nil {
 			c = p.attachIn(l)
 		}
-		if err := n.handleFrame(p, c, frame); err != nil {
+		if err := n.handleLinkFrame(p, c, l, frame); err != nil {
 			n.stats.BadFrames.Add(1)
 			n.log.Error("malformed frame from peer; closing the link", "peer", p.name, "err", err)
 			_ = l.Close()
@@ -285,6 +347,13 @@ func (n *Node) undeliverable(peer string, from, to process.PID, err error) {
 // from a node other than the peer; the caller closes that link (losing
 // the connection), never the node.
 func (n *Node) handleFrame(p *peer, c *conn, frame []byte) error {
+	return n.handleLinkFrame(p, c, nil, frame)
+}
+
+// handleLinkFrame is handleFrame for a frame read by link l's reader: a
+// reply that woke its caller through the caller's pipe tells l not to
+// yield (Link.SkipYield; nothing was readied).
+func (n *Node) handleLinkFrame(p *peer, c *conn, l *transport.Link, frame []byte) error {
 	p.applyMu.RLock()
 	defer p.applyMu.RUnlock()
 	if c.dead {
@@ -362,7 +431,9 @@ func (n *Node) handleFrame(p *peer, c *conn, frame []byte) error {
 				n.log.Warn("reply from peer not delivered: its type is not registered on this node", "peer", peerName, "ref", ref, "err", d.unregistered)
 				res = callResult{err: fmt.Errorf("reply from %s not delivered: %w", peerName, d.unregistered)}
 			}
-			p.completeCall(c, ref, res)
+			if p.completeCall(c, ref, res) && l != nil {
+				l.SkipYield()
+			}
 		}
 	case frameExit:
 		from, to := d.pid(), d.pid()

@@ -54,6 +54,7 @@ type Link struct {
 
 	handler    atomic.Pointer[linkHandler]
 	handlerSet chan struct{}
+	skipYield  bool // set by the handler (SkipYield), read by the reader: its goroutine only
 	setOnce    sync.Once
 
 	mu      sync.Mutex
@@ -385,6 +386,12 @@ func (l *Link) isDone() bool {
 
 func (l *Link) now() int64 { return int64(time.Since(l.start)) }
 
+// SkipYield, called by the link's handler (on the reader's goroutine)
+// while it handles a frame, tells the reader not to yield after that
+// frame: the handler made nothing runnable that should run before the
+// reader's next read.
+func (l *Link) SkipYield() { l.skipYield = true }
+
 func (l *Link) readLoop() {
 	defer l.n.wg.Done()
 	l.markRecv()
@@ -417,7 +424,12 @@ func (l *Link) readLoop() {
 			if !l.deliver(p, borrowed) {
 				return
 			}
-			if l.fr.r.Buffered() == 0 {
+			if l.skipYield {
+				// The handler woke no goroutine (SkipYield): a yield
+				// would only put the reader on the global queue and wake
+				// a second thread for it.
+				l.skipYield = false
+			} else if l.fr.r.Buffered() == 0 {
 				// The next read will most likely find nothing and park. The
 				// handler has probably just woken a goroutine (a process
 				// with a message, a caller with its reply) onto this P: let

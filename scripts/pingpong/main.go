@@ -1,17 +1,22 @@
 // Command pingpong measures the floor under a remote request/response: raw
-// loopback TCP round trips of 8 bytes between two OS processes, in two
+// loopback TCP round trips of 8 bytes between two OS processes, in three
 // shapes (docs/BENCHMARKS.md, issue 13).
 //
 //	go run ./scripts/pingpong -mode direct   # the caller writes and reads the socket itself
 //	go run ./scripts/pingpong -mode handoff  # four goroutine hand-offs per round trip
+//	go run ./scripts/pingpong -mode pipe     # handoff, the reply handed to the caller through a pipe
 //
 // direct: the caller writes its request and reads the reply; the server's
 // one goroutine reads a request and writes it back. handoff: the shape of
 // an actor runtime's call: on the client a reader goroutine hands each
 // reply to the waiting caller over a channel; on the server the reader
-// starts a goroutine per request, which writes the reply. It prints the
-// mean time per round trip after 1 000 untimed ones, and fails if a reply
-// does not match its request.
+// starts a goroutine per request, which writes the reply. pipe: handoff,
+// but the client's reader hands each reply to the caller through an
+// os.Pipe instead of a channel, so the caller waits in the runtime's
+// poller and is found by the thread that ran the reader once the reader
+// parks, instead of being readied (a ready wakes a second thread for an
+// idle P: wakep). It prints the mean time per round trip after 1 000
+// untimed ones, and fails if a reply does not match its request.
 package main
 
 import (
@@ -28,14 +33,14 @@ import (
 
 func main() {
 	serve := flag.Bool("serve", false, "internal: run as the server process")
-	mode := flag.String("mode", "direct", "direct | handoff")
+	mode := flag.String("mode", "direct", "direct | handoff | pipe")
 	n := flag.Int("n", 20000, "timed round trips")
 	flag.Parse()
-	if *mode != "direct" && *mode != "handoff" {
-		fail(fmt.Errorf("-mode %q: want direct or handoff", *mode))
+	if *mode != "direct" && *mode != "handoff" && *mode != "pipe" {
+		fail(fmt.Errorf("-mode %q: want direct, handoff or pipe", *mode))
 	}
 	if *serve {
-		server(*mode == "handoff")
+		server(*mode != "direct")
 		return
 	}
 	if err := client(*mode, *n); err != nil {
@@ -108,6 +113,27 @@ func client(mode string, n int) error {
 			}
 		}()
 	}
+	var pr, pw *os.File
+	if mode == "pipe" {
+		if pr, pw, err = os.Pipe(); err != nil {
+			return err
+		}
+		defer pr.Close()
+		go func() {
+			var b [8]byte
+			for {
+				if _, err := io.ReadFull(r, b[:]); err != nil {
+					readErr <- err
+					pw.Close() // the caller's read ends
+					return
+				}
+				if _, err := pw.Write(b[:]); err != nil {
+					readErr <- err
+					return
+				}
+			}
+		}()
+	}
 	var b [8]byte
 	call := func(i uint64) error {
 		binary.BigEndian.PutUint64(b[:], i)
@@ -115,7 +141,17 @@ func client(mode string, n int) error {
 			return err
 		}
 		var got uint64
-		if mode == "handoff" {
+		if mode == "pipe" {
+			if _, err := io.ReadFull(pr, b[:]); err != nil {
+				select {
+				case rerr := <-readErr:
+					return rerr
+				default:
+					return err
+				}
+			}
+			got = binary.BigEndian.Uint64(b[:])
+		} else if mode == "handoff" {
 			select {
 			case got = <-replies:
 			case err := <-readErr:
