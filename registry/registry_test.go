@@ -154,9 +154,16 @@ func TestNodeDownHidesAndLeftReaps(t *testing.T) {
 	fn.partition([]string{"a@h", "b@h"}, []string{"c@h"})
 	fn.setStatus("a@h", "c@h", cluster.StatusLeft)
 	a.reg.membershipChanged()
-	fn.flush()
-	es := b.reg.Entries()
-	if len(es) != 1 || !es[0].Deleted || es[0].Reason != "node_left" {
+	// The status change also reaches a's registry as an event, on its own
+	// goroutine: that one can reap first and broadcast the tombstone just
+	// after this flush, so flush until b has it (or the deadline).
+	var es []Entry
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		fn.flush()
+		es = b.reg.Entries()
+		return len(es) == 1 && es[0].Deleted
+	}, "b never got the tombstone of c's name")
+	if es[0].Reason != "node_left" {
 		t.Fatalf("after c left, b holds %+v", es)
 	}
 }
