@@ -17,17 +17,7 @@ import (
 // Each snapshot of the health history keeps every node's score as it was
 // then, so the dashboard can chart each node from the real buffer.
 func TestHealthHistoryKeepsEachNodesScore(t *testing.T) {
-	cfg := node.Config{Name: "h@127.0.0.1", Cluster: fmt.Sprintf("hh%d", time.Now().UnixNano()),
-		Secret: []byte("health-test-secret-0123"), Profile: cluster.ProfileFast}
-	n, err := node.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	})
+	n := loneNode(t, "h")
 	h := NewHealthMonitor(n, time.Hour, 3)
 	for range 4 {
 		h.sample()
@@ -56,17 +46,7 @@ func TestHealthHistoryKeepsEachNodesScore(t *testing.T) {
 
 // history_limit gives only the newest snapshots; without it, all kept.
 func TestHealthHistoryLimit(t *testing.T) {
-	cfg := node.Config{Name: "hl@127.0.0.1", Cluster: fmt.Sprintf("hl%d", time.Now().UnixNano()),
-		Secret: []byte("health-test-secret-0123"), Profile: cluster.ProfileFast}
-	n, err := node.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	})
+	n := loneNode(t, "hl")
 	h := NewHealthMonitor(n, time.Hour, 10)
 	for range 4 {
 		h.sample()
@@ -106,4 +86,22 @@ func minOf(m map[string]int) int {
 		out = min(out, v)
 	}
 	return out
+}
+
+// loneNode starts a node of its own cluster named prefix@127.0.0.1,
+// closed when the test ends.
+func loneNode(t *testing.T, prefix string) *node.Node {
+	t.Helper()
+	cfg := node.Config{Name: prefix + "@127.0.0.1", Cluster: fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()),
+		Secret: []byte("health-test-secret-0123"), Profile: cluster.ProfileFast}
+	n, err := node.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = n.Close(ctx)
+	})
+	return n
 }
